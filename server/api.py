@@ -1,0 +1,204 @@
+"""One typed function per endpoint: validate every argument first, then call the pipeline."""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from . import __version__
+from .asset import KINDS, AssetStore, validate_asset_id
+from .config import Settings, load_settings
+from .errors import InputError
+from .generators.base import VIEW_LABELS
+from .generators.registry import report as generator_report
+from .pipeline import CancelFlags, Context, GenerateJob, run_generate, run_import_mesh
+from .presets import all_presets, get_preset
+from .quota import QuotaLedger
+from .stages.background import METHODS as BACKGROUND_METHODS
+from .stages.background import rembg_status
+
+MAX_IMAGES = 4
+DEFAULT_VIEW_ORDER = ("front", "left", "back", "right")
+NAME_PATTERN = re.compile(r"[^A-Za-z0-9_]+")
+GENERATE_OPTIONS = {"kind", "thickness", "resolution", "target_faces", "height", "background", "asset_id"}
+IMPORT_OPTIONS = {"kind", "up_axis", "asset_id"}
+
+
+def sanitize_name(name: Any, fallback: str = "Asset") -> str:
+    """Engine-safe asset name: [A-Za-z0-9_] only, at most 64 characters, never empty."""
+    if name is not None and not isinstance(name, str):
+        raise InputError("name", name, "a text name such as Barrel_01")
+    cleaned = NAME_PATTERN.sub("_", (name or "").strip()).strip("_")[:64]
+    return cleaned or fallback
+
+
+def parse_options(options: Any, allowed: set[str]) -> dict:
+    """Options arrive as a JSON object (or its text); unknown keys are refused by name."""
+    if options is None or options == "":
+        return {}
+    if isinstance(options, str):
+        try:
+            options = json.loads(options)
+        except json.JSONDecodeError as exc:
+            raise InputError("options", options, f"a JSON object ({exc.msg})") from exc
+    if not isinstance(options, dict):
+        raise InputError("options", options, "a JSON object such as {\"kind\": \"prop\"}")
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise InputError("options", unknown[0], f"one of the keys {', '.join(sorted(allowed))}")
+    return options
+
+
+def parse_views(views: Any, count: int) -> list[str]:
+    """View labels for the images: given as a list or comma-separated text, else the default order."""
+    if views is None or views == "" or views == []:
+        if count > len(DEFAULT_VIEW_ORDER):
+            raise InputError("views", views, f"labels for {count} images")
+        return list(DEFAULT_VIEW_ORDER[:count])
+    if isinstance(views, str):
+        views = [v.strip() for v in views.split(",") if v.strip()]
+    if not isinstance(views, list) or not all(isinstance(v, str) for v in views):
+        raise InputError("views", views, "view labels such as 'front,left,back,right'")
+    labels = [v.lower() for v in views]
+    for label in labels:
+        if label not in VIEW_LABELS:
+            raise InputError("views", label, f"one of {', '.join(VIEW_LABELS)}")
+    if len(labels) != count:
+        raise InputError("views", ",".join(labels), f"one label per image ({count} images)")
+    if len(set(labels)) != len(labels):
+        raise InputError("views", ",".join(labels), "each label at most once")
+    if count == 1 and labels != ["front"]:
+        raise InputError("views", labels[0], "'front' for a single image")
+    if count > 1 and not set(labels) & {"front", "back", "left", "right"}:
+        raise InputError("views", ",".join(labels), "at least one side view (front, back, left or right)")
+    return labels
+
+
+def _number(options: dict, key: str, low: float, high: float, integer: bool = False):
+    value = options[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise InputError(f"options.{key}", value, f"a number from {low} to {high}")
+    if integer and int(value) != value:
+        raise InputError(f"options.{key}", value, "a whole number")
+    return int(value) if integer else float(value)
+
+
+def _file_path(value: Any, argument: str) -> Path:
+    if isinstance(value, dict):  # a gradio FileData payload
+        value = value.get("path")
+    if not isinstance(value, (str, Path)) or not str(value):
+        raise InputError(argument, value, "an uploaded file")
+    path = Path(value)
+    if not path.is_file():
+        raise InputError(argument, path.name, "an uploaded file that exists on the server")
+    return path
+
+
+def _kind(value: Any, default: str) -> str:
+    kind = value if value is not None else default
+    if kind not in KINDS:
+        raise InputError("options.kind", kind, f"one of {', '.join(KINDS)}")
+    return kind
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    return None
+
+
+class ForgeApi:
+    """The server's endpoints as plain Python; app.py only wires them to Gradio."""
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or load_settings()
+        store = AssetStore(self.settings.workspace)
+        ledger = QuotaLedger(self.settings.workspace / "quota.json", self.settings.daily_gpu_seconds)
+        self.ctx = Context(self.settings, store, CancelFlags(), ledger)
+
+    def health(self) -> str:
+        rembg_ok, rembg_reason = rembg_status()
+        try:
+            import torch
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        except ImportError:
+            device = "cpu"
+        return json.dumps({
+            "status": "ok", "version": __version__, "device": device, "python": platform.python_version(),
+            "generators": generator_report(),
+            "background_removal": {"methods": list(BACKGROUND_METHODS), "rembg": {"available": rembg_ok,
+                                                                                 "reason": rembg_reason}},
+            "bake_engines": [{"name": "cpu", "available": False, "reason": "post-processing is not built yet"}],
+            "limits": {"max_images": MAX_IMAGES, "max_image_pixels": self.settings.max_image_pixels,
+                       "max_upload_faces": self.settings.max_upload_faces},
+            "queue_size": self.settings.queue_size,
+        })
+
+    def generate(self, images: Any, name: Any = "", generator: Any = "auto", views: Any = "",
+                 preset: Any = "", seed: Any = 0, options: Any = "",
+                 progress: Callable[[float, str], None] = _no_progress) -> tuple[str, str]:
+        """Images (1 to 4, labelled views) to a coloured high poly; returns (asset JSON, GLB path)."""
+        if images is None or images == []:
+            raise InputError("images", images, "1 to 4 image files")
+        if not isinstance(images, (list, tuple)):
+            images = [images]
+        if len(images) > MAX_IMAGES:
+            raise InputError("images", f"{len(images)} files", f"1 to {MAX_IMAGES} images")
+        paths = [_file_path(image, f"images[{i}]") for i, image in enumerate(images)]
+        labels = parse_views(views, len(paths))
+        preset_data = get_preset(preset or None)
+        opts = parse_options(options, GENERATE_OPTIONS)
+        if isinstance(seed, bool) or not isinstance(seed, (int, float)) or int(seed) != seed or not 0 <= seed < 2**31:
+            raise InputError("seed", seed, "a whole number from 0 to 2147483647")
+        if generator is not None and not isinstance(generator, str):
+            raise InputError("generator", generator, "a generator name such as 'silhouette' or 'auto'")
+        settings = dict(preset_data.get("generate", {}))
+        limits = {"thickness": (0.05, 4.0, False), "resolution": (32, 512, True),
+                  "target_faces": (1000, 1_000_000, True), "height": (0.01, 1000.0, False)}
+        for key, (low, high, integer) in limits.items():
+            if key in opts:
+                settings[key] = _number(opts, key, low, high, integer)
+        background = opts.get("background", "auto")
+        if background not in BACKGROUND_METHODS:
+            raise InputError("options.background", background, f"one of {', '.join(BACKGROUND_METHODS)}")
+        asset_id = validate_asset_id(opts["asset_id"]) if "asset_id" in opts else None
+        job = GenerateJob(
+            images=paths, views=labels, name=sanitize_name(name, Path(paths[0]).stem and "Asset"),
+            kind=_kind(opts.get("kind"), preset_data.get("kind", "prop")), generator=generator or "auto",
+            preset=preset_data, seed=int(seed), settings=settings, background=background, asset_id=asset_id)
+        record, glb = run_generate(self.ctx, job, progress)
+        return json.dumps(record), str(glb)
+
+    def import_mesh(self, mesh: Any, name: Any = "", options: Any = "",
+                    progress: Callable[[float, str], None] = _no_progress) -> tuple[str, str]:
+        """An uploaded GLB, glTF, PLY or OBJ zip becomes an asset; returns (asset JSON, GLB path)."""
+        path = _file_path(mesh, "mesh")
+        opts = parse_options(options, IMPORT_OPTIONS)
+        asset_id = validate_asset_id(opts["asset_id"]) if "asset_id" in opts else None
+        record, glb = run_import_mesh(
+            self.ctx, path, name=sanitize_name(name), kind=_kind(opts.get("kind"), "prop"),
+            up_axis=str(opts.get("up_axis", "auto")), asset_id=asset_id, progress=progress)
+        return json.dumps(record), str(glb)
+
+    def assets(self) -> str:
+        return json.dumps(self.ctx.store.history())
+
+    def asset(self, asset_id: Any) -> str:
+        return json.dumps(self.ctx.store.open(asset_id).read())
+
+    def cancel(self, asset_id: Any) -> str:
+        """Ask a running job to stop; it stops at its next check and the asset is marked cancelled."""
+        asset_id = validate_asset_id(asset_id)
+        asset = self.ctx.store.open(asset_id)
+        status = asset.read().get("status")
+        running = status in ("created", "running")
+        if running:
+            self.ctx.flags.cancel(asset_id)
+        return json.dumps({"asset_id": asset_id, "cancel_requested": running, "status": status})
+
+    def presets(self) -> str:
+        return json.dumps(all_presets())
+
+    def quota(self) -> str:
+        return json.dumps(self.ctx.quota.summary())

@@ -1,0 +1,141 @@
+"""Gradio Blocks: the tabs and the named API endpoints, wired to ForgeApi and nothing else."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+
+import gradio as gr
+
+from .api import ForgeApi
+from .errors import Cancelled, ForgeError
+from .generators.registry import GENERATORS
+from .presets import DEFAULT_PRESET, all_presets
+
+log = logging.getLogger("open3dforge")
+
+
+def _endpoint(fn):
+    """Turn domain errors into gr.Error so clients see the message verbatim; log anything unexpected."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Cancelled as exc:
+            raise gr.Error(str(exc), title="Cancelled") from exc
+        except ForgeError as exc:
+            raise gr.Error(str(exc), title="Open3DForge") from exc
+        except gr.Error:
+            raise
+        except Exception as exc:
+            log.exception("unexpected failure in %s", fn.__name__)
+            raise gr.Error(f"internal error in {fn.__name__}: {type(exc).__name__}: {exc}",
+                           title="Open3DForge internal error") from exc
+
+    return wrapper
+
+
+def _progress_of(progress: gr.Progress):
+    return lambda fraction, message: progress(fraction, desc=message)
+
+
+def build_app(api: ForgeApi) -> gr.Blocks:
+    @_endpoint
+    def generate(images, name, generator, views, preset, seed, options, progress=gr.Progress()):
+        return api.generate(images, name, generator, views, preset, seed, options, _progress_of(progress))
+
+    @_endpoint
+    def import_mesh(mesh, name, options, progress=gr.Progress()):
+        return api.import_mesh(mesh, name, options, _progress_of(progress))
+
+    @_endpoint
+    def health():
+        return api.health()
+
+    @_endpoint
+    def assets():
+        return api.assets()
+
+    @_endpoint
+    def asset(asset_id):
+        return api.asset(asset_id)
+
+    @_endpoint
+    def cancel(asset_id):
+        return api.cancel(asset_id)
+
+    @_endpoint
+    def presets():
+        return api.presets()
+
+    @_endpoint
+    def quota():
+        return api.quota()
+
+    concurrency = int(os.environ.get("O3F_CONCURRENCY", "1"))
+    generator_choices = ["auto", *GENERATORS]
+    preset_choices = list(all_presets())
+
+    with gr.Blocks(title="Open3DForge") as app:
+        gr.Markdown("# Open3DForge\nConcept images or meshes to game-ready assets for UE5, Unity and Godot.")
+        with gr.Tabs():
+            with gr.Tab("Generate"):
+                with gr.Row():
+                    with gr.Column():
+                        images = gr.File(label="Images (1 to 4 views)", file_count="multiple", type="filepath",
+                                         file_types=["image"])
+                        views = gr.Textbox(label="Views", placeholder="front,left,back,right",
+                                           info="one label per image, in order; one image is the front")
+                        name = gr.Textbox(label="Asset name", placeholder="Barrel_01")
+                        with gr.Row():
+                            generator = gr.Dropdown(generator_choices, value="auto", label="Generator",
+                                                    allow_custom_value=True)
+                            preset = gr.Dropdown(preset_choices, value=DEFAULT_PRESET, label="Preset",
+                                                 allow_custom_value=True)
+                            seed = gr.Number(value=0, precision=0, label="Seed")
+                        options = gr.Textbox(label="Options (JSON)", placeholder='{"thickness": 1.0}')
+                        generate_button = gr.Button("Generate", variant="primary")
+                    with gr.Column():
+                        viewer = gr.Model3D(label="High poly", clear_color=(0.12, 0.12, 0.14, 1.0))
+                        generate_report = gr.Code(label="Asset", language="json")
+                with gr.Accordion("Import a mesh instead", open=False):
+                    mesh_file = gr.File(label="GLB, glTF, PLY, or a zip with an OBJ, its MTL and textures",
+                                        type="filepath", file_types=[".glb", ".gltf", ".ply", ".zip"])
+                    mesh_name = gr.Textbox(label="Asset name")
+                    mesh_options = gr.Textbox(label="Options (JSON)", placeholder='{"up_axis": "auto"}')
+                    import_button = gr.Button("Import mesh")
+            with gr.Tab("Post-Process"):
+                gr.Markdown("Repair, decimation, UV unwrap, baking, LODs and collision arrive with the "
+                            "post-processing stage; this server does not offer them yet.")
+            with gr.Tab("Auto-Rig"):
+                gr.Markdown("Rigging is optional and not offered by this server yet.")
+            with gr.Tab("Export"):
+                gr.Markdown("Engine export (UE5, Unity, Godot) arrives with the post-processing stage.")
+            with gr.Tab("Presets"):
+                presets_button = gr.Button("Show presets")
+                presets_out = gr.Code(language="json", label="Presets")
+            with gr.Tab("Diagnostics"):
+                with gr.Row():
+                    health_button = gr.Button("Health")
+                    quota_button = gr.Button("GPU quota")
+                    assets_button = gr.Button("History")
+                diagnostics_out = gr.Code(language="json", label="Result")
+                with gr.Row():
+                    asset_id = gr.Textbox(label="Asset id")
+                    asset_button = gr.Button("Show asset")
+                    cancel_button = gr.Button("Cancel job", variant="stop")
+
+        generate_button.click(generate, [images, name, generator, views, preset, seed, options],
+                              [generate_report, viewer], api_name="generate", concurrency_limit=concurrency)
+        import_button.click(import_mesh, [mesh_file, mesh_name, mesh_options], [generate_report, viewer],
+                            api_name="import_mesh", concurrency_limit=concurrency)
+        health_button.click(health, None, diagnostics_out, api_name="health")
+        quota_button.click(quota, None, diagnostics_out, api_name="quota")
+        assets_button.click(assets, None, diagnostics_out, api_name="assets")
+        asset_button.click(asset, asset_id, diagnostics_out, api_name="asset")
+        cancel_button.click(cancel, asset_id, diagnostics_out, api_name="cancel", concurrency_limit=None)
+        presets_button.click(presets, None, presets_out, api_name="presets")
+    app.queue(max_size=api.settings.queue_size)
+    return app

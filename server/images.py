@@ -1,0 +1,56 @@
+"""Decoding and validating uploaded images before any work is done on them."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import InputError
+
+MIN_SIDE = 32
+
+
+def load_rgba(path: str | Path, *, argument: str, max_pixels: int, max_bytes: int) -> np.ndarray:
+    """Read an image file fully into an RGBA uint8 array, or raise InputError that says why not."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(argument, path.name, "a readable image file") from exc
+    if size == 0:
+        raise InputError(argument, path.name, "an image file, but it is empty")
+    if size > max_bytes:
+        raise InputError(argument, path.name, f"an image file of at most {max_bytes // (1024 * 1024)} MB")
+    data = path.read_bytes()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                width, height = probe.size
+                if width * height > max_pixels:
+                    raise InputError(argument, f"{path.name} ({width}x{height})",
+                                     f"an image of at most {max_pixels} pixels")
+                probe.verify()  # catches truncated and corrupt files before decoding
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                rgba = np.asarray(image.convert("RGBA"))
+    except InputError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(argument, path.name, f"a PNG, JPEG or WebP image ({exc})") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(argument, path.name, f"a complete, readable image (decoding failed: {exc})") from exc
+    if min(rgba.shape[:2]) < MIN_SIDE:
+        raise InputError(argument, f"{path.name} ({rgba.shape[1]}x{rgba.shape[0]})",
+                         f"an image at least {MIN_SIDE} pixels on each side")
+    return rgba
+
+
+def save_png(rgba: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgba).save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()

@@ -1,0 +1,170 @@
+"""Stage order: runs validated requests through background removal, generators and mesh import."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .asset import Asset, AssetStore
+from .errors import Cancelled
+from .generators.base import GenerationRequest
+from .generators.registry import choose
+from .images import load_rgba, save_png
+from .meshfile import glb_bytes, load_mesh_upload, vertex_coloured
+from .config import Settings
+from .quota import QuotaLedger
+from .stages.background import cut_out
+
+Progress = Callable[[float, str], None]
+
+
+class CancelFlags:
+    """One flag per asset id, set by cancel() and checked between stages and inside long loops."""
+
+    def __init__(self):
+        self._flags: dict[str, threading.Event] = {}
+        self._guard = threading.Lock()
+
+    def flag(self, asset_id: str) -> threading.Event:
+        with self._guard:
+            return self._flags.setdefault(asset_id, threading.Event())
+
+    def cancel(self, asset_id: str) -> None:
+        self.flag(asset_id).set()
+
+    def checker(self, asset_id: str) -> Callable[[], None]:
+        event = self.flag(asset_id)
+
+        def check() -> None:
+            if event.is_set():
+                raise Cancelled(f"asset {asset_id} was cancelled")
+
+        return check
+
+    def forget(self, asset_id: str) -> None:
+        with self._guard:
+            self._flags.pop(asset_id, None)
+
+
+@dataclass
+class GenerateJob:
+    """A validated generate request (see api.generate for how each field was checked)."""
+
+    images: list[Path]
+    views: list[str]
+    name: str
+    kind: str
+    generator: str
+    preset: dict
+    seed: int
+    settings: dict
+    background: str
+    asset_id: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """What stage runners share: settings, the asset store, cancel flags and the quota ledger."""
+
+    settings: Settings
+    store: AssetStore
+    flags: CancelFlags
+    quota: QuotaLedger
+
+
+def run_generate(ctx: Context, job: GenerateJob, progress: Progress) -> tuple[dict, Path]:
+    """Cut out every view, run the generator, and save high_poly.glb into a new asset."""
+    generator = choose(job.generator, len(job.images), job.kind)
+    # Decode every image before creating anything, so bad input leaves no asset behind.
+    pictures = [load_rgba(path, argument=f"images[{i}]", max_pixels=ctx.settings.max_image_pixels,
+                          max_bytes=ctx.settings.max_image_bytes) for i, path in enumerate(job.images)]
+    parameters = {"preset": job.preset["name"], "views": job.views, "background": job.background,
+                  **job.settings}
+    asset = ctx.store.create(name=job.name, kind=job.kind, generator=generator.name, seed=job.seed,
+                             parameters=parameters, asset_id=job.asset_id)
+    check = ctx.flags.checker(asset.asset_id)
+    try:
+        cutouts = _background_stage(asset, job, pictures, check, progress)
+        glb = _generate_stage(ctx, asset, job, generator, cutouts, check, progress)
+    finally:
+        ctx.flags.forget(asset.asset_id)
+    return asset.read(), glb
+
+
+def _background_stage(asset: Asset, job: GenerateJob, pictures: list[np.ndarray], check, progress):
+    inputs = []
+    for index, (path, view, rgba) in enumerate(zip(job.images, job.views, pictures)):
+        name = f"inputs/{index}_{view}{Path(path).suffix.lower() or '.png'}"
+        asset.write_file(name, path)
+        inputs.append({"file": name, "view": view, "original_name": Path(path).name[:200]})
+    asset.update(lambda record: record.update(inputs=inputs))
+    cutouts = {}
+    with asset.stage("background", {"method": job.background}) as run:
+        for index, (view, rgba) in enumerate(zip(job.views, pictures)):
+            check()
+            progress(0.05 + 0.15 * index / len(pictures), f"removing the background of the {view} view")
+            cutout = cut_out(rgba, method=job.background, label=f"images[{index}] ({view})")
+            cutouts[view] = cutout.rgba
+            name = f"cutout_{view}.png"
+            asset.write_bytes(name, save_png(cutout.rgba))
+            run["outputs"][f"cutout_{view}"] = name
+            run["parameters"][f"method_{view}"] = cutout.method
+    return cutouts
+
+
+def _generate_stage(ctx: Context, asset: Asset, job: GenerateJob, generator, cutouts, check, progress) -> Path:
+    with asset.stage("generate", {"generator": generator.name, "seed": job.seed, **job.settings}) as run:
+        started = time.perf_counter()
+        request = GenerationRequest(
+            views=cutouts, seed=job.seed, settings=job.settings, check_cancelled=check,
+            progress=lambda fraction, message: progress(0.2 + 0.75 * fraction, message))
+        result = generator.generate(request)
+        check()
+        progress(0.96, "writing high_poly.glb")
+        mesh = result.mesh
+        vertex_coloured(mesh, result.colors, metallic=result.metallic, roughness=result.roughness)
+        path = asset.write_bytes("high_poly.glb", glb_bytes(mesh))
+        run["outputs"]["high_poly"] = "high_poly.glb"
+        run["gpu_seconds"] = float(result.info.get("gpu_seconds", 0.0))
+        run["parameters"]["faces"] = int(len(mesh.faces))
+        run["parameters"]["watertight"] = bool(mesh.is_watertight)
+        info = {k: v for k, v in result.info.items() if isinstance(v, (int, float, str, list, bool))}
+        asset.update(lambda record: record.update(
+            surface={"metallic": result.metallic, "roughness": result.roughness},
+            mesh={"faces": int(len(mesh.faces)), "vertices": int(len(mesh.vertices)),
+                  "watertight": bool(mesh.is_watertight), "bounds_m": np.round(mesh.bounds, 5).tolist(),
+                  "axes": "glTF (Y up, front faces +Z)", **info}))
+        ctx.quota.record("generate", asset.asset_id, run["gpu_seconds"])
+        progress(1.0, f"done in {time.perf_counter() - started:.1f} s")
+    return path
+
+
+def run_import_mesh(ctx: Context, source: Path, *, name: str, kind: str, up_axis: str,
+                    asset_id: str | None, progress: Progress) -> tuple[dict, Path]:
+    """Store an uploaded mesh as a new asset's high poly, keeping its textures or vertex colours."""
+    progress(0.1, "reading the mesh")
+    mesh = load_mesh_upload(source, argument="mesh", up_axis=up_axis, max_faces=ctx.settings.max_upload_faces,
+                            max_bytes=ctx.settings.max_upload_bytes)
+    asset = ctx.store.create(name=name, kind=kind, generator="import", seed=0,
+                             parameters={"up_axis": up_axis, "source": source.name[:200]}, asset_id=asset_id)
+    asset.write_file(f"inputs/upload{source.suffix.lower()}", source)
+    asset.update(lambda record: record.update(inputs=[{"file": f"inputs/upload{source.suffix.lower()}",
+                                                       "original_name": source.name[:200]}]))
+    with asset.stage("import_mesh", {"up_axis": up_axis}) as run:
+        progress(0.6, "writing high_poly.glb")
+        path = asset.write_bytes("high_poly.glb", glb_bytes(mesh))
+        run["outputs"]["high_poly"] = "high_poly.glb"
+        visual = mesh.visual.kind or "none"
+        asset.update(lambda record: record.update(
+            mesh={"faces": int(len(mesh.faces)), "vertices": int(len(mesh.vertices)),
+                  "watertight": bool(mesh.is_watertight), "visual": visual,
+                  "bounds_m": np.round(mesh.bounds, 5).tolist(), "axes": "glTF (Y up, front faces +Z)"}))
+    progress(1.0, "imported")
+    return asset.read(), path
+
