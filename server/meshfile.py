@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 import tempfile
 import zipfile
@@ -43,8 +44,9 @@ def vertex_coloured(mesh: trimesh.Trimesh, colors: np.ndarray, *, metallic: floa
 
 def glb_bytes(mesh: trimesh.Trimesh) -> bytes:
     """GLB of a Blender-axes mesh, written in glTF axes."""
-    out = mesh.copy()
-    out.vertices = blender_to_gltf(mesh.vertices)
+    # Trimesh.copy() drops the vertex colours of a TextureVisuals; build the copy by hand.
+    out = trimesh.Trimesh(blender_to_gltf(mesh.vertices), mesh.faces, visual=copy.deepcopy(mesh.visual),
+                          process=False)
     for key, value in mesh.vertex_attributes.items():
         out.vertex_attributes[key] = value
     return out.export(file_type="glb")

@@ -1,0 +1,1 @@
+"""Pure stages: functions over meshes, images and arrays; no Gradio, no bpy."""
