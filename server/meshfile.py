@@ -18,6 +18,10 @@ ZIP_MEMBER_SUFFIXES = (".obj", ".mtl", ".png", ".jpg", ".jpeg", ".bmp", ".tga", 
 MAX_ZIP_MEMBERS = 64
 
 
+def _size(count: int) -> str:
+    return f"{count / 2**20:.0f} MB" if count >= 2**20 else f"{count / 1024:.0f} KB"
+
+
 def blender_to_gltf(vertices: np.ndarray) -> np.ndarray:
     """Z-up (Blender, UE) to Y-up (glTF): x stays, glTF y = z, glTF z = -y."""
     v = np.asarray(vertices, dtype=np.float64)
@@ -88,7 +92,7 @@ def _extract_zip(path: Path, folder: Path, max_bytes: int, argument: str) -> Pat
         if len(members) > MAX_ZIP_MEMBERS:
             raise InputError(argument, path.name, f"a zip of at most {MAX_ZIP_MEMBERS} files")
         if sum(m.file_size for m in members) > max_bytes:
-            raise InputError(argument, path.name, f"a zip that unpacks to at most {max_bytes // 2**20} MB")
+            raise InputError(argument, path.name, f"a zip that unpacks to at most {_size(max_bytes)}")
         objs = []
         for member in members:
             relative = PurePosixPath(member.filename)
@@ -119,7 +123,7 @@ def load_mesh_upload(path: str | Path, *, argument: str, up_axis: str, max_faces
     if not path.is_file() or path.stat().st_size == 0:
         raise InputError(argument, path.name, "a non-empty mesh file")
     if path.stat().st_size > max_bytes:
-        raise InputError(argument, path.name, f"a file of at most {max_bytes // 2**20} MB")
+        raise InputError(argument, path.name, f"a file of at most {_size(max_bytes)}")
     if up_axis not in ("auto", "Y", "Z"):
         raise InputError("options.up_axis", up_axis, "'auto', 'Y' or 'Z'")
     with tempfile.TemporaryDirectory(prefix="o3f-upload-") as scratch:

@@ -12,7 +12,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from server.meshfile import gltf_to_blender
-from tests.server_process import running_server
+from server.local import running_server
 from tests.test_silhouette import l_shape, load_glb, normalised_points, two_way_distance
 
 

@@ -87,12 +87,13 @@ def _grabcut_mask(rgb: np.ndarray) -> np.ndarray:
     small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
                        interpolation=cv2.INTER_AREA) if scale < 1 else rgb.copy()
     lab = cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2LAB).astype(np.float32)
-    border = _border(lab, max(2, round(min(lab.shape[:2]) * 0.03)))
+    border = _border(lab, max(2, round(min(lab.shape[:2]) * 0.015)))
     background = np.median(lab[border], axis=0)
     distance = np.linalg.norm(lab - background, axis=-1)
-    # How far border pixels stray from the background colour sets what "different" means here.
-    spread = np.percentile(distance[border], 95)
-    threshold = max(12.0, 2.5 * spread)
+    # How far most border pixels stray from the background colour sets what "different" means here;
+    # a low percentile ignores an object that touches the border.
+    spread = np.percentile(distance[border], 75)
+    threshold = max(12.0, 3.0 * spread)
     likely_object = distance > threshold
     if likely_object[~border].mean() < MIN_OBJECT_FRACTION:
         return np.zeros((height, width), bool)
@@ -100,7 +101,7 @@ def _grabcut_mask(rgb: np.ndarray) -> np.ndarray:
     seeds = np.full(lab.shape[:2], cv2.GC_PR_BGD, np.uint8)
     seeds[likely_object] = cv2.GC_PR_FGD
     seeds[ndimage.binary_erosion(likely_object, iterations=2)] = cv2.GC_FGD
-    seeds[border] = cv2.GC_BGD
+    seeds[border & ~likely_object] = cv2.GC_BGD
     bgd_model = np.zeros((1, 65), np.float64)
     fgd_model = np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)

@@ -1,4 +1,4 @@
-"""Start `python -m server` as a real subprocess on a free port, for API and browser tests."""
+"""Start `python -m server` as a subprocess on a free port and wait until it answers (demo, tests)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ def running_server(workspace: Path, extra_env: dict | None = None, timeout: floa
     port = free_port()
     env = {**os.environ, "O3F_WORKSPACE": str(workspace), "GRADIO_ANALYTICS_ENABLED": "False",
            "PYTHONUNBUFFERED": "1", **(extra_env or {})}
-    log = open(workspace.parent / f"server-{port}.log", "w")
+    workspace.mkdir(parents=True, exist_ok=True)
+    log = open(workspace / f"server-{port}.log", "w")
     process = subprocess.Popen([sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port)],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
