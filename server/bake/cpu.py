@@ -1,0 +1,213 @@
+"""CPU bake engine: UV-space rasterization in numpy, cage rays and AO rays through Embree (embreex)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import trimesh
+from scipy.spatial import cKDTree
+
+from ..meshdata import MeshArrays
+from .engine import BakedMaps, BakeSettings, HighPoly, hemisphere_directions
+from .padding import dilate, inpaint_holes
+from .tangents import vertex_tangents
+from .uvraster import UVCoverage, rasterize_uv
+
+RAY_BATCH = 1_000_000
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-30)
+
+
+class RayScene:
+    """An Embree scene over one triangle mesh; rays start at distance 0 (so callers start them on a cage)."""
+
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray):
+        from embreex import rtcore_scene
+        from embreex.mesh_construction import TriangleMesh
+
+        self.scene = rtcore_scene.EmbreeScene()
+        TriangleMesh(self.scene, np.ascontiguousarray(vertices, np.float32), np.ascontiguousarray(faces, np.int32))
+
+    def first_hits(self, origins: np.ndarray, directions: np.ndarray, distance: np.ndarray | float):
+        """(face, barycentric (k, 3), t) of the first hit within `distance`; face is -1 for a miss."""
+        count = len(origins)
+        face = np.full(count, -1, np.int64)
+        bary = np.zeros((count, 3))
+        t = np.full(count, np.inf)
+        dists = np.broadcast_to(np.asarray(distance, np.float32), (count,))
+        for start in range(0, count, RAY_BATCH):
+            part = slice(start, min(count, start + RAY_BATCH))
+            result = self.scene.run(np.ascontiguousarray(origins[part], np.float32),
+                                    np.ascontiguousarray(directions[part], np.float32),
+                                    dists=np.ascontiguousarray(dists[part]), output=1)
+            hit = result["primID"] >= 0
+            index = np.arange(part.start, part.stop)[hit]
+            face[index] = result["primID"][hit]
+            u, v = result["u"][hit].astype(np.float64), result["v"][hit].astype(np.float64)
+            bary[index] = np.column_stack([1 - u - v, u, v])
+            t[index] = result["tfar"][hit]
+        return face, bary, t
+
+    def occluded(self, origins: np.ndarray, directions: np.ndarray, distance: float) -> np.ndarray:
+        hits = np.zeros(len(origins), bool)
+        dists = np.full(min(len(origins), RAY_BATCH), distance, np.float32)
+        for start in range(0, len(origins), RAY_BATCH):
+            part = slice(start, min(len(origins), start + RAY_BATCH))
+            ids = self.scene.run(np.ascontiguousarray(origins[part], np.float32),
+                                 np.ascontiguousarray(directions[part], np.float32),
+                                 dists=dists[: part.stop - part.start])
+            hits[part] = ids >= 0
+        return hits
+
+
+def welded_normals(mesh: MeshArrays) -> np.ndarray:
+    """The cage direction: normals averaged over every split copy of a position, so the cage has no cracks."""
+    _, group = np.unique(np.round(mesh.vertices, 9), axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    summed = np.zeros((group.max() + 1, 3))
+    np.add.at(summed, group, mesh.normals)
+    return _unit(summed)[group]
+
+
+def nearest_surface(high: HighPoly, points: np.ndarray, tree: cKDTree, vertex_faces: np.ndarray):
+    """Closest point on the high poly among the triangles around the nearest vertex: (face, bary, distance)."""
+    _, nearest = tree.query(points, workers=-1)
+    candidates = vertex_faces[nearest]  # (k, m) padded with -1
+    best_face = np.full(len(points), -1, np.int64)
+    best_distance = np.full(len(points), np.inf)
+    best_point = np.zeros_like(points)
+    for column in range(candidates.shape[1]):
+        face = candidates[:, column]
+        valid = face >= 0
+        if not valid.any():
+            continue
+        triangles = high.vertices[high.faces[face[valid]]]
+        closest = trimesh.triangles.closest_point(triangles, points[valid])
+        distance = np.linalg.norm(closest - points[valid], axis=1)
+        better = distance < best_distance[valid]
+        index = np.flatnonzero(valid)[better]
+        best_face[index] = face[valid][better]
+        best_distance[index] = distance[better]
+        best_point[index] = closest[better]
+    bary = trimesh.triangles.points_to_barycentric(high.vertices[high.faces[best_face]], best_point)
+    return best_face, np.clip(bary, 0, 1), best_distance
+
+
+def _tangent_frame(low: MeshArrays, coverage: UVCoverage):
+    normal = _unit(coverage.interpolate(low.normals, low.faces))
+    tangents = vertex_tangents(low.vertices, low.faces, low.normals, low.uv)
+    tangent = coverage.interpolate(tangents[:, :3], low.faces)
+    sign = np.where(coverage.interpolate(tangents[:, 3:], low.faces)[:, 0] >= 0, 1.0, -1.0)
+    tangent = _unit(tangent - normal * np.einsum("ij,ij->i", tangent, normal)[:, None])
+    bitangent = sign[:, None] * np.cross(normal, tangent)
+    return tangent, bitangent, normal
+
+
+def _ambient_occlusion(scene: RayScene, points: np.ndarray, normals: np.ndarray, settings: BakeSettings,
+                       stride_select: np.ndarray, epsilon: float) -> np.ndarray:
+    """AO on a subset of surface points (hemisphere rays), spread to all points by 3D interpolation."""
+    directions = hemisphere_directions(settings.ao_samples, settings.seed)
+    origins = points[stride_select] + normals[stride_select] * epsilon
+    frame_n = normals[stride_select]
+    helper = np.where(np.abs(frame_n[:, :1]) < 0.9, [[1.0, 0, 0]], [[0, 1.0, 0]])
+    frame_t = _unit(np.cross(frame_n, helper))
+    frame_b = np.cross(frame_n, frame_t)
+    # A random rotation about the normal per point turns the fixed pattern into noise, not banding.
+    angle = np.random.default_rng(settings.seed).random(len(origins)) * 2 * np.pi
+    cos, sin = np.cos(angle)[:, None], np.sin(angle)[:, None]
+    frame_t, frame_b = cos * frame_t + sin * frame_b, -sin * frame_t + cos * frame_b
+    occluded = np.zeros(len(origins))
+    for d in directions:
+        world = d[0] * frame_t + d[1] * frame_b + d[2] * frame_n
+        occluded += scene.occluded(origins, world, settings.ao_distance)
+    sparse_ao = 1.0 - occluded / len(directions)
+    if stride_select.all():
+        return sparse_ao
+    tree = cKDTree(points[stride_select])
+    distance, index = tree.query(points, k=4, workers=-1)
+    weight = 1.0 / np.maximum(distance, 1e-9)
+    return (sparse_ao[index] * weight).sum(axis=1) / weight.sum(axis=1)
+
+
+def bake_cpu(high: HighPoly, low: MeshArrays, settings: BakeSettings) -> BakedMaps:
+    """The reference engine. Every map is computed on the texels the low poly's UV charts cover."""
+    timings = {}
+    clock = time.perf_counter()
+    size = settings.size
+    coverage = rasterize_uv(low.uv, low.faces, size)
+    timings["rasterize"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    position = coverage.interpolate(low.vertices, low.faces)
+    cage_direction = _unit(coverage.interpolate(welded_normals(low), low.faces))
+    scene = RayScene(high.vertices, high.faces)
+    origins = position + cage_direction * settings.max_distance
+    face, bary, _ = scene.first_hits(origins, -cage_direction, 2 * settings.max_distance)
+    missed = face < 0
+    timings["cage_rays"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    reached = np.ones(len(face), bool)
+    if missed.any():
+        tree = cKDTree(high.vertices)
+        vertex_faces = trimesh.Trimesh(high.vertices, high.faces, process=False).vertex_faces
+        near_face, near_bary, near_distance = nearest_surface(high, position[missed], tree, vertex_faces)
+        # Far from everything means the low poly has a part the high poly lacks: inpaint those texels.
+        close = near_distance <= 4 * settings.max_distance
+        index = np.flatnonzero(missed)
+        face[index] = near_face
+        bary[index] = near_bary
+        reached[index[~close]] = False
+    timings["fallback"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    corners = high.faces[face]
+    hit_point = np.einsum("kj,kjc->kc", bary, high.vertices[corners])
+    hit_normal = _unit(np.einsum("kj,kjc->kc", bary, high.normals[corners]))
+    tangent, bitangent, normal = _tangent_frame(low, coverage)
+    tangent_space = np.column_stack([np.einsum("ij,ij->i", hit_normal, tangent),
+                                     np.einsum("ij,ij->i", hit_normal, bitangent),
+                                     np.einsum("ij,ij->i", hit_normal, normal)])
+    attributes = high.source.sample(face, bary, hit_point)
+    timings["shade"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    if "ao" in settings.maps:
+        stride = settings.ao_stride or max(1, size // 512)
+        select = (coverage.rows % stride == 0) & (coverage.cols % stride == 0)
+        if select.sum() < 16:
+            select[:] = True
+        diagonal = float(np.linalg.norm(np.ptp(high.vertices, axis=0)))
+        ao = _ambient_occlusion(scene, hit_point, hit_normal, settings, select, 1e-4 * diagonal)
+    else:
+        ao = np.ones(len(face))
+    timings["ao"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    covered = coverage.mask()
+    holes = covered.copy()
+    holes[coverage.rows[reached], coverage.cols[reached]] = False
+
+    def finish(values: np.ndarray, fill: float) -> np.ndarray:
+        image = coverage.scatter(values, fill)
+        image = inpaint_holes(image, holes)
+        return dilate(image, covered)
+
+    normal_map = finish(tangent_space, 0.0)
+    normal_map = normal_map / np.maximum(np.linalg.norm(normal_map, axis=-1, keepdims=True), 1e-9)
+    base = finish(attributes["base_color"], 0.0)
+    maps = BakedMaps(
+        size=size, normal=normal_map.astype(np.float32), base_color=base.astype(np.float32),
+        metallic=finish(attributes["metallic"], 0.0).astype(np.float32),
+        roughness=finish(attributes["roughness"], 1.0).astype(np.float32),
+        ao=finish(ao, 1.0).astype(np.float32),
+        opacity=base[..., 3].astype(np.float32) if high.source.has_opacity else None,
+        covered=covered)
+    timings["pad"] = time.perf_counter() - clock
+    maps.stats = {"texels": int(len(face)), "cage_misses": int(missed.sum()),
+                  "unreached": int((~reached).sum()), "ao_points": int(select.sum()) if "ao" in settings.maps else 0,
+                  "seconds": {k: round(v, 3) for k, v in timings.items()}}
+    return maps
