@@ -181,7 +181,9 @@ def bake_cpu(high: HighPoly, low: MeshArrays, settings: BakeSettings) -> BakedMa
         if select.sum() < 16:
             select[:] = True
         diagonal = float(np.linalg.norm(np.ptp(high.vertices, axis=0)))
-        ao = _ambient_occlusion(scene, hit_point, hit_normal, settings, select, 1e-4 * diagonal)
+        # The hemisphere stands on the triangle itself: a smoothed vertex normal would tilt it into the face.
+        face_normal = trimesh.triangles.normals(high.vertices[high.faces[face]])[0]
+        ao = _ambient_occlusion(scene, hit_point, face_normal, settings, select, 1e-4 * diagonal)
     else:
         ao = np.ones(len(face))
     timings["ao"] = time.perf_counter() - clock

@@ -1,0 +1,140 @@
+"""CPU bake engine against Blender: MikkTSpace tangents, Cycles normal and AO bakes, and colour fidelity."""
+
+import importlib.util
+
+import numpy as np
+import pymeshlab
+import pytest
+import trimesh
+from scipy import ndimage
+
+from server.bake.engine import BakeSettings, HighPoly, bake
+from server.bake.sources import SurfaceSource, sample_texture
+from server.bake.tangents import vertex_tangents
+from server.errors import InputError
+from server.meshdata import MeshArrays
+from server.stages.uv import unwrap
+from tests.blender_bake import run_blender_job
+
+needs_bpy = pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason="bpy (Blender module) not installed")
+
+
+def bumpy_sphere(subdivisions=6, amplitude=0.04):
+    sphere = trimesh.creation.icosphere(subdivisions)
+    v = sphere.vertices
+    bump = 1 + amplitude * np.sin(7 * v[:, 0]) * np.sin(7 * v[:, 1]) * np.sin(7 * v[:, 2] + 1)
+    return trimesh.Trimesh(v * bump[:, None], sphere.faces, process=False)
+
+
+def decimated(mesh, faces):
+    meshes = pymeshlab.MeshSet()
+    meshes.add_mesh(pymeshlab.Mesh(mesh.vertices, mesh.faces))
+    meshes.meshing_decimation_quadric_edge_collapse(targetfacenum=faces, preservenormal=True, qualitythr=0.5)
+    result = meshes.current_mesh()
+    return MeshArrays(result.vertex_matrix(), result.face_matrix())
+
+
+@pytest.fixture(scope="module")
+def pair():
+    high = bumpy_sphere()
+    low = unwrap(decimated(high, 600), texture_size=512)
+    return high, low
+
+
+def high_poly(mesh, source=None):
+    return HighPoly(mesh.vertices, mesh.faces, mesh.vertex_normals, source or SurfaceSource(mesh.faces))
+
+
+def angles_deg(a, b):
+    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    return np.degrees(np.arccos(np.clip(np.einsum("...i,...i->...", a, b), -1, 1)))
+
+
+@needs_bpy
+def test_tangents_match_blender_mikktspace(pair, tmp_path):
+    _, low = pair
+    ours = vertex_tangents(low.vertices, low.faces, low.normals, low.uv)
+    blender = run_blender_job("tangents", tmp_path, vertices=low.vertices, faces=low.faces, uv=low.uv,
+                              normals=low.normals)
+    per_loop = ours[blender["vertex"]]
+    difference = angles_deg(per_loop[:, :3], blender["tangent"])
+    print(f"tangent angle vs Blender: mean {difference.mean():.3f}, p99 {np.percentile(difference, 99):.3f} deg")
+    assert difference.mean() < 1.0 and np.percentile(difference, 99) < 5.0
+    assert np.mean(np.sign(per_loop[:, 3]) == np.sign(blender["sign"])) > 0.99
+
+
+@needs_bpy
+def test_normal_and_ao_match_cycles_selected_to_active(pair, tmp_path):
+    high, low = pair
+    settings = BakeSettings(size=512, max_distance=0.08, ao_samples=32, ao_distance=0.3)
+    ours = bake(high_poly(high), low, settings)
+    cycles = run_blender_job(
+        "bake", tmp_path, high_vertices=high.vertices, high_faces=high.faces, vertices=low.vertices,
+        faces=low.faces, uv=low.uv, normals=low.normals, size=np.array(512), cage=np.array(0.08),
+        max_ray=np.array(0.16), margin=np.array(16), ao_samples=np.array(32), ao_distance=np.array(0.3),
+        threads=np.array(2))
+    # Compare inside the charts, away from their borders where the two rasterizers' edge rules differ.
+    inside = ndimage.binary_erosion(ours.covered, iterations=2)
+    theirs = cycles["normal"] * 2 - 1
+    difference = angles_deg(ours.normal[inside], theirs[inside])
+    print(f"normal map vs Cycles: mean {difference.mean():.3f} deg, p95 {np.percentile(difference, 95):.3f}")
+    assert difference.mean() < 3.0
+    # The bumps are really there: the maps are far from flat, so agreement is not trivial.
+    assert np.percentile(angles_deg(theirs[inside], np.array([0, 0, 1.0])), 90) > 4.0
+    ao_difference = np.abs(ours.ao[inside] - cycles["ao"][inside]).mean()
+    print(f"AO vs Cycles: mean absolute difference {ao_difference:.4f}")
+    assert ao_difference < 0.08
+
+
+def test_colour_fidelity_of_a_textured_mesh(tmp_path):
+    """Colours sampled on a textured high poly reappear where its points land on the baked low poly."""
+    high = trimesh.creation.icosphere(5)
+    v = high.vertices
+    uv = np.column_stack([0.5 + np.arctan2(v[:, 1], v[:, 0]) / (2 * np.pi), 0.5 + np.arcsin(np.clip(v[:, 2], -1, 1)) / np.pi])
+    yy, xx = np.mgrid[0:256, 0:256] / 255.0
+    texture = np.stack([xx, 0.3 + 0.4 * yy, 1 - xx * yy, np.ones_like(xx)], axis=-1)
+    # Keep clear of the longitude seam, where a per-vertex UV wraps around.
+    source = SurfaceSource(high.faces, uv=uv, base_texture=texture)
+    low = unwrap(decimated(high, 1500), texture_size=1024)
+    maps = bake(high_poly(high, source), low, BakeSettings(size=1024, max_distance=0.03, maps=("base_color",)))
+    points, face = trimesh.sample.sample_surface(high, 4000, seed=3)
+    keep = np.abs(np.arctan2(points[:, 1], points[:, 0])) < 2.8
+    points, face = points[keep], face[keep]
+    bary = trimesh.triangles.points_to_barycentric(high.triangles[face], points)
+    truth = source.sample(face, bary, points)["base_color"][:, :3]
+    low_mesh = trimesh.Trimesh(low.vertices, low.faces, process=False)
+    closest, _, low_face = trimesh.proximity.closest_point(low_mesh, points)
+    low_bary = trimesh.triangles.points_to_barycentric(low_mesh.triangles[low_face], closest)
+    low_uv = np.einsum("kj,kjc->kc", low_bary, low.uv[low.faces[low_face]])
+    baked = sample_texture(maps.base_color, low_uv)[:, :3]
+    difference = np.abs(baked - truth).max(axis=1) * 255
+    print(f"colour difference: median {np.median(difference):.2f}, p95 {np.percentile(difference, 95):.2f} levels")
+    assert np.median(difference) < 3.0
+
+
+def test_ao_darkens_a_crevice():
+    # Two boxes side by side with a narrow gap: the faces inside the gap see little sky.
+    left = trimesh.creation.box((0.4, 1, 1), trimesh.transformations.translation_matrix((-0.25, 0, 0)))
+    right = trimesh.creation.box((0.4, 1, 1), trimesh.transformations.translation_matrix((0.25, 0, 0)))
+    both = trimesh.util.concatenate([left, right])
+    low = unwrap(MeshArrays(both.vertices, both.faces), texture_size=256)
+    maps = bake(high_poly(both), low, BakeSettings(size=256, max_distance=0.01, ao_samples=64, ao_distance=0.5))
+    positions = np.zeros((256, 256, 3))
+    from server.bake.uvraster import rasterize_uv
+    coverage = rasterize_uv(low.uv, low.faces, 256)
+    points = coverage.interpolate(low.vertices, low.faces)
+    ao = maps.ao[coverage.rows, coverage.cols]
+    in_gap = (np.abs(points[:, 0]) < 0.06) & (np.abs(points[:, 1]) < 0.3) & (np.abs(points[:, 2]) < 0.3)
+    outer = np.abs(points[:, 0]) > 0.44
+    assert in_gap.sum() > 50 and outer.sum() > 50
+    assert ao[in_gap].mean() < 0.5 < 0.9 < ao[outer].mean()
+    del positions
+
+
+def test_bad_settings_are_refused(pair):
+    high, low = pair
+    with pytest.raises(InputError, match="texture_size=1000"):
+        bake(high_poly(high), low, BakeSettings(size=1000))
+    with pytest.raises(InputError, match="low poly"):
+        bake(high_poly(high), MeshArrays(low.vertices, low.faces), BakeSettings(size=256))
