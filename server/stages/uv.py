@@ -81,6 +81,30 @@ def unwrap(mesh: MeshArrays, *, texture_size: int = 2048, texel_density: float |
     return MeshArrays(vertices, faces, colors=colors, uv=uv01, normals=normals, info=info)
 
 
+def weld(mesh: MeshArrays) -> tuple[np.ndarray, np.ndarray]:
+    """Merge the copies of each position that UV seams split apart: (welded vertices, faces into them)."""
+    welded, _, faces = _welding(mesh)
+    return welded, faces
+
+
+def _welding(mesh: MeshArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(welded vertices, split vertex -> welded index, faces into the welded vertices)."""
+    unique, inverse = np.unique(np.round(mesh.vertices, 9), axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    first = np.zeros(len(unique), np.int64)
+    first[inverse[::-1]] = np.arange(len(inverse))[::-1]
+    return mesh.vertices[first], inverse, inverse[mesh.faces]
+
+
+def smooth_normals_on_split_mesh(mesh: MeshArrays) -> np.ndarray:
+    """Normals for a mesh already split at seams: smooth across soft seams, hard where the angle is sharp."""
+    welded, vmapping, faces = _welding(mesh)
+    return _seam_aware_normals(MeshArrays(welded, faces), vmapping, mesh.faces)
+
+
+
+
+
 def _seam_aware_normals(source: MeshArrays, vmapping: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Angle-weighted smooth normals per original vertex, split only where a seam is also a hard edge."""
     from ..bake.tangents import corner_angles
