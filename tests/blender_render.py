@@ -181,13 +181,14 @@ def _world_bbox(bpy, objs):
 
 
 def _uses_image_texture(mat):
-    return bool(mat and mat.use_nodes and mat.node_tree
+    return bool(mat and mat.node_tree
                 and any(n.type == "TEX_IMAGE" and n.image for n in mat.node_tree.nodes))
 
 
 def _vertex_colour_material(bpy, attr_name):
     mat = bpy.data.materials.new(f"VertexColour_{attr_name}")
-    mat.use_nodes = True
+    if mat.node_tree is None:  # Blender < 5 creates materials without nodes
+        mat.use_nodes = True
     nt = mat.node_tree
     nt.nodes.clear()
     out = nt.nodes.new("ShaderNodeOutputMaterial")
@@ -255,7 +256,8 @@ def _setup_scene(bpy, size, samples, light):
     vs.use_curve_mapping = False
 
     world = bpy.data.worlds.new("UniformWhite")
-    world.use_nodes = True
+    if world.node_tree is None:  # Blender < 5
+        world.use_nodes = True
     bg = world.node_tree.nodes.get("Background") or world.node_tree.nodes.new("ShaderNodeBackground")
     bg.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
     bg.inputs["Strength"].default_value = 1.0 if light == "flat" else HEADLIGHT_WORLD
@@ -301,7 +303,7 @@ def _place(view, centre, ortho_scale, distance, cam, sun):
     return {
         "location": [round(float(x), 6) for x in cam.location],
         "rotation_euler_deg": list(d["euler"]),
-        "look_direction": [-float(x) for x in d["to_camera"]],
+        "look_direction": [0.0 - float(x) for x in d["to_camera"]],
         "image_right": list(d["right"]),
         "image_up": list(d["up"]),
     }
