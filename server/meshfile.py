@@ -33,6 +33,45 @@ def gltf_to_blender(vertices: np.ndarray) -> np.ndarray:
     return np.column_stack([v[:, 0], -v[:, 2], v[:, 1]])
 
 
+def srgb_to_linear(colors: np.ndarray) -> np.ndarray:
+    """uint8 sRGB(A) to uint8 linear RGB(A); glTF stores COLOR_0 in linear light, alpha untouched."""
+    out = np.array(colors, dtype=np.uint8, copy=True)
+    c = out[:, :3].astype(np.float64) / 255.0
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    out[:, :3] = np.clip(np.rint(linear * 255), 0, 255)
+    return out
+
+
+def linear_to_srgb(colors: np.ndarray) -> np.ndarray:
+    out = np.array(colors, dtype=np.uint8, copy=True)
+    c = out[:, :3].astype(np.float64) / 255.0
+    srgb = np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
+    out[:, :3] = np.clip(np.rint(srgb * 255), 0, 255)
+    return out
+
+
+def _color_store(visual) -> tuple[object, str] | None:
+    """Where a trimesh visual keeps per-vertex colours, if it has any."""
+    if visual is None:
+        return None
+    if visual.kind == "vertex":
+        return visual, "vertex_colors"
+    if "color" in getattr(visual, "vertex_attributes", {}):
+        return visual.vertex_attributes, "color"
+    return None
+
+
+def _convert_colors(visual, convert) -> None:
+    store = _color_store(visual)
+    if store is None:
+        return
+    holder, key = store
+    if key == "vertex_colors":
+        holder.vertex_colors = convert(np.asarray(holder.vertex_colors))
+    else:
+        holder[key] = convert(np.asarray(holder[key]))
+
+
 def vertex_coloured(mesh: trimesh.Trimesh, colors: np.ndarray, *, metallic: float, roughness: float) -> None:
     """Attach vertex colours and a PBR material carrying the metallic and roughness factors."""
     material = trimesh.visual.material.PBRMaterial(
@@ -51,6 +90,7 @@ def glb_bytes(mesh: trimesh.Trimesh) -> bytes:
     # Trimesh.copy() drops the vertex colours of a TextureVisuals; build the copy by hand.
     out = trimesh.Trimesh(blender_to_gltf(mesh.vertices), mesh.faces, visual=copy.deepcopy(mesh.visual),
                           process=False)
+    _convert_colors(out.visual, srgb_to_linear)  # in memory colours are sRGB; glTF wants linear
     for key, value in mesh.vertex_attributes.items():
         out.vertex_attributes[key] = value
     return out.export(file_type="glb")
@@ -72,6 +112,12 @@ def _check_mesh(mesh: trimesh.Trimesh, argument: str, name: str, max_faces: int)
 
 def _as_single_mesh(loaded, argument: str, name: str) -> trimesh.Trimesh:
     if isinstance(loaded, trimesh.Scene):
+        # A lone mesh at the origin is taken as it is: dump() would drop its vertex colour attribute.
+        geometries = [g for g in loaded.geometry.values() if isinstance(g, trimesh.Trimesh) and len(g.faces)]
+        if len(geometries) == 1 and len(loaded.graph.nodes_geometry) == 1:
+            transform, _ = loaded.graph[loaded.graph.nodes_geometry[0]]
+            if np.allclose(transform, np.eye(4)):
+                return geometries[0]
         meshes = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh) and len(g.faces)]
         if not meshes:
             raise InputError(argument, name, "a file with at least one triangle mesh, but it has none")
@@ -113,6 +159,15 @@ def _extract_zip(path: Path, folder: Path, max_bytes: int, argument: str) -> Pat
     return objs[0]
 
 
+def read_glb(path: str | Path) -> trimesh.Trimesh:
+    """One of our GLBs (glTF axes, linear COLOR_0) as one Blender-axes mesh with sRGB vertex colours."""
+    scene = trimesh.load(path, file_type="glb", process=False)
+    mesh = _as_single_mesh(scene, "file", Path(path).name)
+    mesh.vertices = gltf_to_blender(mesh.vertices)
+    _convert_colors(mesh.visual, linear_to_srgb)
+    return mesh
+
+
 def load_mesh_upload(path: str | Path, *, argument: str, up_axis: str, max_faces: int,
                      max_bytes: int) -> trimesh.Trimesh:
     """Load an uploaded GLB, glTF, PLY or OBJ zip into one Blender-axes mesh with its visuals."""
@@ -145,6 +200,8 @@ def load_mesh_upload(path: str | Path, *, argument: str, up_axis: str, max_faces
             if image is not None and hasattr(image, "load"):
                 image.load()
     _check_mesh(mesh, argument, path.name, max_faces)
+    if suffix in (".glb", ".gltf"):
+        _convert_colors(mesh.visual, linear_to_srgb)
     y_up = up_axis == "Y" or (up_axis == "auto" and suffix != ".ply")
     if y_up:
         mesh.vertices = gltf_to_blender(mesh.vertices)

@@ -10,7 +10,7 @@ from PIL import Image
 from server.errors import Cancelled, ForgeError
 from server.generators.base import GenerationRequest
 from server.generators.silhouette import SilhouetteGenerator
-from server.meshfile import gltf_to_blender, glb_bytes, vertex_coloured
+from server.meshfile import gltf_to_blender, glb_bytes, read_glb, vertex_coloured
 from server.stages.background import cut_out
 
 RED, BLUE = (220, 30, 30), (30, 40, 220)
@@ -56,18 +56,25 @@ def test_thickness_scales_the_depth():
     assert thick > 2 * thin
 
 
-def test_glb_is_written_in_gltf_axes_with_colours_and_pbr_factors():
+def test_glb_is_written_in_gltf_axes_with_colours_and_pbr_factors(tmp_path):
     result = generate({"front": l_shape()})
     mesh = result.mesh
     vertex_coloured(mesh, result.colors, metallic=0.0, roughness=0.8)
-    scene = trimesh.load(io.BytesIO(glb_bytes(mesh)), file_type="glb")
-    loaded = list(scene.geometry.values())[0]
-    assert loaded.extents[1] == pytest.approx(1.0, rel=0.03)  # glTF is Y up
-    assert np.allclose(gltf_to_blender(loaded.vertices), mesh.vertices, atol=1e-5)
-    assert loaded.visual.material.roughnessFactor == pytest.approx(0.8)
-    assert loaded.visual.material.metallicFactor == pytest.approx(0.0)
-    assert np.array_equal(loaded.visual.vertex_attributes["color"], result.colors)
-    assert np.allclose(loaded.vertex_attributes["_ROUGHNESS"], 0.8)
+    data = glb_bytes(mesh)
+    raw = list(trimesh.load(io.BytesIO(data), file_type="glb").geometry.values())[0]
+    assert raw.extents[1] == pytest.approx(1.0, rel=0.03)  # glTF is Y up
+    assert np.allclose(gltf_to_blender(raw.vertices), mesh.vertices, atol=1e-5)
+    assert raw.visual.material.roughnessFactor == pytest.approx(0.8)
+    assert raw.visual.material.metallicFactor == pytest.approx(0.0)
+    assert np.allclose(raw.vertex_attributes["_ROUGHNESS"], 0.8)
+    # COLOR_0 is linear light in glTF: darker than the sRGB values, and read back to them.
+    stored = raw.visual.vertex_attributes["color"][:, :3].astype(int)
+    assert (stored <= result.colors[:, :3]).all() and (stored < result.colors[:, :3]).any()
+    path = tmp_path / "mesh.glb"
+    path.write_bytes(data)
+    back = read_glb(path)
+    # trimesh writes COLOR_0 as 8-bit linear, which costs up to a few levels in dark colours.
+    assert np.abs(back.visual.vertex_attributes["color"].astype(int) - result.colors).max() <= 4
 
 
 def test_cancel_stops_the_generator():
