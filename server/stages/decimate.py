@@ -1,0 +1,150 @@
+"""Decimation to a triangle budget (fast preview and quadric final) and the surface deviation it causes."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..errors import ForgeError, InputError
+from ..meshdata import MeshArrays
+
+MIN_TARGET_FACES = 4
+# The final decimation penalises collapses that would leave triangles of worse quality than this
+# (0 = degenerate, 1 = equilateral).
+QUALITY_THRESHOLD = 0.3
+
+
+def _check_mesh(mesh: MeshArrays, argument: str = "mesh") -> None:
+    if mesh.face_count == 0 or len(mesh.vertices) == 0:
+        raise InputError(argument, f"{len(mesh.vertices)} vertices, {mesh.face_count} triangles",
+                         "a mesh with at least one triangle")
+    if mesh.faces.ndim != 2 or mesh.faces.shape[1] != 3 or mesh.faces.min() < 0 \
+            or mesh.faces.max() >= len(mesh.vertices):
+        raise InputError(f"{argument}.faces", f"shape {mesh.faces.shape}",
+                         f"(m, 3) triangle indices into {len(mesh.vertices)} vertices")
+    if not np.isfinite(mesh.vertices).all():
+        raise InputError(f"{argument}.vertices", "NaN or infinite coordinates", "finite coordinates")
+
+
+def _check_target(target_faces) -> int:
+    if isinstance(target_faces, bool) or not isinstance(target_faces, (int, np.integer)) \
+            or target_faces < MIN_TARGET_FACES:
+        raise InputError("target_faces", target_faces, f"an integer of at least {MIN_TARGET_FACES}")
+    return int(target_faces)
+
+
+def _unchanged(mesh: MeshArrays, key: str, target: int) -> MeshArrays:
+    record = {"faces_before": mesh.face_count, "faces_after": mesh.face_count, "target_faces": target,
+              "skipped": "the mesh already has no more triangles than the target"}
+    return MeshArrays(mesh.vertices.copy(), mesh.faces.copy(),
+                      colors=None if mesh.colors is None else mesh.colors.copy(),
+                      uv=None if mesh.uv is None else mesh.uv.copy(),
+                      normals=None if mesh.normals is None else mesh.normals.copy(),
+                      info={**mesh.info, key: record})
+
+
+def decimate_preview(mesh: MeshArrays, target_faces: int) -> MeshArrays:
+    """Fast decimation with fast_simplification for a live preview; keeps no colours, UVs or normals."""
+    try:
+        import fast_simplification
+    except ImportError:
+        raise ForgeError("the decimation preview needs fast-simplification, which is not installed: "
+                         "pip install fast-simplification") from None
+
+    target = _check_target(target_faces)
+    _check_mesh(mesh)
+    if target >= mesh.face_count:
+        return _unchanged(mesh, "decimate_preview", target)
+    started = time.perf_counter()
+    vertices, faces = fast_simplification.simplify(mesh.vertices, mesh.faces.astype(np.int32),
+                                                   target_count=target)
+    record = {"faces_before": mesh.face_count, "faces_after": int(len(faces)), "target_faces": target,
+              "method": "fast_simplification", "seconds": round(time.perf_counter() - started, 3)}
+    return MeshArrays(vertices, faces, info={**mesh.info, "decimate_preview": record})
+
+
+def decimate(mesh: MeshArrays, target_faces: int, *, preserve_boundary: bool = True) -> MeshArrays:
+    """Quadric edge-collapse decimation (pymeshlab) of the final mesh down to `target_faces` triangles.
+
+    A mesh that already has no more triangles than the target comes back as an unchanged copy. With
+    `preserve_boundary`, open borders are not collapsed, so an open mesh may stop above the target
+    (`info["decimate"]["reached_target"]` says so).
+    Attributes: `colors` are kept (each surviving vertex keeps its own colour, though it may have
+    moved by about one collapsed edge; bake colours from the original). `uv` and `normals` are
+    set to None: collapses move vertices across UV seams and change the shading; unwrap afterwards.
+    """
+    import pymeshlab
+
+    target = _check_target(target_faces)
+    _check_mesh(mesh)
+    if target >= mesh.face_count:
+        return _unchanged(mesh, "decimate", target)
+    started = time.perf_counter()
+    mesh_set = pymeshlab.MeshSet()
+    if mesh.colors is None:
+        mesh_set.add_mesh(pymeshlab.Mesh(mesh.vertices, mesh.faces))
+    else:
+        mesh_set.add_mesh(pymeshlab.Mesh(mesh.vertices, mesh.faces,
+                                         v_color_matrix=np.asarray(mesh.colors, np.float64) / 255.0))
+    try:
+        mesh_set.meshing_decimation_quadric_edge_collapse(
+            targetfacenum=target, qualitythr=QUALITY_THRESHOLD, preserveboundary=bool(preserve_boundary),
+            preservenormal=True, optimalplacement=True, planarquadric=True, autoclean=True)
+    except pymeshlab.PyMeshLabException as exc:
+        raise ForgeError(f"decimation failed in pymeshlab: {exc}") from exc
+    result = mesh_set.current_mesh()
+    colors = None
+    if mesh.colors is not None:
+        colors = np.clip(np.rint(result.vertex_color_matrix() * 255.0), 0, 255).astype(np.uint8)
+    faces = result.face_matrix().astype(np.int64)
+    record = {"faces_before": mesh.face_count, "faces_after": int(len(faces)), "target_faces": target,
+              "reached_target": len(faces) <= target * 1.05, "method": "pymeshlab quadric edge collapse",
+              "preserve_boundary": bool(preserve_boundary),
+              "uv_dropped": mesh.uv is not None, "seconds": round(time.perf_counter() - started, 3)}
+    return MeshArrays(result.vertex_matrix(), faces, colors=colors, uv=None, normals=None,
+                      info={**mesh.info, "decimate": record})
+
+
+def surface_deviation(reference: MeshArrays, candidate: MeshArrays, samples: int = 50000) -> dict:
+    """Two-sided distance between two surfaces in metres: {"max": Hausdorff, "mean": ..., "rms": ...}.
+
+    pymeshlab's Hausdorff filter in both directions. "max" is over every vertex of each mesh (where
+    peaks and cut corners lie) and `samples` random points on each mesh's faces; "mean" and "rms"
+    are over the face samples alone, which are spread evenly by area.
+    """
+    import pymeshlab
+
+    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 100:
+        raise InputError("samples", samples, "an integer of at least 100")
+    _check_mesh(reference, "reference")
+    _check_mesh(candidate, "candidate")
+    mesh_set = pymeshlab.MeshSet()
+    mesh_set.add_mesh(pymeshlab.Mesh(reference.vertices, reference.faces))
+    mesh_set.add_mesh(pymeshlab.Mesh(candidate.vertices, candidate.faces))
+    # Samples farther than maxdist are left out of the statistics; let every sample count.
+    span = np.ptp(np.vstack([reference.vertices, candidate.vertices]), axis=0)
+    reach = pymeshlab.PureValue(float(np.linalg.norm(span)) * 2 + 1.0)
+    largest, area_runs = 0.0, []
+    for sampled, target in ((0, 1), (1, 0)):
+        # Asked for fewer samples than it has vertices, the filter picks a random subset of them.
+        vertex_count = mesh_set.mesh(sampled).vertex_number()
+        at_vertices = mesh_set.get_hausdorff_distance(sampledmesh=sampled, targetmesh=target, samplevert=True,
+                                                      sampleface=False, samplenum=vertex_count, maxdist=reach)
+        on_faces = mesh_set.get_hausdorff_distance(sampledmesh=sampled, targetmesh=target, samplevert=False,
+                                                   sampleface=True, samplenum=int(samples), maxdist=reach)
+        largest = max(largest, at_vertices["max"], on_faces["max"])
+        area_runs.append(on_faces)
+    count = sum(run["n_samples"] for run in area_runs)
+    mean = sum(run["mean"] * run["n_samples"] for run in area_runs) / count
+    rms = math.sqrt(sum(run["RMS"] ** 2 * run["n_samples"] for run in area_runs) / count)
+    return {"max": float(largest), "mean": float(mean), "rms": float(rms)}
+
+
+def target_from_preset(preset_postprocess: dict, face_count: int) -> int:
+    """The preset's `target_triangles`, never more than the mesh's `face_count`."""
+    target = preset_postprocess.get("target_triangles") if isinstance(preset_postprocess, dict) else None
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or target < MIN_TARGET_FACES:
+        raise InputError("postprocess.target_triangles", target, f"an integer of at least {MIN_TARGET_FACES}")
+    return int(min(int(target), int(face_count)))
