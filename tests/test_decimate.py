@@ -106,3 +106,15 @@ def test_target_from_a_real_preset():
     assert target_from_preset(postprocess, budget // 2) == budget // 2
     with pytest.raises(InputError, match="target_triangles"):
         target_from_preset({}, 1000)
+
+
+def test_fast_prepass_reaches_the_target_with_a_similar_error(sphere):
+    target = max(200, sphere.face_count // 40)
+    plain = decimate(sphere, target)
+    quick = decimate(sphere, target, fast_prepass=True)
+    assert quick.info["decimate"]["prepass_faces"] == pytest.approx(4 * target, rel=0.05)
+    assert quick.face_count == pytest.approx(target, rel=0.05)
+    plain_error = surface_deviation(sphere, plain, samples=20000)
+    quick_error = surface_deviation(sphere, quick, samples=20000)
+    assert quick_error["mean"] < 1.5 * plain_error["mean"]
+    assert quick_error["max"] < 2.0 * plain_error["max"]

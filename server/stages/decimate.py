@@ -65,7 +65,11 @@ def decimate_preview(mesh: MeshArrays, target_faces: int) -> MeshArrays:
     return MeshArrays(vertices, faces, info={**mesh.info, "decimate_preview": record})
 
 
-def decimate(mesh: MeshArrays, target_faces: int, *, preserve_boundary: bool = True) -> MeshArrays:
+PREPASS_FACTOR = 4  # the fast pre-pass stops at this many times the target
+
+
+def decimate(mesh: MeshArrays, target_faces: int, *, preserve_boundary: bool = True,
+             fast_prepass: bool = False) -> MeshArrays:
     """Quadric edge-collapse decimation (pymeshlab) of the final mesh down to `target_faces` triangles.
 
     A mesh that already has no more triangles than the target comes back as an unchanged copy. With
@@ -74,6 +78,9 @@ def decimate(mesh: MeshArrays, target_faces: int, *, preserve_boundary: bool = T
     Attributes: `colors` are kept (each surviving vertex keeps its own colour, though it may have
     moved by about one collapsed edge; bake colours from the original). `uv` and `normals` are
     set to None: collapses move vertices across UV seams and change the shading; unwrap afterwards.
+    fast_prepass: first bring a mesh with more than PREPASS_FACTOR x target triangles down to that with
+    fast-simplification (several times quicker on 100k+ meshes, about the same error); colours are
+    then dropped, since that library keeps none.
     """
     import pymeshlab
 
@@ -82,6 +89,14 @@ def decimate(mesh: MeshArrays, target_faces: int, *, preserve_boundary: bool = T
     if target >= mesh.face_count:
         return _unchanged(mesh, "decimate", target)
     started = time.perf_counter()
+    prepass_faces, faces_before = None, mesh.face_count
+    if fast_prepass and mesh.face_count > PREPASS_FACTOR * target:
+        import fast_simplification
+
+        vertices, faces = fast_simplification.simplify(mesh.vertices, mesh.faces.astype(np.int32),
+                                                       target_count=PREPASS_FACTOR * target)
+        prepass_faces = int(len(faces))
+        mesh = MeshArrays(vertices, faces, info=mesh.info)
     mesh_set = pymeshlab.MeshSet()
     if mesh.colors is None:
         mesh_set.add_mesh(pymeshlab.Mesh(mesh.vertices, mesh.faces))
@@ -99,7 +114,8 @@ def decimate(mesh: MeshArrays, target_faces: int, *, preserve_boundary: bool = T
     if mesh.colors is not None:
         colors = np.clip(np.rint(result.vertex_color_matrix() * 255.0), 0, 255).astype(np.uint8)
     faces = result.face_matrix().astype(np.int64)
-    record = {"faces_before": mesh.face_count, "faces_after": int(len(faces)), "target_faces": target,
+    record = {"faces_before": faces_before, "faces_after": int(len(faces)), "target_faces": target,
+              "prepass_faces": prepass_faces,
               "reached_target": len(faces) <= target * 1.05, "method": "pymeshlab quadric edge collapse",
               "preserve_boundary": bool(preserve_boundary),
               "uv_dropped": mesh.uv is not None, "seconds": round(time.perf_counter() - started, 3)}
