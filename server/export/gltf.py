@@ -1,0 +1,216 @@
+"""GLB writer without bpy: named mesh nodes, UVs, normals and one PBR material with embedded PNG maps.
+
+Written directly from numpy (no exporter in between) so node names, the shared ORM image and the axis
+conversion are exactly what the engine presets need. glTF axes: metres, +Y up, front faces +Z;
+Blender (x, y, z) -> glTF (x, z, -y), a proper rotation, so triangle winding is kept. glTF UVs have
+their origin at the top left: (u, v_blender) -> (u, 1 - v). Tangents are left out on purpose: glTF
+readers then generate MikkTSpace tangents, the basis the maps were baked in.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..meshdata import MeshArrays
+
+GLB_MAGIC = 0x46546C67  # "glTF"
+CHUNK_JSON = 0x4E4F534A
+CHUNK_BIN = 0x004E4942
+ARRAY_BUFFER = 34962
+ELEMENT_ARRAY_BUFFER = 34963
+FLOAT = 5126
+UNSIGNED_INT = 5125
+LINEAR = 9729
+LINEAR_MIPMAP_LINEAR = 9987
+REPEAT = 10497
+
+
+@dataclass
+class GltfMaterial:
+    """A metallic-roughness material. Images are uint8 arrays: base colour (H,W,3|4) sRGB, normal (H,W,3)
+    OpenGL (+Y), orm (H,W,3) R occlusion, G roughness, B metallic: one image serves both the
+    metallicRoughnessTexture (G, B) and the occlusionTexture (R) slots. A material without images still
+    names the slot (the UE5 and Unity fallbacks ship their maps as separate PNGs)."""
+
+    name: str
+    base_color: np.ndarray | None = None
+    normal: np.ndarray | None = None
+    orm: np.ndarray | None = None
+    alpha_mode: str = "OPAQUE"  # or "MASK" when base colour alpha is an opacity mask
+    alpha_cutoff: float = 0.5
+
+
+@dataclass
+class GltfNode:
+    """One node with its own mesh; material=False for collision hulls (positions and indices only)."""
+
+    name: str
+    mesh: MeshArrays
+    material: bool = True
+
+
+def blender_to_gltf(points: np.ndarray) -> np.ndarray:
+    """Blender (x, y, z) -> glTF (x, z, -y)."""
+    points = np.asarray(points, dtype=np.float64)
+    return np.stack([points[:, 0], points[:, 2], -points[:, 1]], axis=1)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def _unit_normals(normals: np.ndarray, mesh: MeshArrays) -> np.ndarray:
+    """Unit vectors; zero-length ones are replaced by the mean of their faces' normals (or +Z)."""
+    normals = np.asarray(normals, dtype=np.float64)
+    lengths = np.linalg.norm(normals, axis=1)
+    bad = ~(lengths > 1e-12) | ~np.isfinite(lengths)
+    if bad.any():
+        tri = mesh.vertices[mesh.faces]
+        face_n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        acc = np.zeros_like(normals)
+        for k in range(3):
+            np.add.at(acc, mesh.faces[:, k], face_n)
+        normals = normals.copy()
+        normals[bad] = acc[bad]
+        normals[bad & ~(np.linalg.norm(normals, axis=1) > 1e-12)] = (0.0, 0.0, 1.0)
+        lengths = np.linalg.norm(normals, axis=1)
+    return normals / lengths[:, None]
+
+
+class _Builder:
+    def __init__(self):
+        self.blob = bytearray()
+        self.doc = {"asset": {"version": "2.0", "generator": "Open3DForge"}, "buffers": [],
+                    "bufferViews": [], "accessors": []}
+
+    def view(self, data: bytes, target: int | None = None) -> int:
+        while len(self.blob) % 4:
+            self.blob.append(0)
+        view = {"buffer": 0, "byteOffset": len(self.blob), "byteLength": len(data)}
+        if target is not None:
+            view["target"] = target
+        self.blob.extend(data)
+        self.doc["bufferViews"].append(view)
+        return len(self.doc["bufferViews"]) - 1
+
+    def accessor(self, array: np.ndarray, kind: str, target: int, *, minmax: bool = False) -> int:
+        if array.dtype.kind == "f":
+            array = np.ascontiguousarray(array, dtype="<f4")
+            component = FLOAT
+        else:
+            array = np.ascontiguousarray(array, dtype="<u4")
+            component = UNSIGNED_INT
+        accessor = {"bufferView": self.view(array.tobytes(), target), "componentType": component,
+                    "count": int(array.shape[0]), "type": kind}
+        if minmax:
+            flat = array.reshape(array.shape[0], -1)
+            accessor["min"] = [float(x) for x in flat.min(axis=0)]
+            accessor["max"] = [float(x) for x in flat.max(axis=0)]
+        self.doc["accessors"].append(accessor)
+        return len(self.doc["accessors"]) - 1
+
+
+def _check_mesh(label: str, mesh: MeshArrays) -> None:
+    v, f = mesh.vertices, mesh.faces
+    if v.ndim != 2 or v.shape[1] != 3 or len(v) == 0 or f.ndim != 2 or f.shape[1] != 3 or len(f) == 0:
+        raise InputError(label, f"vertices {v.shape}, faces {f.shape}", "(n,3) vertices and (m,3) triangles, n, m > 0")
+    if f.min() < 0 or f.max() >= len(v):
+        raise InputError(label, f"face indices {f.min()}..{f.max()} for {len(v)} vertices", "indices within range")
+    if not np.isfinite(v).all():
+        raise InputError(label, "non-finite vertex positions", "finite positions")
+
+
+def build_glb(nodes: list[GltfNode], material: GltfMaterial | None) -> bytes:
+    """The GLB bytes for these nodes (one scene, top-level nodes, one shared material)."""
+    b = _Builder()
+    doc = b.doc
+    material_index = None
+    if material is not None and any(n.material for n in nodes):
+        samplers = [{"magFilter": LINEAR, "minFilter": LINEAR_MIPMAP_LINEAR, "wrapS": REPEAT, "wrapT": REPEAT}]
+        images, textures = [], []
+
+        def texture(image: np.ndarray, name: str) -> int:
+            images.append({"name": name, "mimeType": "image/png", "bufferView": b.view(png_bytes(image))})
+            textures.append({"sampler": 0, "source": len(images) - 1, "name": name})
+            return len(textures) - 1
+
+        pbr = {"metallicFactor": 1.0, "roughnessFactor": 1.0}
+        entry = {"name": material.name, "pbrMetallicRoughness": pbr, "doubleSided": False}
+        if material.base_color is not None:
+            pbr["baseColorTexture"] = {"index": texture(material.base_color, f"{material.name}_BaseColor")}
+        if material.orm is not None:
+            orm = texture(material.orm, f"{material.name}_ORM")
+            pbr["metallicRoughnessTexture"] = {"index": orm}
+            entry["occlusionTexture"] = {"index": orm, "strength": 1.0}
+        else:
+            pbr["metallicFactor"], pbr["roughnessFactor"] = 0.0, 0.5
+        if material.normal is not None:
+            entry["normalTexture"] = {"index": texture(material.normal, f"{material.name}_Normal"), "scale": 1.0}
+        if material.alpha_mode == "MASK":
+            entry["alphaMode"] = "MASK"
+            entry["alphaCutoff"] = float(material.alpha_cutoff)
+        if textures:  # glTF forbids empty arrays
+            doc["samplers"], doc["images"], doc["textures"] = samplers, images, textures
+        doc["materials"] = [entry]
+        material_index = 0
+
+    doc["meshes"], doc["nodes"] = [], []
+    for node in nodes:
+        mesh = node.mesh
+        _check_mesh(f"mesh {node.name!r}", mesh)
+        attributes = {"POSITION": b.accessor(blender_to_gltf(mesh.vertices), "VEC3", ARRAY_BUFFER, minmax=True)}
+        if node.material:
+            if mesh.normals is not None:
+                normals = blender_to_gltf(_unit_normals(mesh.normals, mesh))
+                attributes["NORMAL"] = b.accessor(normals, "VEC3", ARRAY_BUFFER)
+            if mesh.uv is not None:
+                uv = np.asarray(mesh.uv, dtype=np.float64)
+                attributes["TEXCOORD_0"] = b.accessor(np.stack([uv[:, 0], 1.0 - uv[:, 1]], axis=1), "VEC2", ARRAY_BUFFER)
+        primitive = {"attributes": attributes, "mode": 4,
+                     "indices": b.accessor(mesh.faces.reshape(-1), "SCALAR", ELEMENT_ARRAY_BUFFER)}
+        if node.material and material_index is not None:
+            primitive["material"] = material_index
+        doc["meshes"].append({"name": node.name, "primitives": [primitive]})
+        doc["nodes"].append({"name": node.name, "mesh": len(doc["meshes"]) - 1})
+    doc["scenes"] = [{"name": "Scene", "nodes": list(range(len(doc["nodes"])))}]
+    doc["scene"] = 0
+
+    while len(b.blob) % 4:
+        b.blob.append(0)
+    doc["buffers"] = [{"byteLength": len(b.blob)}]
+    text = json.dumps(doc, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 4)
+    total = 12 + 8 + len(text) + 8 + len(b.blob)
+    out = bytearray(struct.pack("<III", GLB_MAGIC, 2, total))
+    out += struct.pack("<II", len(text), CHUNK_JSON) + text
+    out += struct.pack("<II", len(b.blob), CHUNK_BIN) + bytes(b.blob)
+    return bytes(out)
+
+
+def write_glb(path: Path, nodes: list[GltfNode], material: GltfMaterial | None) -> Path:
+    """Write a GLB file (see build_glb); returns its path."""
+    path = Path(path)
+    path.write_bytes(build_glb(nodes, material))
+    return path
+
+
+def read_glb_json(data: bytes) -> dict:
+    """The JSON chunk of a GLB (for tests and checks)."""
+    magic, version, total = struct.unpack_from("<III", data, 0)
+    if magic != GLB_MAGIC or version != 2 or total != len(data):
+        raise InputError("glb", f"magic {magic:#x} version {version} length {total}/{len(data)}", "a GLB 2.0 file")
+    length, kind = struct.unpack_from("<II", data, 12)
+    if kind != CHUNK_JSON:
+        raise InputError("glb", f"first chunk {kind:#x}", "a JSON chunk first")
+    return json.loads(data[20:20 + length])

@@ -1,0 +1,119 @@
+"""Convex collision: CoACD hulls of a concave U, the hull vertex limit, the fallbacks and UCX names."""
+
+import numpy as np
+import pytest
+import trimesh
+
+from server.errors import ForgeError, InputError
+from server.meshdata import MeshArrays
+from server.stages import collision
+from server.stages.collision import convex_collision, simplified_hull, ucx_names
+
+
+def u_shape() -> trimesh.Trimesh:
+    """A closed U (two uprights on a base), 6 x 2 x 4 voxels of 1 m, as a marching-cubes surface."""
+    voxels = np.zeros((6, 2, 4), bool)
+    voxels[:, :, 0] = True
+    voxels[0, :, :] = True
+    voxels[-1, :, :] = True
+    mesh = trimesh.voxel.ops.matrix_to_marching_cubes(voxels)
+    assert mesh.is_volume
+    return mesh
+
+
+def outside_distance(hull: trimesh.Trimesh, points: np.ndarray) -> np.ndarray:
+    """How far each point lies outside a convex hull (0 or less inside): the largest plane distance."""
+    offsets = np.einsum("ij,ij->i", hull.face_normals, hull.triangles[:, 0])
+    return (points @ hull.face_normals.T - offsets).max(axis=1)
+
+
+@pytest.fixture(scope="module")
+def u_hulls():
+    mesh = u_shape()
+    return mesh, convex_collision(MeshArrays(mesh.vertices, mesh.faces), max_hulls=4, max_hull_vertices=32)
+
+
+def test_coacd_splits_a_concave_u_into_small_closed_convex_hulls(u_hulls):
+    mesh, hulls = u_hulls
+    assert all(h.info["method"] == "coacd" and h.info["reason"] is None for h in hulls)
+    assert 2 <= len(hulls) <= 4
+    for hull in hulls:
+        shape = trimesh.Trimesh(hull.vertices, hull.faces, process=False)
+        assert shape.is_watertight and shape.is_winding_consistent and shape.is_convex
+        assert shape.volume > 0
+        assert len(hull.vertices) <= 32
+
+
+def test_hulls_follow_the_concavity_and_cover_the_surface(u_hulls):
+    mesh, hulls = u_hulls
+    shapes = [trimesh.Trimesh(h.vertices, h.faces) for h in hulls]
+    total = sum(s.volume for s in shapes)
+    assert abs(total / mesh.volume - 1) < 0.3
+    # One hull of the whole U would also fill the gap between the uprights.
+    assert total < 0.8 * mesh.convex_hull.volume
+    points, _ = trimesh.sample.sample_surface(mesh, 2000, seed=3)
+    gap = np.min([outside_distance(s, points) for s in shapes], axis=0)
+    diagonal = np.linalg.norm(mesh.extents)
+    assert gap.max() < 0.02 * diagonal
+
+
+def test_simplified_hull_respects_the_vertex_limit_and_keeps_the_shape():
+    sphere = trimesh.creation.icosphere(subdivisions=3)  # 642 vertices on the hull
+    hull = simplified_hull(sphere.vertices, 24)
+    assert len(hull.vertices) <= 24
+    assert hull.is_watertight and hull.is_convex
+    assert hull.volume > 0.85 * sphere.volume
+
+
+def test_timeout_falls_back_to_one_convex_hull_of_the_mesh():
+    mesh = u_shape()
+    hulls = convex_collision(MeshArrays(mesh.vertices, mesh.faces), timeout_s=0.01)
+    assert len(hulls) == 1
+    info = hulls[0].info
+    assert info["method"] == "convex_hull_fallback" and "timeout_s=0.01" in info["reason"]
+    hull = trimesh.Trimesh(hulls[0].vertices, hulls[0].faces)
+    assert hull.is_watertight and hull.is_convex
+    assert outside_distance(hull, mesh.vertices).max() < 1e-6
+    assert hull.volume == pytest.approx(mesh.convex_hull.volume, rel=1e-6)
+
+
+def test_fallback_hull_is_simplified_to_the_vertex_limit(monkeypatch):
+    monkeypatch.setattr(collision, "_WORKER", "import sys; sys.exit('no coacd here')")
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    hulls = convex_collision(MeshArrays(sphere.vertices, sphere.faces), max_hull_vertices=16)
+    assert len(hulls) == 1 and hulls[0].info["method"] == "convex_hull_fallback"
+    assert "no coacd here" in hulls[0].info["reason"] and "exit code 1" in hulls[0].info["reason"]
+    assert len(hulls[0].vertices) <= 16
+    hull = trimesh.Trimesh(hulls[0].vertices, hulls[0].faces)
+    assert hull.is_watertight and hull.is_convex and hull.volume > 0.7 * sphere.volume
+
+
+def test_flat_mesh_has_no_collision(monkeypatch):
+    monkeypatch.setattr(collision, "_WORKER", "import sys; sys.exit(1)")
+    quad = MeshArrays(np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]]), np.array([[0, 1, 2], [0, 2, 3]]))
+    with pytest.raises(ForgeError, match="flat"):
+        convex_collision(quad)
+
+
+def test_arguments_are_checked_before_any_work():
+    box = trimesh.creation.box()
+    mesh = MeshArrays(box.vertices, box.faces)
+    with pytest.raises(InputError) as error:
+        convex_collision(mesh, max_hull_vertices=300)
+    assert error.value.argument == "max_hull_vertices"
+    with pytest.raises(InputError) as error:
+        convex_collision(mesh, threshold=0)
+    assert error.value.argument == "threshold"
+    with pytest.raises(InputError) as error:
+        convex_collision(MeshArrays(np.zeros((0, 3)), np.zeros((0, 3))))
+    assert error.value.argument == "mesh"
+
+
+def test_ucx_names_follow_the_ue_convention():
+    assert ucx_names("SM_Crate", 3) == ["UCX_SM_Crate_00", "UCX_SM_Crate_01", "UCX_SM_Crate_02"]
+    assert ucx_names("SM_Crate", 0) == []
+    with pytest.raises(InputError) as error:
+        ucx_names("SM Crate!", 2)
+    assert error.value.argument == "render_mesh_name"
+    with pytest.raises(InputError):
+        ucx_names("SM_Crate", -1)
