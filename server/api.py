@@ -14,7 +14,11 @@ from .config import Settings, load_settings
 from .errors import InputError
 from .generators.base import VIEW_LABELS
 from .generators.registry import report as generator_report
+from .bake.engine import BakeSettings
+from .finishing import run_bake, run_export, run_postprocess
+from .gameready import PostSettings
 from .pipeline import CancelFlags, Context, GenerateJob, run_generate, run_import_mesh
+from .stages.placement import resolve_height
 from .presets import all_presets, get_preset
 from .quota import QuotaLedger
 from .stages.background import METHODS as BACKGROUND_METHODS
@@ -25,6 +29,13 @@ DEFAULT_VIEW_ORDER = ("front", "left", "back", "right")
 NAME_PATTERN = re.compile(r"[^A-Za-z0-9_]+")
 GENERATE_OPTIONS = {"kind", "thickness", "resolution", "target_faces", "height", "background", "asset_id"}
 IMPORT_OPTIONS = {"kind", "up_axis", "asset_id"}
+POSTPROCESS_OPTIONS = {"target_triangles", "texture_size", "texel_density", "lod_ratios", "symmetry", "repair",
+                       "collision", "max_hulls", "max_hull_vertices", "pivot", "pivot_point", "height",
+                       "height_cm", "stable_pose", "preset"}
+BAKE_OPTIONS = {"texture_size", "ao_samples", "ao_distance", "engine", "preset"}
+EXPORT_OPTIONS = {"nanite", "use_fbx"}
+FORGE_SECTIONS = {"generate", "postprocess", "bake", "export", "engine", "generator", "seed", "kind"}
+ENGINES = ("ue5", "unity", "godot")
 
 
 def sanitize_name(name: Any, fallback: str = "Asset") -> str:
@@ -108,6 +119,64 @@ def _no_progress(fraction: float, message: str) -> None:
     return None
 
 
+def engine_name(engine: Any) -> str:
+    key = engine.strip().lower() if isinstance(engine, str) else engine
+    if key not in ENGINES:
+        raise InputError("engine", engine, f"one of {', '.join(ENGINES)} (case-insensitive)")
+    return key
+
+
+def post_settings(opts: dict, preset_name: str | None) -> PostSettings:
+    """PostSettings from the preset's postprocess section, overridden by the options."""
+    preset = get_preset(opts.get("preset") or preset_name or None)
+    merged = {**preset.get("postprocess", {}), **{k: v for k, v in opts.items() if k != "preset"}}
+    if "height" in merged:
+        merged["height_cm"] = None if merged["height"] in (None, "keep") else resolve_height(merged["height"]) * 100
+    height = merged.get("height_cm")
+    if height is not None and (isinstance(height, bool) or not isinstance(height, (int, float))):
+        raise InputError("options.height_cm", height, "a number of centimetres, or null to keep the size")
+    for key in ("collision", "stable_pose"):
+        if key in merged and not isinstance(merged[key], bool):
+            raise InputError(f"options.{key}", merged[key], "true or false")
+    for key in ("target_triangles", "texture_size", "max_hulls", "max_hull_vertices"):
+        value = merged.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value):
+            raise InputError(f"options.{key}", value, "a whole number")
+    pivot_point = merged.get("pivot_point")
+    try:
+        return PostSettings(
+            target_triangles=int(merged.get("target_triangles", 10000)),
+            texture_size=int(merged.get("texture_size", 2048)),
+            texel_density=merged.get("texel_density"), lod_ratios=tuple(merged.get("lod_ratios", (1, 0.5, 0.25))),
+            symmetry=str(merged.get("symmetry", "off")).lower(), repair=str(merged.get("repair", "auto")).lower(),
+            collision=bool(merged.get("collision", True)), max_hulls=int(merged.get("max_hulls", 16)),
+            max_hull_vertices=int(merged.get("max_hull_vertices", 48)), pivot=str(merged.get("pivot", "bottom_centre")),
+            pivot_point=tuple(pivot_point) if pivot_point is not None else None,
+            height_cm=None if height is None else float(height),
+            stable_pose=bool(merged.get("stable_pose", False))).validate()
+    except InputError as exc:
+        raise InputError(f"options.{exc.argument}", exc.value, exc.expected) from exc
+    except (TypeError, ValueError) as exc:
+        raise InputError("options", merged, f"post-processing options of the right types ({exc})") from exc
+
+
+def bake_settings(opts: dict, preset_name: str | None) -> tuple[BakeSettings, str]:
+    preset = get_preset(opts.get("preset") or preset_name or None)
+    size = opts.get("texture_size", preset.get("postprocess", {}).get("texture_size", 2048))
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise InputError("options.texture_size", size, "a power of two from 256 to 8192")
+    settings = BakeSettings(size=size)
+    if "ao_samples" in opts:
+        settings.ao_samples = _number(opts, "ao_samples", 1, 1024, integer=True)
+    settings.ao_distance = _number(opts, "ao_distance", 0.001, 1000.0) if "ao_distance" in opts else 0.0
+    engine = opts.get("engine", "auto")
+    if engine not in ("auto", "cpu", "cuda"):
+        raise InputError("options.engine", engine, "one of auto, cpu, cuda")
+    if size not in {2**k for k in range(8, 14)}:
+        raise InputError("options.texture_size", size, "a power of two from 256 to 8192")
+    return settings, engine
+
+
 class ForgeApi:
     """The server's endpoints as plain Python; app.py only wires them to Gradio."""
 
@@ -181,6 +250,81 @@ class ForgeApi:
             up_axis=str(opts.get("up_axis", "auto")), asset_id=asset_id, progress=progress)
         return json.dumps(record), str(glb)
 
+    def _running(self, asset_id: Any):
+        """The asset to work on, its cancel check; refuses an asset that another job is changing."""
+        asset = self.ctx.store.open(asset_id)
+        if self.ctx.flags.active(asset.asset_id):
+            raise InputError("asset_id", asset_id, "an asset that no other job is working on right now")
+        return asset, self.ctx.flags.checker(asset.asset_id)
+
+    def postprocess(self, asset_id: Any, options: Any = "",
+                    progress: Callable[[float, str], None] = _no_progress) -> str:
+        """Repair, clean, decimate, symmetrise, unwrap, LODs, collision, pivot and scale; returns asset JSON."""
+        opts = parse_options(options, POSTPROCESS_OPTIONS)
+        asset, check = self._running(asset_id)
+        settings = post_settings(opts, asset.read().get("parameters", {}).get("preset"))
+        try:
+            run_postprocess(asset, settings, progress, check)
+        finally:
+            self.ctx.flags.forget(asset.asset_id)
+        return json.dumps(asset.read())
+
+    def bake(self, asset_id: Any, options: Any = "",
+             progress: Callable[[float, str], None] = _no_progress) -> str:
+        """Bake normal (DirectX and OpenGL), base colour, metallic, roughness, AO onto LOD0; returns asset JSON."""
+        opts = parse_options(options, BAKE_OPTIONS)
+        asset, check = self._running(asset_id)
+        settings, engine = bake_settings(opts, asset.read().get("parameters", {}).get("preset"))
+        try:
+            run_bake(asset, settings, engine, progress, check)
+        finally:
+            self.ctx.flags.forget(asset.asset_id)
+        return json.dumps(asset.read())
+
+    def export(self, asset_id: Any, engine: Any = "ue5", options: Any = "",
+               progress: Callable[[float, str], None] = _no_progress) -> tuple[str, str]:
+        """The engine package (UE5 by default); returns (asset JSON, zip path)."""
+        engine_key = engine_name(engine)
+        opts = parse_options(options, EXPORT_OPTIONS)
+        for key in EXPORT_OPTIONS & set(opts):
+            if not isinstance(opts[key], bool):
+                raise InputError(f"options.{key}", opts[key], "true or false")
+        asset, check = self._running(asset_id)
+        try:
+            path = run_export(asset, engine_key, opts, progress, check)
+        finally:
+            self.ctx.flags.forget(asset.asset_id)
+        return json.dumps(asset.read()), str(path)
+
+    def forge(self, images: Any, name: Any = "", views: Any = "", preset: Any = "", options: Any = "",
+              progress: Callable[[float, str], None] = _no_progress) -> tuple[str, str]:
+        """The whole chain: generate, postprocess, bake, export; returns (report JSON, zip path)."""
+        opts = parse_options(options, FORGE_SECTIONS)
+        sections = {key: opts.get(key) or {} for key in ("generate", "postprocess", "bake", "export")}
+        for key, value in sections.items():
+            if not isinstance(value, dict):
+                raise InputError(f"options.{key}", value, "a JSON object of that stage's options")
+        engine_key = engine_name(opts.get("engine", "ue5"))
+        generate_options = dict(sections["generate"])
+        if "kind" in opts:
+            generate_options["kind"] = opts["kind"]
+        # Check every stage's options before the first one runs.
+        parse_options(sections["postprocess"], POSTPROCESS_OPTIONS)
+        post_settings(sections["postprocess"], preset or None)
+        bake_settings(parse_options(sections["bake"], BAKE_OPTIONS), preset or None)
+        parse_options(sections["export"], EXPORT_OPTIONS)
+
+        def part(start: float, end: float):
+            return lambda fraction, message: progress(start + (end - start) * fraction, message)
+
+        record_json, _ = self.generate(images, name, opts.get("generator", "auto"), views, preset,
+                                       opts.get("seed", 0), generate_options, part(0.0, 0.35))
+        asset_id = json.loads(record_json)["asset_id"]
+        self.postprocess(asset_id, sections["postprocess"], part(0.35, 0.6))
+        self.bake(asset_id, sections["bake"], part(0.6, 0.9))
+        record_json, zip_path = self.export(asset_id, engine_key, sections["export"], part(0.9, 1.0))
+        return record_json, zip_path
+
     def assets(self) -> str:
         return json.dumps(self.ctx.store.history())
 
@@ -192,7 +336,7 @@ class ForgeApi:
         asset_id = validate_asset_id(asset_id)
         asset = self.ctx.store.open(asset_id)
         status = asset.read().get("status")
-        running = status in ("created", "running")
+        running = self.ctx.flags.active(asset_id)
         if running:
             self.ctx.flags.cancel(asset_id)
         return json.dumps({"asset_id": asset_id, "cancel_requested": running, "status": status})

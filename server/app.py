@@ -51,6 +51,22 @@ def build_app(api: ForgeApi) -> gr.Blocks:
         return api.import_mesh(mesh, name, options, _progress_of(progress))
 
     @_endpoint
+    def postprocess(asset_id, options, progress=gr.Progress()):
+        return api.postprocess(asset_id, options, _progress_of(progress))
+
+    @_endpoint
+    def bake(asset_id, options, progress=gr.Progress()):
+        return api.bake(asset_id, options, _progress_of(progress))
+
+    @_endpoint
+    def export(asset_id, engine, options, progress=gr.Progress()):
+        return api.export(asset_id, engine, options, _progress_of(progress))
+
+    @_endpoint
+    def forge(images, name, views, preset, options, progress=gr.Progress()):
+        return api.forge(images, name, views, preset, options, _progress_of(progress))
+
+    @_endpoint
     def health():
         return api.health()
 
@@ -96,10 +112,15 @@ def build_app(api: ForgeApi) -> gr.Blocks:
                                                  allow_custom_value=True)
                             seed = gr.Number(value=0, precision=0, label="Seed")
                         options = gr.Textbox(label="Options (JSON)", placeholder='{"thickness": 1.0}')
-                        generate_button = gr.Button("Generate", variant="primary")
+                        with gr.Row():
+                            generate_button = gr.Button("Generate", variant="primary")
+                            forge_button = gr.Button("Forge to UE5 zip", variant="primary")
+                        forge_options = gr.Textbox(label="Forge options (JSON)",
+                                                   placeholder='{"engine": "ue5", "postprocess": {"target_triangles": 8000}}')
                     with gr.Column():
                         viewer = gr.Model3D(label="High poly", clear_color=(0.12, 0.12, 0.14, 1.0))
                         generate_report = gr.Code(label="Asset", language="json")
+                        forge_zip = gr.File(label="Engine package")
                 with gr.Accordion("Import a mesh instead", open=False):
                     mesh_file = gr.File(label="GLB, glTF, PLY, or a zip with an OBJ, its MTL and textures",
                                         type="filepath", file_types=[".glb", ".gltf", ".ply", ".zip"])
@@ -107,12 +128,27 @@ def build_app(api: ForgeApi) -> gr.Blocks:
                     mesh_options = gr.Textbox(label="Options (JSON)", placeholder='{"up_axis": "auto"}')
                     import_button = gr.Button("Import mesh")
             with gr.Tab("Post-Process"):
-                gr.Markdown("Repair, decimation, UV unwrap, baking, LODs and collision arrive with the "
-                            "post-processing stage; this server does not offer them yet.")
+                with gr.Row():
+                    post_asset = gr.Textbox(label="Asset id")
+                    post_options = gr.Textbox(label="Options (JSON)",
+                                              placeholder='{"target_triangles": 10000, "texture_size": 2048, '
+                                                          '"symmetry": "off", "height": "barrel"}')
+                with gr.Row():
+                    post_button = gr.Button("Post-process", variant="primary")
+                    bake_options = gr.Textbox(label="Bake options (JSON)", placeholder='{"ao_samples": 32}')
+                    bake_button = gr.Button("Bake maps", variant="primary")
+                post_report = gr.Code(label="Asset", language="json")
             with gr.Tab("Auto-Rig"):
                 gr.Markdown("Rigging is optional and not offered by this server yet.")
             with gr.Tab("Export"):
-                gr.Markdown("Engine export (UE5, Unity, Godot) arrives with the post-processing stage.")
+                with gr.Row():
+                    export_asset = gr.Textbox(label="Asset id")
+                    export_engine = gr.Dropdown(["ue5", "unity", "godot"], value="ue5", label="Engine",
+                                                allow_custom_value=True)
+                    export_options = gr.Textbox(label="Options (JSON)", placeholder='{"nanite": false}')
+                export_button = gr.Button("Export", variant="primary")
+                export_zip = gr.File(label="Engine package")
+                export_report = gr.Code(label="Asset", language="json")
             with gr.Tab("Presets"):
                 presets_button = gr.Button("Show presets")
                 presets_out = gr.Code(language="json", label="Presets")
@@ -131,6 +167,14 @@ def build_app(api: ForgeApi) -> gr.Blocks:
                               [generate_report, viewer], api_name="generate", concurrency_limit=concurrency)
         import_button.click(import_mesh, [mesh_file, mesh_name, mesh_options], [generate_report, viewer],
                             api_name="import_mesh", concurrency_limit=concurrency)
+        forge_button.click(forge, [images, name, views, preset, forge_options], [generate_report, forge_zip],
+                           api_name="forge", concurrency_limit=concurrency)
+        post_button.click(postprocess, [post_asset, post_options], post_report, api_name="postprocess",
+                          concurrency_limit=concurrency)
+        bake_button.click(bake, [post_asset, bake_options], post_report, api_name="bake",
+                          concurrency_limit=concurrency)
+        export_button.click(export, [export_asset, export_engine, export_options], [export_report, export_zip],
+                            api_name="export", concurrency_limit=concurrency)
         health_button.click(health, None, diagnostics_out, api_name="health")
         quota_button.click(quota, None, diagnostics_out, api_name="quota")
         assets_button.click(assets, None, diagnostics_out, api_name="assets")

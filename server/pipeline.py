@@ -34,6 +34,11 @@ class CancelFlags:
         with self._guard:
             return self._flags.setdefault(asset_id, threading.Event())
 
+    def active(self, asset_id: str) -> bool:
+        """Whether a job on this asset runs in this server process now."""
+        with self._guard:
+            return asset_id in self._flags
+
     def cancel(self, asset_id: str) -> None:
         self.flag(asset_id).set()
 

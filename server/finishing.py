@@ -1,0 +1,169 @@
+"""Post-process, bake and export runs on an asset: load its files, run the stages, save and record them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import trimesh
+
+from .asset import Asset
+from .bake.engine import BakeSettings, HighPoly, bake
+from .bake.sources import source_from_trimesh
+from .cache import StageCache, file_digest, meshes_from_file, meshes_to_bytes
+from .errors import ForgeError
+from .export.package import ExportBundle, export_package
+from .gameready import GameMesh, PostSettings, apply_transform, postprocess
+from .images import save_png
+from .meshdata import MeshArrays
+from .meshfile import read_glb
+from .stages import checks as checks_stage
+
+Progress = Callable[[float, str], None]
+TEXTURES = ("base_color", "normal_gl", "metallic", "roughness", "ao")
+
+
+def read_high_poly(asset: Asset) -> trimesh.Trimesh:
+    """The asset's high poly in Blender axes with its visuals (colours, textures, PBR values)."""
+    path = asset.folder / "high_poly.glb"
+    if not path.is_file():
+        raise ForgeError(f"asset {asset.asset_id} has no high poly yet: run generate or import_mesh first")
+    return read_glb(path)
+
+
+def high_arrays(mesh: trimesh.Trimesh) -> MeshArrays:
+    colors = None
+    visual = mesh.visual
+    if visual.kind == "vertex":
+        colors = np.asarray(visual.vertex_colors, np.uint8)
+    elif "color" in getattr(visual, "vertex_attributes", {}):
+        colors = np.asarray(visual.vertex_attributes["color"], np.uint8)
+    return MeshArrays(mesh.vertices, mesh.faces, colors=colors)
+
+
+def run_postprocess(asset: Asset, settings: PostSettings, progress: Progress, check) -> dict:
+    """Geometry stages on the asset's high poly; saves game/lods.npz, game/hulls.npz and game/postprocess.json."""
+    mesh = read_high_poly(asset)
+    high = high_arrays(mesh)
+    cache = StageCache(asset.folder / "cache")
+    with asset.stage("postprocess", _jsonable(settings.__dict__)) as run:
+        game = postprocess(high, file_digest(asset.folder / "high_poly.glb"), settings, cache, progress, check)
+        check()
+        asset.write_bytes("game/lods.npz", meshes_to_bytes(game.lods))
+        asset.write_bytes("game/hulls.npz", meshes_to_bytes(game.hulls))
+        asset.write_bytes("game/postprocess.json", json.dumps(_jsonable(
+            {"settings": settings.__dict__, "transform": game.transform, "deviation_m": game.deviation,
+             "report": game.report})).encode())
+        run["outputs"].update({"lods": "game/lods.npz", "hulls": "game/hulls.npz",
+                               "postprocess": "game/postprocess.json"})
+        run["parameters"]["report"] = _jsonable(game.report)
+    return game.report
+
+
+def load_game_mesh(asset: Asset) -> tuple[list[MeshArrays], list[MeshArrays], dict]:
+    if not (asset.folder / "game" / "lods.npz").is_file():
+        raise ForgeError(f"asset {asset.asset_id} is not post-processed yet: run postprocess first")
+    lods = meshes_from_file(asset.folder / "game" / "lods.npz")
+    hulls = meshes_from_file(asset.folder / "game" / "hulls.npz")
+    state = json.loads((asset.folder / "game" / "postprocess.json").read_text())
+    return lods, hulls, state
+
+
+def run_bake(asset: Asset, settings: BakeSettings, engine: str, progress: Progress, check) -> dict:
+    """Bake the high poly onto LOD0 (in LOD0's placed space) and save the maps as PNGs under textures/."""
+    lods, _, state = load_game_mesh(asset)
+    mesh = read_high_poly(asset)
+    transform = state["transform"]
+    vertices = apply_transform(np.asarray(mesh.vertices), transform)
+    normals = np.asarray(mesh.vertex_normals) @ np.asarray(transform["rotation"]).T
+    high = HighPoly(vertices, np.asarray(mesh.faces), normals, source_from_trimesh(mesh))
+    scale = float(transform["scale"])
+    diagonal = float(np.linalg.norm(np.ptp(vertices, axis=0)))
+    # The cage must clear the largest gap decimation left; never thinner than a sliver of the object.
+    settings.max_distance = max(1.5 * float(state["deviation_m"]["max"]) * scale, 0.002 * diagonal)
+    if settings.ao_distance <= 0:
+        settings.ao_distance = 0.1 * diagonal
+    with asset.stage("bake", {"size": settings.size, "engine": engine, "ao_samples": settings.ao_samples,
+                              "max_distance_m": settings.max_distance, "ao_distance_m": settings.ao_distance}) as run:
+        check()
+        progress(0.1, f"baking {settings.size}x{settings.size} maps")
+        started = time.perf_counter()
+        maps = bake(high, lods[0], settings, engine)
+        run["parameters"]["bake_seconds"] = round(time.perf_counter() - started, 3)
+        run["parameters"]["stats"] = maps.stats
+        check()
+        progress(0.9, "writing textures")
+        images = {"base_color": maps.base_color_rgba(), "normal_gl": maps.normal_rgb(),
+                  "metallic": _gray(maps.metallic), "roughness": _gray(maps.roughness), "ao": _gray(maps.ao)}
+        if maps.opacity is not None:
+            images["opacity"] = _gray(maps.opacity)
+        for name, image in images.items():
+            asset.write_bytes(f"textures/{name}.png", save_png(image))
+            run["outputs"][f"texture_{name}"] = f"textures/{name}.png"
+    return maps.stats
+
+
+def load_textures(asset: Asset) -> dict[str, np.ndarray]:
+    from PIL import Image
+
+    textures = {}
+    for name in (*TEXTURES, "opacity"):
+        path = asset.folder / "textures" / f"{name}.png"
+        if not path.is_file():
+            if name == "opacity":
+                continue
+            raise ForgeError(f"asset {asset.asset_id} has no baked {name} map: run bake first")
+        with Image.open(path) as image:
+            array = np.asarray(image)
+        textures[name] = array if name in ("base_color", "normal_gl") else array.astype(np.float32) / 255.0
+    return textures
+
+
+def run_export(asset: Asset, engine: str, options: dict, progress: Progress, check) -> Path:
+    """Build the engine package from the saved LODs, hulls and maps; returns the zip inside the asset folder."""
+    lods, hulls, state = load_game_mesh(asset)
+    textures = load_textures(asset)
+    record = asset.read()
+    settings = state.get("settings", {})
+    checks = checks_stage.game_ready_checks(
+        lods, textures={k: (v.shape[1], v.shape[0]) for k, v in textures.items()},
+        hulls=hulls if settings.get("collision", True) else None,
+        pivot=settings.get("pivot", "bottom_centre"), max_hull_vertices=int(settings.get("max_hull_vertices", 64)))
+    stability = state.get("report", {}).get("stability")
+    if stability is not None:
+        checks["checks"].append({"name": "stands_under_gravity", "ok": bool(stability["stable"]),
+                                 "value": round(float(stability["tilt_deg"]), 2),
+                                 "expected": f"tilt <= {stability['tilt_limit_deg']} deg after settling"})
+        checks["ok"] = all(check["ok"] for check in checks["checks"])
+    manifest = {"asset_id": asset.asset_id, "name": record["name"], "kind": record["kind"],
+                "generator": record.get("generator"), "checks": checks,
+                "postprocess": state.get("report", {}), "source": record.get("inputs", [])}
+    bundle = ExportBundle(name=record["name"], lods=lods, hulls=hulls, textures=textures,
+                          manifest=_jsonable(manifest), skeletal=False, nanite=bool(options.get("nanite", False)))
+    with asset.stage("export", {"engine": engine, **options}) as run:
+        check()
+        progress(0.2, f"writing the {engine} package")
+        use_fbx = options.get("use_fbx")
+        path = export_package(bundle, engine, asset.folder / "exports", use_fbx=use_fbx)
+        run["outputs"][f"export_{engine.lower()}"] = str(path.relative_to(asset.folder))
+        run["parameters"]["checks_ok"] = bool(checks.get("ok", False))
+    return path
+
+
+def _gray(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(values * 255), 0, 255).astype(np.uint8)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    return value

@@ -1,0 +1,171 @@
+"""The post-processing chain: high poly -> repaired, decimated, unwrapped LOD0..2 with collision, placed and scaled."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .cache import StageCache, digest
+from .errors import InputError
+from .meshdata import MeshArrays
+from .stages import cleanup as cleanup_stage
+from .stages import collision as collision_stage
+from .stages import decimate as decimate_stage
+from .stages import lod as lod_stage
+from .stages import placement as placement_stage
+from .stages import repair as repair_stage
+from .stages import stability as stability_stage
+from .stages import symmetry as symmetry_stage
+from .stages import uv as uv_stage
+
+Progress = Callable[[float, str], None]
+PIVOTS = ("bottom_centre", "centre", "custom")
+REPAIR_MODES = ("auto", "on", "off")
+SYMMETRY = ("off", "x", "y")
+
+
+@dataclass
+class PostSettings:
+    """Validated post-processing parameters (defaults come from the preset)."""
+
+    target_triangles: int = 10000
+    texture_size: int = 2048
+    texel_density: float | None = None
+    lod_ratios: tuple = (1.0, 0.5, 0.25)
+    symmetry: str = "off"
+    repair: str = "auto"
+    collision: bool = True
+    max_hulls: int = 16
+    max_hull_vertices: int = 48
+    pivot: str = "bottom_centre"
+    pivot_point: tuple | None = None
+    height_cm: float | None = 100.0
+    stable_pose: bool = False
+
+    def validate(self) -> "PostSettings":
+        if isinstance(self.target_triangles, bool) or not isinstance(self.target_triangles, int) \
+                or not 100 <= self.target_triangles <= 500_000:
+            raise InputError("target_triangles", self.target_triangles, "a whole number from 100 to 500000")
+        if self.texture_size not in {2**k for k in range(8, 14)}:
+            raise InputError("texture_size", self.texture_size, "a power of two from 256 to 8192")
+        if self.symmetry not in SYMMETRY:
+            raise InputError("symmetry", self.symmetry, f"one of {', '.join(SYMMETRY)}")
+        if self.repair not in REPAIR_MODES:
+            raise InputError("repair", self.repair, f"one of {', '.join(REPAIR_MODES)}")
+        if self.pivot not in PIVOTS:
+            raise InputError("pivot", self.pivot, f"one of {', '.join(PIVOTS)}")
+        if self.pivot == "custom" and (self.pivot_point is None or len(self.pivot_point) != 3):
+            raise InputError("pivot_point", self.pivot_point, "[x, y, z] in metres for a custom pivot")
+        if self.height_cm is not None and not 0.1 <= float(self.height_cm) <= 100_000:
+            raise InputError("height_cm", self.height_cm, "a height from 0.1 to 100000 cm, or null to keep the size")
+        if not 1 <= int(self.max_hulls) <= 64:
+            raise InputError("max_hulls", self.max_hulls, "1 to 64 hulls")
+        if not 8 <= int(self.max_hull_vertices) <= 255:
+            raise InputError("max_hull_vertices", self.max_hull_vertices, "8 to 255 vertices per hull")
+        self.lod_ratios = lod_stage.validate_ratios(self.lod_ratios)
+        return self
+
+
+@dataclass
+class GameMesh:
+    """What post-processing hands to baking and export."""
+
+    lods: list[MeshArrays]
+    hulls: list[MeshArrays]
+    transform: dict           # rotation (3x3), scale, translation applied after decimation
+    deviation: dict           # LOD0 against the high poly, in metres before scaling
+    report: dict = field(default_factory=dict)
+
+
+def apply_transform(vertices: np.ndarray, transform: dict) -> np.ndarray:
+    """Rotation, then uniform scale, then translation (what postprocess applied to its meshes)."""
+    rotated = vertices @ np.asarray(transform["rotation"]).T
+    return rotated * float(transform["scale"]) + np.asarray(transform["translation"])
+
+
+def transformed(mesh: MeshArrays, transform: dict) -> MeshArrays:
+    normals = None if mesh.normals is None else mesh.normals @ np.asarray(transform["rotation"]).T
+    return MeshArrays(apply_transform(mesh.vertices, transform), mesh.faces, colors=mesh.colors, uv=mesh.uv,
+                      normals=normals, info=dict(mesh.info))
+
+
+def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: StageCache,
+                progress: Progress, check_cancelled: Callable[[], None]) -> GameMesh:
+    """Run every geometry stage in order; each result is cached under the hash of what it depends on."""
+    settings.validate()
+    timings, cached = {}, {}
+
+    def stage(name: str, key: str, compute, fraction: float):
+        check_cancelled()
+        progress(fraction, name)
+        started = time.perf_counter()
+        result, hit = cache.meshes(name, key, compute)
+        timings[name] = round(time.perf_counter() - started, 3)
+        cached[name] = hit
+        return result
+
+    repair_on = settings.repair == "on" or (settings.repair == "auto" and not high.to_trimesh().is_watertight)
+    key = digest(high_key, "repair", repair_on)
+    (clean,) = stage("repair_cleanup", key, lambda: [_repair_and_clean(high, repair_on)], 0.05)
+    key = digest(key, "decimate", settings.target_triangles)
+    (low,) = stage("decimate", key, lambda: [decimate_stage.decimate(clean, settings.target_triangles, fast_prepass=True)], 0.25)
+    key = digest(key, "symmetry", settings.symmetry)
+    if settings.symmetry != "off":
+        (low,) = stage("symmetry", key, lambda: [symmetry_stage.symmetrize(low, settings.symmetry)], 0.35)
+    # Padding scales with the texture size, so one unwrap serves every size unless a density is asked for.
+    unwrap_size = settings.texture_size if settings.texel_density else 2048
+    key = digest(key, "unwrap", settings.texel_density, unwrap_size)
+    (lod0,) = stage("unwrap", key, lambda: [uv_stage.unwrap(low, texture_size=unwrap_size,
+                                                            texel_density=settings.texel_density)], 0.45)
+    lod_key = digest(key, "lods", settings.lod_ratios)
+    lods = stage("lods", lod_key, lambda: lod_stage.make_lods(lod0, settings.lod_ratios), 0.6)
+    hull_key = digest(key, "collision", settings.collision, settings.max_hulls, settings.max_hull_vertices)
+    hulls = stage("collision", hull_key, lambda: _collision(lod0, settings), 0.75) if settings.collision else []
+
+    check_cancelled()
+    progress(0.9, "measuring the decimation error")
+    started = time.perf_counter()
+    deviation = decimate_stage.surface_deviation(clean, lod0, samples=20000)
+    timings["deviation"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    rotation, pose = np.eye(3), None
+    if settings.stable_pose:
+        progress(0.93, "finding a stable resting pose")
+        if not stability_stage.stands_upright(lods[0], hulls or None)["stable"]:
+            rotation, pose = stability_stage.most_stable_pose(lods[0], hulls or None)
+    transform = _placement(lods[0], settings, np.asarray(rotation))
+    lods = [transformed(mesh, transform) for mesh in lods]
+    hulls = [transformed(mesh, transform) for mesh in hulls]
+    progress(0.96, "dropping it on the ground (MuJoCo)")
+    stability = stability_stage.stands_upright(lods[0], hulls or None)
+    timings["stability"] = round(time.perf_counter() - started, 3)
+    report = {"timings_s": timings, "cached": cached, "faces_in": high.face_count,
+              "lod_triangles": [m.face_count for m in lods], "hulls": len(hulls),
+              "deviation_m": deviation, "transform": transform, "stability": stability, "stable_pose": pose}
+    return GameMesh(lods, hulls, transform, deviation, report)
+
+
+def _repair_and_clean(high: MeshArrays, repair_on: bool) -> MeshArrays:
+    mesh = repair_stage.repair(high, require_watertight=False) if repair_on else high
+    return cleanup_stage.cleanup(mesh)
+
+
+def _collision(lod0: MeshArrays, settings: PostSettings) -> list[MeshArrays]:
+    result = collision_stage.convex_collision(lod0, max_hulls=settings.max_hulls,
+                                              max_hull_vertices=settings.max_hull_vertices)
+    return list(getattr(result, "hulls", result))
+
+
+def _placement(lod0: MeshArrays, settings: PostSettings, rotation: np.ndarray) -> dict:
+    """Turn, scale to the real height, then move the pivot; returned as a transform every mesh shares."""
+    turned = lod0.vertices @ rotation.T
+    height = float(np.ptp(turned[:, 2]))
+    scale = 1.0 if settings.height_cm is None else float(settings.height_cm) / 100.0 / max(height, 1e-9)
+    scaled = MeshArrays(turned * scale, lod0.faces)
+    custom = None if settings.pivot_point is None else np.asarray(settings.pivot_point, float) * scale
+    placed = placement_stage.place(scaled, pivot=settings.pivot, custom_pivot=custom)
+    translation = placed.vertices[0] - scaled.vertices[0]
+    return {"rotation": rotation.tolist(), "scale": scale, "translation": translation.tolist()}
