@@ -1,4 +1,4 @@
-"""`make demo`: start the local server, forge the bundled sample through the add-on's client, say where it is."""
+"""`make demo`: start the local server, forge the bundled sample into a UE5 zip through the add-on's client."""
 
 from __future__ import annotations
 
@@ -28,19 +28,24 @@ def main() -> int:
         print(f"server {url} is up: version {health['version']}, device {health['device']}, "
               f"generators available: {', '.join(ready)}", flush=True)
         started = time.perf_counter()
+        print(f"forging {SAMPLE.relative_to(ROOT)} with preset prop_UE5_standard (height: barrel) ...", flush=True)
         try:
-            result = client.generate([SAMPLE], name="Barrel", preset="prop_UE5_standard")
+            result = client.forge([SAMPLE], name="Barrel", preset="prop_UE5_standard",
+                                  options={"engine": "ue5", "postprocess": {"height": "barrel"}})
         except ServerError as exc:
             print(f"the server refused the sample: {exc}", file=sys.stderr)
             return 1
         OUT.mkdir(exist_ok=True)
-        target = OUT / f"{result.record['name']}_high_poly.glb"
+        target = OUT / result.file.name
         shutil.copyfile(result.file, target)
-        mesh = result.record["mesh"]
+        record = result.record
+        for stage in record["stages"]:
+            print(f"  {stage['stage']:<12} {stage['status']:<6} {stage['wall_seconds']:7.1f} s")
+        post = [s for s in record["stages"] if s["stage"] == "postprocess"][-1]["parameters"]["report"]
         print(f"forged asset {result.asset_id} in {time.perf_counter() - started:.1f} s: "
-              f"{mesh['faces']} triangles, watertight={mesh['watertight']}")
+              f"LOD triangles {post['lod_triangles']}, {post['hulls']} collision hulls")
         print(f"asset folder: {workspace / result.asset_id}")
-        print(f"high poly: {target}")
+        print(f"UE5 zip: {target}")
     return 0
 
 

@@ -77,6 +77,25 @@ class ForgeClient:
                                  json.dumps(options or {}))
         return AssetResult(json.loads(record), Path(glb))
 
+    def postprocess(self, asset_id: str, options: dict | None = None) -> dict:
+        return json.loads(self._call("postprocess", asset_id, json.dumps(options or {})))
+
+    def bake(self, asset_id: str, options: dict | None = None) -> dict:
+        return json.loads(self._call("bake", asset_id, json.dumps(options or {})))
+
+    def export(self, asset_id: str, engine: str = "ue5", options: dict | None = None) -> AssetResult:
+        record, package = self._call("export", asset_id, engine, json.dumps(options or {}))
+        return AssetResult(json.loads(record), Path(package))
+
+    def forge(self, images: Sequence[str | Path], *, name: str = "", views: Sequence[str] = (), preset: str = "",
+              options: dict | None = None) -> AssetResult:
+        """The whole chain in one call; the file is the engine zip."""
+        from gradio_client import handle_file
+
+        files = [handle_file(str(path)) for path in images]
+        record, package = self._call("forge", files, name, ",".join(views), preset, json.dumps(options or {}))
+        return AssetResult(json.loads(record), Path(package))
+
     def import_mesh(self, mesh: str | Path, *, name: str = "", options: dict | None = None) -> AssetResult:
         from gradio_client import handle_file
 
