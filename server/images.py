@@ -50,7 +50,8 @@ def load_rgba(path: str | Path, *, argument: str, max_pixels: int, max_bytes: in
     return rgba
 
 
-def save_png(rgba: np.ndarray) -> bytes:
+def save_png(rgba: np.ndarray, compress_level: int = 1) -> bytes:
+    """PNG bytes; level 1 is several times faster than the default 6 and only slightly larger."""
     buffer = io.BytesIO()
-    Image.fromarray(rgba).save(buffer, format="PNG", optimize=False)
+    Image.fromarray(np.ascontiguousarray(rgba)).save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()

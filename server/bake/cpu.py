@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 
+import cv2
 import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
 from ..meshdata import MeshArrays
 from .engine import BakedMaps, BakeSettings, HighPoly, hemisphere_directions
-from .padding import dilate, inpaint_holes
+from .padding import Dilation, inpaint_holes
 from .tangents import vertex_tangents
 from .uvraster import UVCoverage, rasterize_uv
 
@@ -108,7 +109,7 @@ def _tangent_frame(low: MeshArrays, coverage: UVCoverage):
 
 def _ambient_occlusion(scene: RayScene, points: np.ndarray, normals: np.ndarray, settings: BakeSettings,
                        stride_select: np.ndarray, epsilon: float) -> np.ndarray:
-    """AO on a subset of surface points (hemisphere rays), spread to all points by 3D interpolation."""
+    """AO (1 = open sky) at the selected surface points from cosine-weighted hemisphere rays."""
     directions = hemisphere_directions(settings.ao_samples, settings.seed)
     origins = points[stride_select] + normals[stride_select] * epsilon
     frame_n = normals[stride_select]
@@ -123,13 +124,29 @@ def _ambient_occlusion(scene: RayScene, points: np.ndarray, normals: np.ndarray,
     for d in directions:
         world = d[0] * frame_t + d[1] * frame_b + d[2] * frame_n
         occluded += scene.occluded(origins, world, settings.ao_distance)
-    sparse_ao = 1.0 - occluded / len(directions)
-    if stride_select.all():
-        return sparse_ao
-    tree = cKDTree(points[stride_select])
-    distance, index = tree.query(points, k=4, workers=-1)
-    weight = 1.0 / np.maximum(distance, 1e-9)
-    return (sparse_ao[index] * weight).sum(axis=1) / weight.sum(axis=1)
+    return 1.0 - occluded / len(directions)
+
+
+def spread_sparse(coverage: UVCoverage, select: np.ndarray, values: np.ndarray, stride: int) -> np.ndarray:
+    """Values known on every stride-th texel, spread over the charts by normalised convolution.
+
+    The kernel is a few texels wide and charts are at least 16 texels apart, so no chart borrows from
+    its neighbours in the atlas.
+    """
+    if stride <= 1:
+        full = np.empty(len(select), np.float32)
+        full[select] = values
+        return full
+    size = coverage.size
+    weight = np.zeros((size, size), np.float32)
+    total = np.zeros((size, size), np.float32)
+    weight[coverage.rows[select], coverage.cols[select]] = 1.0
+    total[coverage.rows[select], coverage.cols[select]] = values
+    sigma = 0.75 * stride
+    weight = cv2.GaussianBlur(weight, (0, 0), sigma)
+    total = cv2.GaussianBlur(total, (0, 0), sigma)
+    ratio = total[coverage.rows, coverage.cols] / np.maximum(weight[coverage.rows, coverage.cols], 1e-12)
+    return np.where(weight[coverage.rows, coverage.cols] > 1e-6, ratio, 1.0).astype(np.float32)
 
 
 def bake_cpu(high: HighPoly, low: MeshArrays, settings: BakeSettings) -> BakedMaps:
@@ -183,7 +200,8 @@ def bake_cpu(high: HighPoly, low: MeshArrays, settings: BakeSettings) -> BakedMa
         diagonal = float(np.linalg.norm(np.ptp(high.vertices, axis=0)))
         # The hemisphere stands on the triangle itself: a smoothed vertex normal would tilt it into the face.
         face_normal = trimesh.triangles.normals(high.vertices[high.faces[face]])[0]
-        ao = _ambient_occlusion(scene, hit_point, face_normal, settings, select, 1e-4 * diagonal)
+        sparse = _ambient_occlusion(scene, hit_point, face_normal, settings, select, 1e-4 * diagonal)
+        ao = spread_sparse(coverage, select, sparse, stride if select.sum() < len(select) else 1)
     else:
         ao = np.ones(len(face))
     timings["ao"] = time.perf_counter() - clock
@@ -192,11 +210,12 @@ def bake_cpu(high: HighPoly, low: MeshArrays, settings: BakeSettings) -> BakedMa
     covered = coverage.mask()
     holes = covered.copy()
     holes[coverage.rows[reached], coverage.cols[reached]] = False
+    dilate = Dilation(covered)
 
     def finish(values: np.ndarray, fill: float) -> np.ndarray:
         image = coverage.scatter(values, fill)
         image = inpaint_holes(image, holes)
-        return dilate(image, covered)
+        return dilate(image)
 
     normal_map = finish(tangent_space, 0.0)
     normal_map = normal_map / np.maximum(np.linalg.norm(normal_map, axis=-1, keepdims=True), 1e-9)

@@ -18,9 +18,23 @@ def inpaint_holes(image: np.ndarray, holes: np.ndarray, radius: int = 3) -> np.n
     return filled.reshape(image.shape)
 
 
-def dilate(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
-    """Give every texel outside the charts the value of its nearest covered texel (unbounded padding)."""
-    if covered.all() or not covered.any():
+class Dilation:
+    """Padding for every map of one bake: each texel outside the charts takes its nearest covered texel.
+
+    The nearest-texel lookup is computed once and reused for all maps (it is the costly part).
+    """
+
+    def __init__(self, covered: np.ndarray):
+        self.covered = covered
+        self.outside = None
+        if covered.any() and not covered.all():
+            _, (rows, cols) = ndimage.distance_transform_edt(~covered, return_indices=True)
+            self.outside = np.nonzero(~covered)
+            self.source = (rows[self.outside], cols[self.outside])
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        if self.outside is None:
+            return image
+        image = image.copy()
+        image[self.outside] = image[self.source]
         return image
-    _, (rows, cols) = ndimage.distance_transform_edt(~covered, return_indices=True)
-    return image[rows, cols]

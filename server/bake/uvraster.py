@@ -29,8 +29,10 @@ class UVCoverage:
 
     def interpolate(self, per_vertex: np.ndarray, faces: np.ndarray) -> np.ndarray:
         """Barycentric interpolation of a per-vertex attribute at every covered texel."""
-        corners = per_vertex[faces[self.face]]  # (k, 3, c)
-        return np.einsum("kj,kjc->kc", self.bary, corners.reshape(len(self.face), 3, -1))
+        corners = np.asarray(per_vertex, np.float32)[faces[self.face]]  # (k, 3, c)
+        corners = corners.reshape(len(self.face), 3, -1)
+        bary = self.bary.astype(np.float32)
+        return corners[:, 0] * bary[:, 0:1] + corners[:, 1] * bary[:, 1:2] + corners[:, 2] * bary[:, 2:3]
 
     def scatter(self, values: np.ndarray, fill: float = 0.0) -> np.ndarray:
         """Place per-texel values (k,) or (k, c) into a full (size, size[, c]) image."""

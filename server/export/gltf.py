@@ -66,7 +66,7 @@ def png_bytes(image: np.ndarray) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG", compress_level=6)
+    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG", compress_level=3)
     return buffer.getvalue()
 
 

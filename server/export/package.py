@@ -136,7 +136,7 @@ def check_bundle(bundle: ExportBundle) -> dict[str, np.ndarray]:
 def _png(path: Path, image: np.ndarray) -> None:
     from PIL import Image
 
-    Image.fromarray(np.ascontiguousarray(image)).save(path, format="PNG", compress_level=6)
+    Image.fromarray(np.ascontiguousarray(image)).save(path, format="PNG", compress_level=3)
 
 
 def _base_color(textures: dict[str, np.ndarray]) -> np.ndarray:
