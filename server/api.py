@@ -15,7 +15,10 @@ from .errors import InputError
 from .generators.base import VIEW_LABELS
 from .generators.registry import report as generator_report
 from .bake.engine import BakeSettings
-from .finishing import run_bake, run_export, run_postprocess
+from .finishing import read_high_poly, run_bake, run_export, run_postprocess
+from .meshdata import MeshArrays
+from .meshfile import glb_bytes
+from .stages.decimate import decimate_preview
 from .gameready import PostSettings
 from .pipeline import CancelFlags, Context, GenerateJob, run_generate, run_import_mesh
 from .stages.placement import resolve_height
@@ -295,6 +298,18 @@ class ForgeApi:
         finally:
             self.ctx.flags.forget(asset.asset_id)
         return json.dumps(asset.read()), str(path)
+
+    def decimate_preview(self, asset_id: Any, target_triangles: Any) -> tuple[str, str]:
+        """A quick fast-simplification of the high poly for the UI slider: (JSON with the count, GLB path)."""
+        if isinstance(target_triangles, bool) or not isinstance(target_triangles, (int, float)) \
+                or not 100 <= target_triangles <= 500_000:
+            raise InputError("target_triangles", target_triangles, "a whole number from 100 to 500000")
+        asset = self.ctx.store.open(asset_id)
+        mesh = read_high_poly(asset)
+        preview = decimate_preview(MeshArrays(mesh.vertices, mesh.faces), int(target_triangles))
+        path = asset.write_bytes("preview_decimated.glb", glb_bytes(preview.to_trimesh()))
+        return json.dumps({"asset_id": asset.asset_id, "triangles": preview.face_count,
+                           "high_poly_triangles": int(len(mesh.faces))}), str(path)
 
     def forge(self, images: Any, name: Any = "", views: Any = "", preset: Any = "", options: Any = "",
               progress: Callable[[float, str], None] = _no_progress) -> tuple[str, str]:

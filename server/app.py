@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 
@@ -53,6 +54,11 @@ def build_app(api: ForgeApi) -> gr.Blocks:
     @_endpoint
     def postprocess(asset_id, options, progress=gr.Progress()):
         return api.postprocess(asset_id, options, _progress_of(progress))
+
+    @_endpoint
+    def preview_decimation(asset_id, target):
+        summary, glb = api.decimate_preview(asset_id, target)
+        return f"{json.loads(summary)['triangles']} triangles", glb
 
     @_endpoint
     def bake(asset_id, options, progress=gr.Progress()):
@@ -137,6 +143,11 @@ def build_app(api: ForgeApi) -> gr.Blocks:
                     post_button = gr.Button("Post-process", variant="primary")
                     bake_options = gr.Textbox(label="Bake options (JSON)", placeholder='{"ao_samples": 32}')
                     bake_button = gr.Button("Bake maps", variant="primary")
+                with gr.Row():
+                    with gr.Column():
+                        post_target = gr.Slider(500, 100_000, value=10_000, step=500, label="Target triangles (preview)")
+                        post_count = gr.Markdown()
+                    post_viewer = gr.Model3D(label="Decimation preview", clear_color=(0.12, 0.12, 0.14, 1.0))
                 post_report = gr.Code(label="Asset", language="json")
             with gr.Tab("Auto-Rig"):
                 gr.Markdown("Rigging is optional and not offered by this server yet.")
@@ -171,6 +182,8 @@ def build_app(api: ForgeApi) -> gr.Blocks:
                            api_name="forge", concurrency_limit=concurrency)
         post_button.click(postprocess, [post_asset, post_options], post_report, api_name="postprocess",
                           concurrency_limit=concurrency)
+        post_target.change(preview_decimation, [post_asset, post_target], [post_count, post_viewer],
+                           api_name="decimate_preview", concurrency_limit=None, trigger_mode="always_last")
         bake_button.click(bake, [post_asset, bake_options], post_report, api_name="bake",
                           concurrency_limit=concurrency)
         export_button.click(export, [export_asset, export_engine, export_options], [export_report, export_zip],

@@ -1,6 +1,7 @@
 """Every endpoint through gradio_client against `python -m server` in a subprocess, bad input included."""
 
 import json
+import zipfile
 import threading
 import time
 
@@ -180,3 +181,26 @@ def test_the_server_serves_while_a_job_runs(client, images):
     health = json.loads(client.predict(api_name="/health"))
     assert health["status"] == "ok" and time.monotonic() - started < 10
     job.result(timeout=120)
+
+
+def test_postprocess_bake_export_through_the_api(client, images):
+    record, _ = forge(client, [images["good"]], name="Chain", options={"resolution": 96, "target_faces": 20000})
+    asset_id = json.loads(record)["asset_id"]
+    summary, preview = client.predict(asset_id, 2000, api_name="/decimate_preview")
+    count = int(summary.split()[0])
+    assert summary == f"{count} triangles" and count == pytest.approx(2000, rel=0.05)
+    assert load_glb(preview).faces.shape[0] == count
+    options = {"target_triangles": 1500, "texture_size": 256, "max_hulls": 2, "height": "crate"}
+    record = json.loads(client.predict(asset_id, json.dumps(options), api_name="/postprocess"))
+    assert record["stages"][-1]["stage"] == "postprocess" and record["stages"][-1]["status"] == "ok"
+    record = json.loads(client.predict(asset_id, json.dumps({"ao_samples": 4}), api_name="/bake"))
+    assert record["stages"][-1]["stage"] == "bake" and record["stages"][-1]["status"] == "ok"
+    record, package = client.predict(asset_id, "UE5", "{}", api_name="/export")
+    with zipfile.ZipFile(package) as bundle:
+        names = set(bundle.namelist())
+    assert {"SM_Chain.fbx", "SM_Chain_LOD1.fbx", "SM_Chain_LOD2.fbx", "T_Chain_BC.png", "T_Chain_N.png",
+            "T_Chain_ORM.png", "import_Chain.py", "manifest.json", "preview.png"} <= names
+    with pytest.raises(AppError, match="engine"):
+        client.predict(asset_id, "unreal4", "{}", api_name="/export")
+    with pytest.raises(AppError, match="texture_size"):
+        client.predict(asset_id, json.dumps({"texture_size": 300}), api_name="/postprocess")
