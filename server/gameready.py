@@ -111,7 +111,7 @@ def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: 
     key = digest(high_key, "repair", repair_on)
     (clean,) = stage("repair_cleanup", key, lambda: [_repair_and_clean(high, repair_on)], 0.05)
     key = digest(key, "decimate", settings.target_triangles)
-    (low,) = stage("decimate", key, lambda: [decimate_stage.decimate(clean, settings.target_triangles, fast_prepass=True)], 0.25)
+    (low,) = stage("decimate", key, lambda: [decimate_stage.decimate(clean, settings.target_triangles, prefer_fast=True)], 0.25)
     key = digest(key, "symmetry", settings.symmetry)
     if settings.symmetry != "off":
         (low,) = stage("symmetry", key, lambda: [symmetry_stage.symmetrize(low, settings.symmetry)], 0.35)

@@ -108,13 +108,21 @@ def test_target_from_a_real_preset():
         target_from_preset({}, 1000)
 
 
-def test_fast_prepass_reaches_the_target_with_a_similar_error(sphere):
+def test_prefer_fast_keeps_a_closed_mesh_closed_with_no_more_error(sphere):
     target = max(200, sphere.face_count // 40)
-    plain = decimate(sphere, target)
-    quick = decimate(sphere, target, fast_prepass=True)
-    assert quick.info["decimate"]["prepass_faces"] == pytest.approx(4 * target, rel=0.05)
+    careful = decimate(sphere, target)
+    quick = decimate(sphere, target, prefer_fast=True)
+    assert quick.info["decimate"]["method"].startswith("fast-simplification")
     assert quick.face_count == pytest.approx(target, rel=0.05)
-    plain_error = surface_deviation(sphere, plain, samples=20000)
+    assert trimesh.Trimesh(quick.vertices, quick.faces, process=False).is_watertight
+    careful_error = surface_deviation(sphere, careful, samples=20000)
     quick_error = surface_deviation(sphere, quick, samples=20000)
-    assert quick_error["mean"] < 1.5 * plain_error["mean"]
-    assert quick_error["max"] < 2.0 * plain_error["max"]
+    assert quick_error["mean"] < 1.2 * careful_error["mean"]
+
+
+def test_prefer_fast_leaves_open_meshes_to_pymeshlab():
+    bowl = trimesh.creation.icosphere(4)
+    bowl.update_faces(bowl.triangles_center[:, 2] < 0.3)
+    bowl.remove_unreferenced_vertices()
+    result = decimate(MeshArrays(bowl.vertices, bowl.faces), 300, prefer_fast=True)
+    assert result.info["decimate"]["method"].startswith("pymeshlab")

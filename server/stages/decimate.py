@@ -65,11 +65,35 @@ def decimate_preview(mesh: MeshArrays, target_faces: int) -> MeshArrays:
     return MeshArrays(vertices, faces, info={**mesh.info, "decimate_preview": record})
 
 
-PREPASS_FACTOR = 4  # the fast pre-pass stops at this many times the target
+# fast-simplification's 'agg': lower is more careful (7 is its default); a careful pass may stop short
+# of the target, so the next, bolder pass continues from where it stopped.
+FAST_AGGRESSIVENESS = (3, 5, 7)
+
+
+def _closed_manifold(faces: np.ndarray) -> bool:
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    return bool(len(counts)) and bool((counts == 2).all())
+
+
+def _fast_closed(mesh: MeshArrays, target: int) -> MeshArrays | None:
+    """fast-simplification at low aggressiveness, kept only if it reached the target and stayed closed."""
+    import fast_simplification
+
+    if not _closed_manifold(mesh.faces):
+        return None  # it has no boundary protection: open meshes go to pymeshlab
+    vertices, faces = mesh.vertices, mesh.faces.astype(np.int32)
+    for aggressiveness in FAST_AGGRESSIVENESS:
+        vertices, faces = fast_simplification.simplify(vertices, faces, target_count=target, agg=aggressiveness)
+        if len(faces) <= target * 1.05:
+            break
+    if len(faces) > target * 1.05 or not _closed_manifold(faces):
+        return None
+    return MeshArrays(vertices, faces.astype(np.int64), info=mesh.info)
 
 
 def decimate(mesh: MeshArrays, target_faces: int, *, preserve_boundary: bool = True,
-             fast_prepass: bool = False) -> MeshArrays:
+             prefer_fast: bool = False) -> MeshArrays:
     """Quadric edge-collapse decimation (pymeshlab) of the final mesh down to `target_faces` triangles.
 
     A mesh that already has no more triangles than the target comes back as an unchanged copy. With
@@ -78,9 +102,10 @@ def decimate(mesh: MeshArrays, target_faces: int, *, preserve_boundary: bool = T
     Attributes: `colors` are kept (each surviving vertex keeps its own colour, though it may have
     moved by about one collapsed edge; bake colours from the original). `uv` and `normals` are
     set to None: collapses move vertices across UV seams and change the shading; unwrap afterwards.
-    fast_prepass: first bring a mesh with more than PREPASS_FACTOR x target triangles down to that with
-    fast-simplification (several times quicker on 100k+ meshes, about the same error); colours are
-    then dropped, since that library keeps none.
+    prefer_fast: for a closed manifold mesh, first try fast-simplification at low aggressiveness and
+    keep its result when it reaches the target and stays closed and manifold. On our generated
+    meshes (250k to 10k triangles) it is 10x quicker and has a third of pymeshlab's Hausdorff error
+    (see bench/RESULTS.md); colours are then dropped, since that library keeps none.
     """
     import pymeshlab
 
@@ -89,14 +114,16 @@ def decimate(mesh: MeshArrays, target_faces: int, *, preserve_boundary: bool = T
     if target >= mesh.face_count:
         return _unchanged(mesh, "decimate", target)
     started = time.perf_counter()
-    prepass_faces, faces_before = None, mesh.face_count
-    if fast_prepass and mesh.face_count > PREPASS_FACTOR * target:
-        import fast_simplification
-
-        vertices, faces = fast_simplification.simplify(mesh.vertices, mesh.faces.astype(np.int32),
-                                                       target_count=PREPASS_FACTOR * target)
-        prepass_faces = int(len(faces))
-        mesh = MeshArrays(vertices, faces, info=mesh.info)
+    if prefer_fast:
+        quick = _fast_closed(mesh, target)
+        if quick is not None:
+            quick.info = {**mesh.info, "decimate": {
+                "faces_before": mesh.face_count, "faces_after": quick.face_count, "target_faces": target,
+                "reached_target": True, "method": "fast-simplification",
+                "preserve_boundary": bool(preserve_boundary), "uv_dropped": mesh.uv is not None,
+                "seconds": round(time.perf_counter() - started, 3)}}
+            return quick
+    faces_before = mesh.face_count
     mesh_set = pymeshlab.MeshSet()
     if mesh.colors is None:
         mesh_set.add_mesh(pymeshlab.Mesh(mesh.vertices, mesh.faces))
@@ -115,7 +142,6 @@ def decimate(mesh: MeshArrays, target_faces: int, *, preserve_boundary: bool = T
         colors = np.clip(np.rint(result.vertex_color_matrix() * 255.0), 0, 255).astype(np.uint8)
     faces = result.face_matrix().astype(np.int64)
     record = {"faces_before": faces_before, "faces_after": int(len(faces)), "target_faces": target,
-              "prepass_faces": prepass_faces,
               "reached_target": len(faces) <= target * 1.05, "method": "pymeshlab quadric edge collapse",
               "preserve_boundary": bool(preserve_boundary),
               "uv_dropped": mesh.uv is not None, "seconds": round(time.perf_counter() - started, 3)}
