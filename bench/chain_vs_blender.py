@@ -88,7 +88,8 @@ def run_blender(high: MeshArrays, args, cage: float, ao_distance: float, scratch
     timings = {"decimate": float(result["seconds"][0]), "smart_uv": float(result["seconds"][1]),
                "normal_bake": float(baked["seconds"][0]), "ao_bake": float(baked["seconds"][1])}
     timings["total"] = sum(timings.values())
-    normal_8bit = np.rint((baked["normal"] * 0.5 + 0.5).clip(0, 1) * 255) / 255 * 2 - 1
+    # Cycles gives the map as colours in [0, 1]; quantise to 8 bits as a shipped PNG would be.
+    normal_8bit = np.rint(baked["normal"].clip(0, 1) * 255) / 255 * 2 - 1
     return timings, low, normal_8bit
 
 
