@@ -201,7 +201,9 @@ class ForgeApi:
             "generators": generator_report(),
             "background_removal": {"methods": list(BACKGROUND_METHODS), "rembg": {"available": rembg_ok,
                                                                                  "reason": rembg_reason}},
-            "bake_engines": [{"name": "cpu", "available": False, "reason": "post-processing is not built yet"}],
+            "bake_engines": [{"name": "cpu", "available": True, "reason": "Embree rays (embreex), the reference"},
+                             {"name": "cuda", "available": False,
+                              "reason": "the nvdiffrast engine is not part of this server yet"}],
             "limits": {"max_images": MAX_IMAGES, "max_image_pixels": self.settings.max_image_pixels,
                        "max_upload_faces": self.settings.max_upload_faces},
             "queue_size": self.settings.queue_size,
@@ -236,7 +238,7 @@ class ForgeApi:
             raise InputError("options.background", background, f"one of {', '.join(BACKGROUND_METHODS)}")
         asset_id = validate_asset_id(opts["asset_id"]) if "asset_id" in opts else None
         job = GenerateJob(
-            images=paths, views=labels, name=sanitize_name(name, Path(paths[0]).stem and "Asset"),
+            images=paths, views=labels, name=sanitize_name(name, sanitize_name(Path(paths[0]).stem)),
             kind=_kind(opts.get("kind"), preset_data.get("kind", "prop")), generator=generator or "auto",
             preset=preset_data, seed=int(seed), settings=settings, background=background, asset_id=asset_id)
         record, glb = run_generate(self.ctx, job, progress)

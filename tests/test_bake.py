@@ -120,8 +120,8 @@ def test_ao_darkens_a_crevice():
     both = trimesh.util.concatenate([left, right])
     low = unwrap(MeshArrays(both.vertices, both.faces), texture_size=256)
     maps = bake(high_poly(both), low, BakeSettings(size=256, max_distance=0.01, ao_samples=64, ao_distance=0.5))
-    positions = np.zeros((256, 256, 3))
     from server.bake.uvraster import rasterize_uv
+
     coverage = rasterize_uv(low.uv, low.faces, 256)
     points = coverage.interpolate(low.vertices, low.faces)
     ao = maps.ao[coverage.rows, coverage.cols]
@@ -129,7 +129,6 @@ def test_ao_darkens_a_crevice():
     outer = np.abs(points[:, 0]) > 0.44
     assert in_gap.sum() > 50 and outer.sum() > 50
     assert ao[in_gap].mean() < 0.5 < 0.9 < ao[outer].mean()
-    del positions
 
 
 def test_bad_settings_are_refused(pair):
