@@ -16,8 +16,9 @@ from .bake.sources import source_from_trimesh
 from .cache import StageCache, file_digest, meshes_from_file, meshes_to_bytes
 from .errors import ForgeError
 from .export.package import ExportBundle, export_package
-from .gameready import GameMesh, PostSettings, apply_transform, postprocess
+from .gameready import PostSettings, apply_transform, postprocess
 from .images import save_png
+from .jsonsafe import jsonable
 from .meshdata import MeshArrays
 from .meshfile import read_glb
 from .stages import checks as checks_stage
@@ -49,17 +50,19 @@ def run_postprocess(asset: Asset, settings: PostSettings, progress: Progress, ch
     mesh = read_high_poly(asset)
     high = high_arrays(mesh)
     cache = StageCache(asset.folder / "cache")
-    with asset.stage("postprocess", _jsonable(settings.__dict__)) as run:
+    with asset.stage("postprocess", jsonable(settings.__dict__)) as run:
         game = postprocess(high, file_digest(asset.folder / "high_poly.glb"), settings, cache, progress, check)
         check()
         asset.write_bytes("game/lods.npz", meshes_to_bytes(game.lods))
         asset.write_bytes("game/hulls.npz", meshes_to_bytes(game.hulls))
-        asset.write_bytes("game/postprocess.json", json.dumps(_jsonable(
+        asset.write_bytes("game/postprocess.json", json.dumps(jsonable(
             {"settings": settings.__dict__, "transform": game.transform, "deviation_m": game.deviation,
              "report": game.report})).encode())
         run["outputs"].update({"lods": "game/lods.npz", "hulls": "game/hulls.npz",
                                "postprocess": "game/postprocess.json"})
-        run["parameters"]["report"] = _jsonable(game.report)
+        run["parameters"]["report"] = jsonable(game.report)
+        state = {"settings": settings.__dict__, "report": jsonable(game.report)}
+        run["parameters"]["checks"] = game_ready_checks(game.lods, game.hulls, state, None)
     return game.report
 
 
@@ -74,7 +77,7 @@ def load_game_mesh(asset: Asset) -> tuple[list[MeshArrays], list[MeshArrays], di
 
 def run_bake(asset: Asset, settings: BakeSettings, engine: str, progress: Progress, check) -> dict:
     """Bake the high poly onto LOD0 (in LOD0's placed space) and save the maps as PNGs under textures/."""
-    lods, _, state = load_game_mesh(asset)
+    lods, hulls, state = load_game_mesh(asset)
     mesh = read_high_poly(asset)
     transform = state["transform"]
     vertices = apply_transform(np.asarray(mesh.vertices), transform)
@@ -103,6 +106,7 @@ def run_bake(asset: Asset, settings: BakeSettings, engine: str, progress: Progre
         for name, image in images.items():
             asset.write_bytes(f"textures/{name}.png", save_png(image))
             run["outputs"][f"texture_{name}"] = f"textures/{name}.png"
+        run["parameters"]["checks"] = game_ready_checks(lods, hulls, state, images)
     return maps.stats
 
 
@@ -122,14 +126,12 @@ def load_textures(asset: Asset) -> dict[str, np.ndarray]:
     return textures
 
 
-def run_export(asset: Asset, engine: str, options: dict, progress: Progress, check) -> Path:
-    """Build the engine package from the saved LODs, hulls and maps; returns the zip inside the asset folder."""
-    lods, hulls, state = load_game_mesh(asset)
-    textures = load_textures(asset)
-    record = asset.read()
+def game_ready_checks(lods: list[MeshArrays], hulls: list[MeshArrays], state: dict,
+                      textures: dict[str, np.ndarray] | None) -> dict:
+    """The checklist for the UI and manifest.json, with the MuJoCo verdict postprocess recorded."""
     settings = state.get("settings", {})
     checks = checks_stage.game_ready_checks(
-        lods, textures={k: (v.shape[1], v.shape[0]) for k, v in textures.items()},
+        lods, textures=None if textures is None else {k: (v.shape[1], v.shape[0]) for k, v in textures.items()},
         hulls=hulls if settings.get("collision", True) else None,
         pivot=settings.get("pivot", "bottom_centre"), max_hull_vertices=int(settings.get("max_hull_vertices", 64)))
     stability = state.get("report", {}).get("stability")
@@ -138,11 +140,20 @@ def run_export(asset: Asset, engine: str, options: dict, progress: Progress, che
                                  "value": round(float(stability["tilt_deg"]), 2),
                                  "expected": f"tilt <= {stability['tilt_limit_deg']} deg after settling"})
         checks["ok"] = all(check["ok"] for check in checks["checks"])
+    return checks
+
+
+def run_export(asset: Asset, engine: str, options: dict, progress: Progress, check) -> Path:
+    """Build the engine package from the saved LODs, hulls and maps; returns the zip inside the asset folder."""
+    lods, hulls, state = load_game_mesh(asset)
+    textures = load_textures(asset)
+    record = asset.read()
+    checks = game_ready_checks(lods, hulls, state, textures)
     manifest = {"asset_id": asset.asset_id, "name": record["name"], "kind": record["kind"],
                 "generator": record.get("generator"), "checks": checks,
                 "postprocess": state.get("report", {}), "source": record.get("inputs", [])}
     bundle = ExportBundle(name=record["name"], lods=lods, hulls=hulls, textures=textures,
-                          manifest=_jsonable(manifest), skeletal=False, nanite=bool(options.get("nanite", False)))
+                          manifest=jsonable(manifest), skeletal=False, nanite=bool(options.get("nanite", False)))
     with asset.stage("export", {"engine": engine, **options}) as run:
         check()
         progress(0.2, f"writing the {engine} package")
@@ -155,15 +166,3 @@ def run_export(asset: Asset, engine: str, options: dict, progress: Progress, che
 
 def _gray(values: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(values * 255), 0, 255).astype(np.uint8)
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return value.item()
-    return value

@@ -27,6 +27,21 @@ class MeshArrays:
         self.vertices = np.ascontiguousarray(self.vertices, dtype=np.float64)
         self.faces = np.ascontiguousarray(self.faces, dtype=np.int64)
 
+    def validate(self, argument: str = "mesh") -> "MeshArrays":
+        """Raise InputError unless this is a non-empty triangle mesh with finite coordinates."""
+        from .errors import InputError
+
+        if self.face_count == 0 or len(self.vertices) == 0:
+            raise InputError(argument, f"{len(self.vertices)} vertices, {self.face_count} triangles",
+                             "a mesh with at least one triangle")
+        if self.faces.ndim != 2 or self.faces.shape[1] != 3 or self.faces.min() < 0 \
+                or self.faces.max() >= len(self.vertices):
+            raise InputError(f"{argument}.faces", f"shape {self.faces.shape}",
+                             f"(m, 3) triangle indices into {len(self.vertices)} vertices")
+        if not np.isfinite(self.vertices).all():
+            raise InputError(f"{argument}.vertices", "NaN or infinite coordinates", "finite coordinates")
+        return self
+
     @property
     def face_count(self) -> int:
         return int(len(self.faces))

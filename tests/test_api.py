@@ -2,7 +2,6 @@
 
 import json
 import zipfile
-import threading
 import time
 
 import numpy as np

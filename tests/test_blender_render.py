@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 from PIL import Image
 
 # sRGB colours from tests/data/make_house.py (COLOURS_SRGB), as 0..255

@@ -164,3 +164,21 @@ def test_stable_pose_turns_a_cone_standing_on_its_tip(api, tmp_path):
     assert report["stability"]["stable"] is True
     rotation = np.asarray(report["transform"]["rotation"])
     assert rotation[2] @ np.array([0, 0, -1.0]) > 0.9  # the old downward tip now points up
+
+
+def test_a_triangle_soup_gets_a_clear_error_and_keeps_the_asset_intact(api, tmp_path):
+    rng = np.random.default_rng(4)
+    corners = rng.random((300, 3, 3))
+    soup = trimesh.Trimesh(corners.reshape(-1, 3), np.arange(900).reshape(-1, 3), process=False)
+    path = tmp_path / "soup.ply"
+    soup.export(path)
+    asset_id = json.loads(api.import_mesh(str(path), "Soup", {"up_axis": "Z"})[0])["asset_id"]
+    folder = api.ctx.store.open(asset_id).folder
+    before = (folder / "high_poly.glb").read_bytes()
+    with pytest.raises(Exception) as caught:
+        api.postprocess(asset_id, {"target_triangles": 200, "texture_size": 256})
+    assert "repair" in str(caught.value).lower() or "watertight" in str(caught.value).lower()
+    record = json.loads(api.asset(asset_id))
+    assert record["status"] == "error" and record["stages"][-1]["error"]
+    assert not (folder / "game" / "lods.npz").exists()
+    assert (folder / "high_poly.glb").read_bytes() == before

@@ -1,6 +1,5 @@
 """Mesh uploads: GLB with a texture, OBJ zip with MTL and texture, PLY colours, and hostile files."""
 
-import io
 import json
 import zipfile
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ForgeError, InputError
+from ..jsonsafe import jsonable
 from ..meshdata import MeshArrays
 from . import naming
 from .fbx import DEFAULT_TIMEOUT_S, FbxFile, FbxObject, bpy_available, write_fbx_files
@@ -154,20 +155,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def _lod_entries(lods: list[MeshArrays], names: naming.EngineNames) -> list[dict]:
@@ -358,7 +345,7 @@ def export_package(bundle: ExportBundle, engine: str, out_dir: Path, *, use_fbx:
         _png(stage / names.preview, preview)
         timings["preview_s"] = round(time.perf_counter() - started, 3)
 
-        manifest = _jsonable(copy.deepcopy(bundle.manifest))
+        manifest = jsonable(copy.deepcopy(bundle.manifest))
         fbx_report = details.pop("fbx_writer", None)
         if fbx_report:
             timings["fbx_subprocess_s"] = fbx_report.get("seconds")

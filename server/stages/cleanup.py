@@ -11,15 +11,7 @@ from ..meshdata import MeshArrays
 
 
 def _check_input(mesh: MeshArrays, min_component_fraction: float) -> None:
-    if mesh.face_count == 0 or len(mesh.vertices) == 0:
-        raise InputError("mesh", f"{len(mesh.vertices)} vertices, {mesh.face_count} triangles",
-                         "a mesh with at least one triangle")
-    if mesh.faces.ndim != 2 or mesh.faces.shape[1] != 3 or mesh.faces.min() < 0 \
-            or mesh.faces.max() >= len(mesh.vertices):
-        raise InputError("mesh.faces", f"shape {mesh.faces.shape}",
-                         f"(m, 3) triangle indices into {len(mesh.vertices)} vertices")
-    if not np.isfinite(mesh.vertices).all():
-        raise InputError("mesh.vertices", "NaN or infinite coordinates", "finite coordinates")
+    mesh.validate()
     if not 0.0 <= min_component_fraction < 1.0:
         raise InputError("min_component_fraction", min_component_fraction, "a fraction in [0, 1)")
 

@@ -110,15 +110,7 @@ def transfer_colors(source: MeshArrays, vertices: np.ndarray, faces: np.ndarray)
 
 
 def _check_input(mesh: MeshArrays, timeout_s: float, max_faces: int | None) -> None:
-    if mesh.face_count == 0 or len(mesh.vertices) == 0:
-        raise InputError("mesh", f"{len(mesh.vertices)} vertices, {mesh.face_count} triangles",
-                         "a mesh with at least one triangle")
-    if mesh.faces.ndim != 2 or mesh.faces.shape[1] != 3 or mesh.faces.min() < 0 \
-            or mesh.faces.max() >= len(mesh.vertices):
-        raise InputError("mesh.faces", f"shape {mesh.faces.shape}",
-                         f"(m, 3) triangle indices into {len(mesh.vertices)} vertices")
-    if not np.isfinite(mesh.vertices).all():
-        raise InputError("mesh.vertices", "NaN or infinite coordinates", "finite coordinates")
+    mesh.validate()
     if not timeout_s > 0:
         raise InputError("timeout_s", timeout_s, "a positive number of seconds")
     if max_faces is not None and (isinstance(max_faces, bool) or not isinstance(max_faces, int) or max_faces < 4):

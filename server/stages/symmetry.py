@@ -20,15 +20,7 @@ def _check_input(mesh: MeshArrays, axis: str, keep: str) -> None:
         raise InputError("axis", axis, "'off', 'x' (left/right) or 'y' (front/back)")
     if keep not in KEEP:
         raise InputError("keep", keep, "'positive' or 'negative' (the half that is kept and mirrored)")
-    if mesh.face_count == 0 or len(mesh.vertices) == 0:
-        raise InputError("mesh", f"{len(mesh.vertices)} vertices, {mesh.face_count} triangles",
-                         "a mesh with at least one triangle")
-    if mesh.faces.ndim != 2 or mesh.faces.shape[1] != 3 or mesh.faces.min() < 0 \
-            or mesh.faces.max() >= len(mesh.vertices):
-        raise InputError("mesh.faces", f"shape {mesh.faces.shape}",
-                         f"(m, 3) triangle indices into {len(mesh.vertices)} vertices")
-    if not np.isfinite(mesh.vertices).all():
-        raise InputError("mesh.vertices", "NaN or infinite coordinates", "finite coordinates")
+    mesh.validate()
 
 
 def _weld(vertices: np.ndarray, faces: np.ndarray, candidates: np.ndarray) -> np.ndarray:
