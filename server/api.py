@@ -30,7 +30,8 @@ from .stages.background import rembg_status
 MAX_IMAGES = 4
 DEFAULT_VIEW_ORDER = ("front", "left", "back", "right")
 NAME_PATTERN = re.compile(r"[^A-Za-z0-9_]+")
-GENERATE_OPTIONS = {"kind", "thickness", "resolution", "target_faces", "height", "background", "asset_id"}
+GENERATE_OPTIONS = {"kind", "thickness", "resolution", "target_faces", "height", "background", "asset_id",
+                    "flat_base"}
 IMPORT_OPTIONS = {"kind", "up_axis", "asset_id"}
 POSTPROCESS_OPTIONS = {"target_triangles", "texture_size", "texel_density", "lod_ratios", "symmetry", "repair",
                        "collision", "max_hulls", "max_hull_vertices", "pivot", "pivot_point", "height",
@@ -233,6 +234,10 @@ class ForgeApi:
         for key, (low, high, integer) in limits.items():
             if key in opts:
                 settings[key] = _number(opts, key, low, high, integer)
+        if "flat_base" in opts:
+            if not isinstance(opts["flat_base"], bool):
+                raise InputError("options.flat_base", opts["flat_base"], "true or false")
+            settings["flat_base"] = opts["flat_base"]
         background = opts.get("background", "auto")
         if background not in BACKGROUND_METHODS:
             raise InputError("options.background", background, f"one of {', '.join(BACKGROUND_METHODS)}")

@@ -1,6 +1,7 @@
 """Silhouette generator: one view inflates to a closed coloured solid; labelled views carve a visual hull."""
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,3 +133,18 @@ def test_four_rendered_views_carve_the_true_shape(house_glb, house_views):
     top = result.mesh.vertices[:, 2] > 0.8 * result.mesh.vertices[:, 2].max()
     roof = result.colors[top, :3].astype(int)
     assert np.median(roof[:, 0]) > np.median(roof[:, 2]) + 40
+
+
+def test_flat_base_stands_and_the_rounded_one_rocks():
+    from server.meshdata import MeshArrays
+    from server.stages.stability import stands_upright
+
+    # The bundled barrel: inflated with a rounded base it rolls over; with a flat base it stands.
+    rgba = load_rgba(Path(__file__).resolve().parents[1] / "samples" / "barrel.png")
+    flat = generate({"front": rgba}, flat_base=True).mesh
+    rounded = generate({"front": rgba}, flat_base=False).mesh
+    assert flat.is_watertight and rounded.is_watertight
+    bottom = flat.vertices[:, 2] < flat.vertices[:, 2].min() + 0.01
+    assert np.ptp(flat.vertices[bottom, 1]) > 0.5 * flat.extents[1]  # a wide, flat footprint
+    assert stands_upright(MeshArrays(flat.vertices, flat.faces))["stable"] is True
+    assert stands_upright(MeshArrays(rounded.vertices, rounded.faces))["stable"] is False

@@ -22,7 +22,7 @@ TOWARD_CAMERA = {
     "top": np.array([0.0, 0.0, 1.0]),
 }
 DEFAULTS = {"target_faces": 60000, "resolution": 192, "thickness": 1.0, "height": 1.0,
-            "metallic": 0.0, "roughness": 0.8}
+            "metallic": 0.0, "roughness": 0.8, "flat_base": True}
 
 
 @dataclass
@@ -64,15 +64,23 @@ class Silhouette:
                          for c in range(3)], axis=-1)
 
 
-def read_silhouette(rgba: np.ndarray) -> Silhouette:
+def read_silhouette(rgba: np.ndarray, flat_base: bool = False) -> Silhouette:
+    """The view's outline; with flat_base the outline is taken to go on below its lowest row, so the
+    distance field (and the depth inflated from it) stays full at the base instead of closing to an edge."""
     mask = rgba[..., 3] >= 128
     if not mask.any():
         raise ForgeError("a view has no object in it after background removal")
-    inside = ndimage.distance_transform_edt(mask)
-    outside, nearest = ndimage.distance_transform_edt(~mask, return_indices=True)
+    shape_mask = mask
+    if flat_base:
+        last = np.flatnonzero(mask.any(axis=1))[-1]
+        shape_mask = mask.copy()
+        shape_mask[last + 1:] = mask[last]
+    inside = ndimage.distance_transform_edt(shape_mask)
+    outside = ndimage.distance_transform_edt(~shape_mask)
     # Subtract half a pixel on each side so the zero level sits on the pixel boundary, then smooth
     # the staircase of the pixel outline away.
-    sdf = ndimage.gaussian_filter(np.where(mask, inside - 0.5, -(outside - 0.5)), sigma=1.0)
+    sdf = ndimage.gaussian_filter(np.where(shape_mask, inside - 0.5, -(outside - 0.5)), sigma=1.0)
+    _, nearest = ndimage.distance_transform_edt(~mask, return_indices=True)
     rgb = rgba[..., :3].astype(np.float32)[nearest[0], nearest[1]]  # colours pushed past the outline
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
@@ -140,9 +148,14 @@ def _keep_largest(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
 
 
 def inflate(request: GenerationRequest) -> GeneratedMesh:
-    """One view: depth from the distance transform gives a rounded, closed body; back mirrors front."""
+    """One view: depth from the distance transform gives a rounded, closed body; back mirrors front.
+
+    With flat_base (the default) the body keeps its full depth down to its lowest point and is cut
+    flat there, so a prop or a character stands on its base instead of rocking on a rounded edge.
+    """
     settings = _settings(request)
-    sil = read_silhouette(request.views["front"])
+    flat_base = bool(settings["flat_base"])
+    sil = read_silhouette(request.views["front"], flat_base=flat_base)
     sil.scale = float(settings["height"]) / sil.height_px
     radius = float(sil.sdf.max())
     thickness = float(settings["thickness"])
@@ -161,6 +174,8 @@ def inflate(request: GenerationRequest) -> GeneratedMesh:
     inner = np.clip(sd, 0.0, radius)
     depth = np.where(sd > 0, thickness * np.sqrt(inner * (2 * radius - inner)), sd) * sil.scale
     field = depth[:, None, :] - np.abs(axes[1])[None, :, None]
+    if flat_base:
+        field = np.minimum(field, axes[2][None, None, :])  # the half-space z >= 0: a flat base
     request.check_cancelled()
 
     request.progress(0.5, "extracting the surface")
