@@ -17,15 +17,7 @@ QUALITY_THRESHOLD = 0.3
 
 
 def _check_mesh(mesh: MeshArrays, argument: str = "mesh") -> None:
-    if mesh.face_count == 0 or len(mesh.vertices) == 0:
-        raise InputError(argument, f"{len(mesh.vertices)} vertices, {mesh.face_count} triangles",
-                         "a mesh with at least one triangle")
-    if mesh.faces.ndim != 2 or mesh.faces.shape[1] != 3 or mesh.faces.min() < 0 \
-            or mesh.faces.max() >= len(mesh.vertices):
-        raise InputError(f"{argument}.faces", f"shape {mesh.faces.shape}",
-                         f"(m, 3) triangle indices into {len(mesh.vertices)} vertices")
-    if not np.isfinite(mesh.vertices).all():
-        raise InputError(f"{argument}.vertices", "NaN or infinite coordinates", "finite coordinates")
+    mesh.validate(argument)
 
 
 def _check_target(target_faces) -> int:
