@@ -187,6 +187,7 @@ class ForgeApi:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or load_settings()
         store = AssetStore(self.settings.workspace)
+        self.interrupted = store.mark_interrupted()
         ledger = QuotaLedger(self.settings.workspace / "quota.json", self.settings.daily_gpu_seconds)
         self.ctx = Context(self.settings, store, CancelFlags(), ledger)
 

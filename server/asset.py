@@ -205,6 +205,34 @@ class AssetStore:
             raise InputError("asset_id", asset_id, "the id of an existing asset (see assets())")
         return Asset(asset_id, folder)
 
+    def mark_interrupted(self) -> list[str]:
+        """At start-up: assets a previous process left 'running' were cut off; say so in their records.
+
+        Their finished outputs stay as they were; only the status and the unfinished stage change.
+        """
+        marked = []
+        for folder in self.root.iterdir():
+            if not folder.is_dir() or not ASSET_ID_PATTERN.match(folder.name):
+                continue
+            asset = Asset(folder.name, folder)
+            try:
+                status = asset.read().get("status")
+            except ForgeError:
+                continue
+            if status not in ("running", "created"):
+                continue
+
+            def interrupt(record: dict) -> None:
+                for run in record.get("stages", []):
+                    if run.get("status") == "running":
+                        run["status"] = "interrupted"
+                        run["error"] = "the server stopped while this stage ran; run it again"
+                record["status"] = "interrupted"
+
+            asset.update(interrupt)
+            marked.append(folder.name)
+        return marked
+
     def history(self, limit: int = 100) -> list[dict]:
         """Summaries of the assets, newest first; a damaged record is listed as such, not skipped."""
         rows = []

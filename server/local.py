@@ -24,6 +24,13 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_server(workspace: Path, extra_env: dict | None = None, timeout: float = 90.0):
     """Yield the base URL of a server started with the documented command; stop it afterwards."""
+    with server_process(workspace, extra_env, timeout) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def server_process(workspace: Path, extra_env: dict | None = None, timeout: float = 90.0):
+    """Yield (base URL, the subprocess) so a test can also kill it; stop it afterwards."""
     port = free_port()
     env = {**os.environ, "O3F_WORKSPACE": str(workspace), "GRADIO_ANALYTICS_ENABLED": "False",
            "PYTHONUNBUFFERED": "1", **(extra_env or {})}
@@ -45,7 +52,7 @@ def running_server(workspace: Path, extra_env: dict | None = None, timeout: floa
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server did not start in {timeout} s: {Path(log.name).read_text()[-2000:]}")
             time.sleep(0.5)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         try:

@@ -203,3 +203,39 @@ def test_postprocess_bake_export_through_the_api(client, images):
         client.predict(asset_id, "unreal4", "{}", api_name="/export")
     with pytest.raises(AppError, match="texture_size"):
         client.predict(asset_id, json.dumps({"texture_size": 300}), api_name="/postprocess")
+
+
+def test_a_killed_server_leaves_finished_assets_intact_and_says_what_was_cut_off(tmp_path, images):
+    import signal
+
+    from server.local import server_process
+
+    workspace = tmp_path / "workspace"
+    with server_process(workspace) as (url, process):
+        client = Client(url, verbose=False)
+        done_json, done_glb = forge(client, [images["good"]], name="Kept", options={"resolution": 64})
+        done = json.loads(done_json)
+        kept_bytes = (workspace / done["asset_id"] / "high_poly.glb").read_bytes()
+        asset_id = "20261122T000000-dead0001"
+        client.submit([handle_file(str(images["good"]))], "Cut", "silhouette", "", "", 0,
+                      json.dumps({"asset_id": asset_id, "resolution": 512, "target_faces": 400000}),
+                      api_name="/generate")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if json.loads(client.predict(asset_id, api_name="/asset"))["status"] == "running":
+                    break
+            except AppError:
+                pass
+            time.sleep(0.2)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    with server_process(workspace) as (url, _):
+        client = Client(url, verbose=False)
+        cut = json.loads(client.predict(asset_id, api_name="/asset"))
+        assert cut["status"] == "interrupted"
+        assert any(stage["status"] == "interrupted" for stage in cut["stages"])
+        kept = json.loads(client.predict(done["asset_id"], api_name="/asset"))
+        assert kept["status"] == "ready"
+        assert (workspace / done["asset_id"] / "high_poly.glb").read_bytes() == kept_bytes
+        assert json.loads(client.predict(api_name="/health"))["status"] == "ok"

@@ -107,3 +107,17 @@ def test_a_process_killed_mid_write_leaves_a_readable_record(tmp_path):
     leftovers = [p for p in tmp_path.iterdir() if p.name != "asset.json"]
     # A killed writer may leave its temporary file; it never replaces the record half-written.
     assert all(p.name.startswith(".asset.json.") for p in leftovers)
+
+
+def test_jobs_cut_off_by_a_killed_server_are_marked_interrupted(tmp_path):
+    store = AssetStore(tmp_path)
+    finished = make(store, "Done")
+    with finished.stage("generate", {}) as run:
+        run["outputs"]["high_poly"] = "high_poly.glb"
+    cut_off = make(store, "CutOff")
+    cut_off.update(lambda r: r.update(status="running", stages=[{"stage": "postprocess", "status": "running"}]))
+    assert AssetStore(tmp_path).mark_interrupted() == [cut_off.asset_id]
+    record = cut_off.read()
+    assert record["status"] == "interrupted" and record["stages"][0]["status"] == "interrupted"
+    assert "run it again" in record["stages"][0]["error"]
+    assert finished.read()["status"] == "ready" and finished.read()["outputs"] == {"high_poly": "high_poly.glb"}
