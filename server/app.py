@@ -27,7 +27,8 @@ def _endpoint(fn):
         except Cancelled as exc:
             raise gr.Error(str(exc), title="Cancelled") from exc
         except ForgeError as exc:
-            raise gr.Error(str(exc), title="Open3DForge") from exc
+            # A quota refusal keeps ZeroGPU's own title so clients can tell it apart.
+            raise gr.Error(str(exc), title=getattr(exc, "title", "Open3DForge")) from exc
         except gr.Error:
             raise
         except Exception as exc:
