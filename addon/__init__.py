@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-_SUBMODULES = ("preferences",)
+_SUBMODULES = ("preferences", "ui")
 
 
 def _modules():

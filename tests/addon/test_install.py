@@ -349,7 +349,12 @@ def test_installs_from_the_zip_and_enables_without_network(installed):
     assert installed["install_result"] == ["FINISHED"]
     assert installed["enabled"] and installed["addon_check"] == [True, True]
     assert "blender_manifest.toml" in installed["installed_files"]
-    assert installed["our_classes"] == ["Open3DForgePreferences:True"]
+    classes = dict(entry.split(":") for entry in installed["our_classes"])
+    assert set(classes.values()) == {"True"}
+    assert "Open3DForgePreferences" in classes
+    for operator in ("forge", "generate", "postprocess", "export", "cancel", "import_asset"):
+        assert f"OPEN3DFORGE_OT_{operator}" in classes
+    assert "OPEN3DFORGE_PT_main" in classes
     assert installed["network_attempts"]["install"] == []
 
 

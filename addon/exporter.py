@@ -1,0 +1,208 @@
+"""Writes the engine zip from an imported asset collection: FBX by this Blender, the rest from the server (bpy).
+
+UE5 (CONVENTIONS.md): SM_<Name>.fbx (LOD0 + UCX_SM_<Name>_NN hulls), SM_<Name>_LOD1.fbx, SM_<Name>_LOD2.fbx with
+the "Blender FBX export for UE" settings; textures, preview, import script (MESH_FILES rewritten to the .fbx names)
+and manifest.json (mesh_format, file names and the file list updated) come from the server's package. The zip is
+written to a temporary file and moved into place, so a reader never sees half a zip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import bpy
+
+from . import importer
+
+# CONVENTIONS.md "Blender FBX export for UE" (the same as server/export/blender_fbx.py's FBX_SETTINGS).
+FBX_SETTINGS = dict(
+    use_selection=True,
+    apply_unit_scale=True,
+    apply_scale_options='FBX_SCALE_ALL',
+    global_scale=1.0,
+    axis_forward='-Z',
+    axis_up='Y',
+    bake_space_transform=False,
+    mesh_smooth_type='FACE',
+    use_triangles=True,
+    use_tspace=True,
+    use_mesh_modifiers=True,
+    add_leaf_bones=False,
+    use_custom_props=True,
+    bake_anim=False,
+    path_mode='STRIP',
+    embed_textures=False,
+    object_types={'MESH'},
+)
+_MESH_FILES_LINE = re.compile(r"^MESH_FILES = \[.*?\](.*)$", re.MULTILINE)
+_OURS = (importer.ROLE, importer.INDEX)
+
+
+class ExportProblem(Exception):
+    """The zip cannot be written; the message says why."""
+
+
+def _objects(collection) -> dict:
+    found = {"lod0": None, "lod1": None, "lod2": None, "ucx": []}
+    for obj in collection.all_objects:
+        role = obj.get(importer.ROLE)
+        if role == "ucx":
+            found["ucx"].append(obj)
+        elif role in found and found[role] is None:
+            found[role] = obj
+    found["ucx"].sort(key=lambda obj: obj.get(importer.INDEX, 0))
+    return found
+
+
+@contextmanager
+def _exact_names(wanted: dict):
+    """Give each object its exact name for the export (swapping out any other holder), then restore."""
+    restore = []
+    try:
+        for obj, name in wanted.items():
+            if obj.name == name:
+                continue
+            holder = bpy.data.objects.get(name)
+            if holder is not None:
+                restore.append((holder, holder.name))
+                holder.name = f"{name}__o3f_tmp"
+            restore.append((obj, obj.name))
+            obj.name = name
+            if obj.name != name:
+                raise ExportProblem(f"Blender would not name the object {name!r} (got {obj.name!r})")
+        yield
+    finally:
+        for obj, name in reversed(restore):
+            obj.name = name
+
+
+@contextmanager
+def _exporting(context, objects: list):
+    """Only `objects` selected and visible, our bookkeeping properties off; everything restored afterwards."""
+    view_layer = context.view_layer
+    selected = [obj for obj in view_layer.objects if obj.select_get()]
+    active = view_layer.objects.active
+    hidden = [obj for obj in objects if obj.hide_get()]
+    props = {obj: {key: obj[key] for key in _OURS if key in obj} for obj in objects}
+    try:
+        for obj in selected:
+            obj.select_set(False)
+        for obj in objects:
+            obj.hide_set(False)
+            obj.select_set(True)
+            for key in props[obj]:
+                del obj[key]
+        view_layer.objects.active = objects[0]
+        yield
+    finally:
+        for obj, saved in props.items():
+            for key, value in saved.items():
+                obj[key] = value
+        for obj in objects:
+            obj.select_set(False)
+        for obj in hidden:
+            obj.hide_set(True)
+        for obj in selected:
+            if obj.name in view_layer.objects:
+                obj.select_set(True)
+        view_layer.objects.active = active
+
+
+def write_fbx(context, path: Path, objects: list) -> None:
+    with _exporting(context, objects):
+        result = bpy.ops.export_scene.fbx(filepath=str(path), **FBX_SETTINGS)
+    if "FINISHED" not in result or not path.is_file() or path.stat().st_size == 0:
+        raise ExportProblem(f"Blender's FBX exporter did not write {path.name} ({sorted(result)})")
+
+
+def rewrite_script(text: str, mesh_files: list[str]) -> str:
+    """The import script's settings line MESH_FILES = [...] with new file names."""
+    new, count = _MESH_FILES_LINE.subn(lambda m: f"MESH_FILES = {mesh_files!r}{m.group(1)}", text, count=1)
+    if count != 1:
+        raise ExportProblem("the import script has no 'MESH_FILES = [...]' settings line to rewrite")
+    return new
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_engine_zip(context, collection, folder: str | Path, engine: str = "ue5") -> Path:
+    """Write <folder>/<Name>_UE5.zip from `collection` (made by importer.import_package); returns its path."""
+    if engine.lower() != "ue5":
+        raise ExportProblem(f"engine={engine!r}: the add-on writes FBX packages for ue5 only so far; "
+                            "export unity or godot packages on the server")
+    name = collection.get(importer.ASSET_NAME)
+    package_dir = Path(collection.get(importer.PACKAGE_DIR) or "")
+    if not name or not package_dir.is_dir():
+        raise ExportProblem(f"collection {collection.name!r} is not an imported Open3DForge asset with its package")
+    found = _objects(collection)
+    for role in ("lod0", "lod1", "lod2"):
+        if found[role] is None:
+            raise ExportProblem(f"collection {collection.name!r} has no {role.upper()} object")
+    manifest = json.loads((package_dir / "manifest.json").read_text(encoding="utf-8"))
+    script_name = manifest.get("import_script", f"import_{name}.py")
+    render = f"SM_{name}"
+    mesh_files = [f"{render}.fbx", f"{render}_LOD1.fbx", f"{render}_LOD2.fbx"]
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}_UE5.zip"
+    with tempfile.TemporaryDirectory(prefix="o3f_export_") as tmp:
+        tmp = Path(tmp)
+        hulls = {obj: f"UCX_{render}_{i:02d}" for i, obj in enumerate(found["ucx"])}
+        with _exact_names({found["lod0"]: render, **hulls}):
+            write_fbx(context, tmp / mesh_files[0], [found["lod0"], *hulls])
+        for lod in (1, 2):
+            obj = found[f"lod{lod}"]
+            with _exact_names({obj: render}):  # every LOD file's node is SM_<Name>, as the server writes it
+                write_fbx(context, tmp / mesh_files[lod], [obj])
+
+        payload: dict[str, bytes] = {path.name: path.read_bytes() for path in (tmp / f for f in mesh_files)}
+        for entry in manifest.get("files", []):
+            member = entry["name"]
+            if member.endswith((".glb", ".gltf", ".fbx")):
+                continue
+            data = (package_dir / member).read_bytes()
+            if member == script_name:
+                data = rewrite_script(data.decode("utf-8"), mesh_files).encode("utf-8")
+            payload[member] = data
+
+        manifest["mesh_format"] = "fbx"
+        for lod in manifest.get("lods", []):
+            index = int(lod.get("lod", 0))
+            if index < len(mesh_files):
+                lod["file"] = mesh_files[index]
+        if isinstance(manifest.get("collision"), dict):
+            manifest["collision"]["file"] = mesh_files[0]
+            manifest["collision"]["nodes"] = list(hulls.values())
+        manifest["collision_hulls"] = len(hulls)
+        manifest.pop("fallback", None)
+        manifest["fbx_writer"] = f"Blender {bpy.app.version_string} (Open3DForge add-on), CONVENTIONS.md settings"
+        manifest["files"] = [{"name": member, "bytes": len(data), "sha256": _sha256(data)}
+                             for member, data in sorted(payload.items())]
+        payload["manifest.json"] = json.dumps(manifest, indent=2).encode("utf-8")
+
+        fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                    for member, data in payload.items():
+                        archive.writestr(member, data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, target)
+        except BaseException:
+            try:
+                os.unlink(partial)
+            except FileNotFoundError:
+                pass
+            raise
+    return target

@@ -1,0 +1,314 @@
+"""Imports a server package (GLB meshes + maps) into one new collection per asset for inspection (bpy, main thread).
+
+The collection holds the high poly (hidden), LOD0..LOD2 and the UCX hulls (wire), with a Principled BSDF material
+built from the baked maps: base colour sRGB, ORM split with a Separate Color node, and the DirectX normal map turned
+into Blender's OpenGL convention by inverting its green channel. Nothing else in the scene changes: the active
+collection, the selection and the active object are restored, and a failed import leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import bpy
+
+ROLE = "open3dforge_role"  # object custom property: high_poly | lod0 | lod1 | lod2 | ucx
+INDEX = "open3dforge_index"  # LOD or hull number
+ASSET_ID = "open3dforge_asset_id"  # collection custom properties
+ASSET_NAME = "open3dforge_name"
+PACKAGE_DIR = "open3dforge_package_dir"
+_SUFFIX = re.compile(r"\.\d{3}$")
+_SAFE_MEMBER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+class ImportProblem(Exception):
+    """The package cannot be imported; the message says why."""
+
+
+def extract_package(package: str | Path, target: str | Path) -> Path:
+    """Unzip the server package into `target` (flat, plain names only); returns the folder."""
+    target = Path(target)
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        with zipfile.ZipFile(package) as archive:
+            for member in archive.infolist():
+                if member.is_dir():
+                    continue
+                if not _SAFE_MEMBER.match(member.filename):
+                    raise ImportProblem(f"package member {member.filename!r}: expected a plain file name")
+                (staging / member.filename).write_bytes(archive.read(member))
+    except zipfile.BadZipFile as exc:
+        raise ImportProblem(f"{Path(package).name} is not a zip file ({exc})") from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return target
+
+
+@contextmanager
+def _scene_kept(context):
+    """Restore the active collection, the selection and the active object afterwards."""
+    view_layer = context.view_layer
+    active_layer = view_layer.active_layer_collection
+    selected = [obj for obj in view_layer.objects if obj.select_get()]
+    active = view_layer.objects.active
+    try:
+        yield
+    finally:
+        view_layer.active_layer_collection = active_layer
+        for obj in list(view_layer.objects):
+            if obj.select_get():
+                obj.select_set(False)
+        for obj in selected:
+            if obj.name in view_layer.objects:
+                obj.select_set(True)
+        view_layer.objects.active = active if (active is None or active.name in view_layer.objects) else None
+
+
+def _layer_collection(layer, collection):
+    if layer.collection == collection:
+        return layer
+    for child in layer.children:
+        found = _layer_collection(child, collection)
+        if found is not None:
+            return found
+    return None
+
+
+def _import_glb(context, path: Path, collection) -> list:
+    """Import one GLB into `collection`; returns the new objects."""
+    before = set(bpy.data.objects)
+    context.view_layer.active_layer_collection = _layer_collection(context.view_layer.layer_collection,
+                                                                   collection)
+    result = bpy.ops.import_scene.gltf(filepath=str(path))
+    if "FINISHED" not in result:
+        raise ImportProblem(f"Blender's glTF importer could not read {path.name} ({sorted(result)})")
+    new = [obj for obj in bpy.data.objects if obj not in before]
+    for obj in new:  # the importer links to the active collection; make sure nothing is linked elsewhere
+        for other in list(obj.users_collection):
+            if other != collection:
+                other.objects.unlink(obj)
+        if obj.name not in collection.objects:
+            collection.objects.link(obj)
+    return new
+
+
+def _base(name: str) -> str:
+    return _SUFFIX.sub("", name)
+
+
+def _image(path: Path, colorspace: str):
+    image = bpy.data.images.load(str(path), check_existing=False)
+    image.colorspace_settings.name = colorspace
+    return image
+
+
+def build_material(name: str, folder: Path, asset: str):
+    """M_<Name>: Principled BSDF from T_<Name>_BC (sRGB), _N (DirectX -> OpenGL) and _ORM (Non-Color, split)."""
+    material = bpy.data.materials.new(f"M_{asset}")
+    material.use_nodes = True
+    tree = material.node_tree
+    nodes, links = tree.nodes, tree.links
+    bsdf = next(node for node in nodes if node.type == 'BSDF_PRINCIPLED')
+    bsdf.location = (300, 0)
+
+    base = folder / f"T_{asset}_BC.png"
+    if base.is_file():
+        node = nodes.new("ShaderNodeTexImage")
+        node.name = node.label = "Base Color"
+        node.image = _image(base, "sRGB")
+        node.location = (-500, 300)
+        links.new(node.outputs["Color"], bsdf.inputs["Base Color"])
+
+    orm = folder / f"T_{asset}_ORM.png"
+    if orm.is_file():
+        node = nodes.new("ShaderNodeTexImage")
+        node.name = node.label = "ORM"
+        node.image = _image(orm, "Non-Color")
+        node.location = (-700, 0)
+        split = nodes.new("ShaderNodeSeparateColor")
+        split.name = split.label = "ORM Split"
+        split.location = (-400, 0)
+        links.new(node.outputs["Color"], split.inputs["Color"])
+        # R = ambient occlusion (kept for engines; Principled has no AO input), G = roughness, B = metallic
+        links.new(split.outputs["Green"], bsdf.inputs["Roughness"])
+        links.new(split.outputs["Blue"], bsdf.inputs["Metallic"])
+
+    normal = folder / f"T_{asset}_N.png"
+    if normal.is_file():
+        node = nodes.new("ShaderNodeTexImage")
+        node.name = node.label = "Normal (DirectX)"
+        node.image = _image(normal, "Non-Color")
+        node.location = (-1000, -350)
+        split = nodes.new("ShaderNodeSeparateColor")
+        split.name = split.label = "Normal Split"
+        split.location = (-750, -350)
+        invert = nodes.new("ShaderNodeMath")
+        invert.name = invert.label = "Flip Green (DirectX to OpenGL)"
+        invert.operation = 'SUBTRACT'
+        invert.inputs[0].default_value = 1.0
+        invert.location = (-550, -400)
+        join = nodes.new("ShaderNodeCombineColor")
+        join.name = join.label = "Normal OpenGL"
+        join.location = (-350, -350)
+        normal_map = nodes.new("ShaderNodeNormalMap")
+        normal_map.location = (-150, -350)
+        links.new(node.outputs["Color"], split.inputs["Color"])
+        links.new(split.outputs["Red"], join.inputs["Red"])
+        links.new(split.outputs["Green"], invert.inputs[1])
+        links.new(invert.outputs["Value"], join.inputs["Green"])
+        links.new(split.outputs["Blue"], join.inputs["Blue"])
+        links.new(join.outputs["Color"], normal_map.inputs["Color"])
+        links.new(normal_map.outputs["Normal"], bsdf.inputs["Normal"])
+    return material
+
+
+def _replace_materials(obj, material, dropped: set) -> None:
+    for slot in obj.material_slots:
+        if slot.material is not None and slot.material != material:
+            dropped.add(slot.material)
+    obj.data.materials.clear()
+    obj.data.materials.append(material)
+
+
+def import_package(context, package: str | Path, *, name: str, asset_id: str, cache_dir: str | Path,
+                   high_poly: str | Path | None = None):
+    """Import `package` (the server's engine zip with GLB meshes) into a new collection named `name`.
+
+    Returns the collection. On any failure everything created so far is removed and the error re-raised.
+    """
+    folder = extract_package(package, Path(cache_dir) / asset_id)
+    lod_files = [folder / f"SM_{name}.glb", folder / f"SM_{name}_LOD1.glb", folder / f"SM_{name}_LOD2.glb"]
+    missing = [path.name for path in lod_files if not path.is_file()]
+    if missing:
+        listed = ", ".join(sorted(p.name for p in folder.iterdir()))
+        raise ImportProblem(f"the package has no {', '.join(missing)} (it holds {listed}); "
+                            "import needs the GLB package (export with use_fbx false)")
+
+    made_objects, made_collection, dropped = [], None, set()
+    with _scene_kept(context):
+        try:
+            collection = bpy.data.collections.new(name)
+            made_collection = collection
+            context.scene.collection.children.link(collection)
+            collection[ASSET_ID] = asset_id
+            collection[ASSET_NAME] = name
+            collection[PACKAGE_DIR] = str(folder)
+            material = build_material(name, folder, name)
+
+            for lod, path in enumerate(lod_files):
+                new = _import_glb(context, path, collection)
+                made_objects += new
+                meshes = [obj for obj in new if obj.type == 'MESH']
+                for obj in new:
+                    if obj.type != 'MESH':  # the importer makes no empties for these files, but be safe
+                        continue
+                    base = _base(obj.name)
+                    if base.startswith(f"UCX_SM_{name}_"):
+                        obj[ROLE], obj[INDEX] = "ucx", int(base.rsplit("_", 1)[1])
+                        obj.display_type = 'WIRE'
+                        obj.hide_render = True
+                        for slot_material in obj.data.materials:
+                            if slot_material is not None:
+                                dropped.add(slot_material)
+                        obj.data.materials.clear()
+                        obj.name = base
+                    else:
+                        obj[ROLE], obj[INDEX] = f"lod{lod}", lod
+                        obj.name = f"SM_{name}" if lod == 0 else f"SM_{name}_LOD{lod}"
+                        obj.data.name = obj.name
+                        _replace_materials(obj, material, dropped)
+                if not any(obj.get(ROLE) == f"lod{lod}" for obj in meshes):
+                    raise ImportProblem(f"{path.name} holds no render mesh SM_{name}")
+
+            if high_poly is not None and Path(high_poly).is_file():
+                new = _import_glb(context, Path(high_poly), collection)
+                made_objects += new
+                for obj in new:
+                    obj[ROLE], obj[INDEX] = "high_poly", 0
+                    obj.name = f"{name}_high_poly"
+                    obj.hide_render = True
+            context.view_layer.update()
+            for obj in made_objects:  # hide after the import: hidden objects cannot be made active during it
+                role = obj.get(ROLE)
+                if role in ("high_poly", "lod1", "lod2"):
+                    obj.hide_set(True)
+        except BaseException:
+            for obj in made_objects:
+                if obj.name in bpy.data.objects:
+                    bpy.data.objects.remove(obj, do_unlink=True)
+            if made_collection is not None:
+                bpy.data.collections.remove(made_collection)
+            raise
+        finally:
+            _purge(dropped)
+    return collection
+
+
+def _purge(materials: set) -> None:
+    """Remove the glTF materials we replaced (and their images) once nothing uses them."""
+    images = set()
+    for material in materials:
+        try:
+            if material.users:
+                continue
+            if material.node_tree is not None:
+                images |= {node.image for node in material.node_tree.nodes
+                           if node.type == 'TEX_IMAGE' and node.image is not None}
+            bpy.data.materials.remove(material)
+        except ReferenceError:
+            continue
+    for image in images:
+        try:
+            if image.users == 0:
+                bpy.data.images.remove(image)
+        except ReferenceError:
+            continue
+
+
+def import_high_poly(context, glb: str | Path, *, name: str, asset_id: str):
+    """After `generate` only: a collection with the (visible) high poly."""
+    with _scene_kept(context):
+        collection = bpy.data.collections.new(name)
+        context.scene.collection.children.link(collection)
+        collection[ASSET_ID] = asset_id
+        collection[ASSET_NAME] = name
+        try:
+            for obj in _import_glb(context, Path(glb), collection):
+                obj[ROLE], obj[INDEX] = "high_poly", 0
+                obj.name = f"{name}_high_poly"
+        except BaseException:
+            for obj in list(collection.objects):
+                bpy.data.objects.remove(obj, do_unlink=True)
+            bpy.data.collections.remove(collection)
+            raise
+    return collection
+
+
+def asset_collections(scene=None) -> list:
+    """Collections made by the importer (they carry an asset id)."""
+    return [c for c in bpy.data.collections if c.get(ASSET_ID)]
+
+
+def find_collection(asset_name: str = "", asset_id: str = ""):
+    """The newest asset collection matching the name or id; None when there is none."""
+    for collection in reversed(asset_collections()):
+        if asset_id and collection.get(ASSET_ID) == asset_id:
+            return collection
+        if asset_name and collection.get(ASSET_NAME) == asset_name and collection.get(PACKAGE_DIR):
+            return collection
+    return None
+
+
+def manifest(collection) -> dict:
+    path = Path(collection[PACKAGE_DIR]) / "manifest.json"
+    return json.loads(path.read_text(encoding="utf-8"))

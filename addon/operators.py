@@ -1,0 +1,491 @@
+"""Operators (thin): copy settings into a plain dict, run a jobs.Job (modal timer, or pumped in background mode),
+import/export on the main thread, and turn one domain error into self.report({'ERROR'}, message).
+
+Runtime job state (status, percent, queue position, ETA, last error, last asset) lives in STATE, a plain dict of
+this module, never in the scene; the worker thread never touches it (only the main thread applies events).
+"""
+
+# No `from __future__ import annotations`: Blender reads the property annotations as objects.
+import json
+import os
+import tempfile
+
+import bpy
+from bpy.props import BoolProperty, CollectionProperty, StringProperty
+from bpy.types import OperatorFileListElement
+
+from . import exporter, importer, jobs
+from .client import ServerError
+
+STATE = {
+    "running": False, "title": "", "stage": "", "status": "", "percent": 0.0, "queue_position": None,
+    "eta_s": None, "error": "", "asset_id": "", "asset_name": "", "health": None, "quota": None, "assets": [],
+    "last_zip": "",
+}
+_ACTIVE = {"job": None}
+
+
+class AddonError(Exception):
+    """A problem with what the user asked for; shown verbatim."""
+
+
+DOMAIN_ERRORS = (AddonError, ServerError, importer.ImportProblem, exporter.ExportProblem)
+
+
+def _redraw_all() -> None:
+    wm = getattr(bpy.context, "window_manager", None)
+    if wm is None:
+        return
+    for window in wm.windows:
+        for area in window.screen.areas:
+            if area.type == 'VIEW_3D':
+                area.tag_redraw()
+
+
+def apply_event(event: jobs.JobEvent) -> None:
+    """Main thread only: fold a job event into STATE for the panel."""
+    if event.kind == jobs.PROGRESS:
+        if event.fraction is not None:
+            STATE["percent"] = round(100.0 * event.fraction, 1)
+        STATE["stage"] = event.stage or STATE["stage"]
+        STATE["status"] = event.message or STATE["status"]
+        STATE["queue_position"] = event.queue_position
+        STATE["eta_s"] = event.eta_s
+    elif event.kind == jobs.DONE:
+        STATE.update(percent=100.0, status="done", stage="done", queue_position=None, eta_s=None)
+    elif event.kind == jobs.CANCELLED:
+        STATE.update(status="cancelled", stage="cancelled", queue_position=None, eta_s=None)
+    elif event.kind == jobs.ERROR:
+        STATE.update(status="failed", stage="error", error=event.message, queue_position=None, eta_s=None)
+
+
+def _preferences(context):
+    from . import preferences  # the other half of the add-on; imported late so this module loads without it
+
+    return preferences
+
+
+def connection(context) -> jobs.Connection:
+    prefs_module = _preferences(context)
+    try:
+        settings = prefs_module.connection_settings(context)
+    except RuntimeError as exc:
+        raise AddonError(str(exc)) from exc
+    problem = prefs_module.server_problem(settings.server)
+    if problem:
+        raise AddonError(problem)
+    download = os.path.join(tempfile.gettempdir(), "Open3DForge", "downloads")
+    return jobs.Connection.of(settings, download_dir=download)
+
+
+def output_folder(context, override: str = "") -> str:
+    panel = getattr(context.scene, "open3dforge", None)
+    for candidate in (override, panel.output_folder if panel else ""):
+        if candidate and candidate.strip():
+            return os.path.normpath(bpy.path.abspath(candidate.strip()))
+    return _preferences(context).output_directory(context)
+
+
+def cache_folder(context) -> str:
+    return os.path.join(_preferences(context).output_directory(context), "packages")
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def panel_options(panel, options_text: str) -> dict:
+    """The forge options from the panel (overrides only when asked) merged with an options JSON text."""
+    options: dict = {"kind": panel.kind}
+    if panel.generator.strip() and panel.generator.strip() != "auto":
+        options["generator"] = panel.generator.strip()
+    if panel.seed:
+        options["seed"] = panel.seed
+    if panel.override_postprocess:
+        post = {"target_triangles": panel.target_triangles, "texture_size": int(panel.texture_size),
+                "lod_ratios": [1.0, panel.lod1_ratio, panel.lod2_ratio], "collision": panel.collision,
+                "max_hulls": panel.max_hulls, "pivot": panel.pivot}
+        if panel.real_height > 0:
+            post["height_cm"] = round(panel.real_height * 100.0, 3)
+        options["postprocess"] = post
+    text = (options_text or "").strip()
+    if text:
+        try:
+            extra = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise AddonError(f"options={text[:80]!r}: expected a JSON object ({exc.msg})") from exc
+        if not isinstance(extra, dict):
+            raise AddonError(f"options={text[:80]!r}: expected a JSON object")
+        options = _merge(options, extra)
+    post, bake = options.get("postprocess") or {}, options.get("bake") or {}
+    if "texture_size" in post and "texture_size" not in bake:  # the bake uses the preset's size otherwise
+        options["bake"] = {**bake, "texture_size": post["texture_size"]}
+    return options
+
+
+class _Network:
+    """Shared by the network operators: poll() on online access, the modal timer loop, background pumping."""
+
+    @classmethod
+    def poll(cls, context):
+        if not bpy.app.online_access:
+            cls.poll_message_set("Online access is off: allow it in Preferences > System > Network")
+            return False
+        if _ACTIVE["job"] is not None:
+            cls.poll_message_set("An Open3DForge job is running; wait for it or cancel it")
+            return False
+        return True
+
+    def _begin(self, context, job: jobs.Job, finish):
+        self._job, self._finish, self._timer = job, finish, None
+        _ACTIVE["job"] = job
+        STATE.update(running=True, title=job.title, stage="starting", status="starting", percent=0.0,
+                     queue_position=None, eta_s=None, error="")
+        job.start()
+        if bpy.app.background or context.window is None:
+            final = jobs.pump(job, timeout=job.connection.job_timeout + 120.0, on_event=apply_event)
+            return self._end(context, final)
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.modal_handler_add(self)
+        _redraw_all()
+        return {'RUNNING_MODAL'}
+
+    def modal(self, context, event):
+        if event.type == 'ESC' and event.value == 'PRESS':
+            self._job.cancel()
+            STATE["status"] = "cancelling on the server..."
+            _redraw_all()
+            return {'RUNNING_MODAL'}
+        if event.type != 'TIMER' or event.timer is not self._timer:
+            return {'PASS_THROUGH'}
+        for item in self._job.poll():
+            apply_event(item)
+        _redraw_all()
+        if self._job.final is None:
+            return {'PASS_THROUGH'}
+        context.window_manager.event_timer_remove(self._timer)
+        self._timer = None
+        return self._end(context, self._job.final)
+
+    def cancel(self, context):  # Blender calls this when the modal operator is aborted (file load, quit)
+        self._job.cancel()
+        if self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+        _ACTIVE["job"] = None
+        STATE["running"] = False
+
+    def _end(self, context, final: jobs.JobEvent):
+        _ACTIVE["job"] = None
+        STATE["running"] = False
+        try:
+            if final.kind == jobs.ERROR:
+                self.report({'ERROR'}, final.message)
+                return {'CANCELLED'}
+            if final.kind == jobs.CANCELLED:
+                self.report({'WARNING'}, f"Open3DForge: {self._job.title} cancelled")
+                return {'CANCELLED'}
+            try:
+                message = self._finish(context, final.result)
+            except DOMAIN_ERRORS as exc:
+                STATE.update(error=str(exc), status="failed")
+                self.report({'ERROR'}, str(exc))
+                return {'CANCELLED'}
+            if message:
+                self.report({'INFO'}, message)
+            return {'FINISHED'}
+        finally:
+            _redraw_all()
+
+
+def _import_result(context, result: dict) -> str:
+    record = result["record"]
+    name = record["name"]
+    collection = importer.import_package(context, result["package"], name=name, asset_id=result["asset_id"],
+                                         cache_dir=cache_folder(context), high_poly=result.get("high_poly"))
+    STATE.update(asset_id=result["asset_id"], asset_name=name)
+    return f"Open3DForge: imported {name} into collection {collection.name}"
+
+
+class _Inputs:
+    """The image/selection inputs shared by forge and generate."""
+
+    directory: StringProperty(subtype='DIR_PATH', options={'HIDDEN', 'SKIP_SAVE'})
+    files: CollectionProperty(type=OperatorFileListElement, options={'HIDDEN', 'SKIP_SAVE'})
+    views: StringProperty(name="Views", description="One label per image, e.g. front,left", options={'SKIP_SAVE'})
+    asset_name: StringProperty(name="Asset Name", options={'SKIP_SAVE'})
+    preset: StringProperty(name="Preset", options={'SKIP_SAVE'})
+    use_selection: BoolProperty(name="Use Selected Object", options={'SKIP_SAVE'})
+    engine: StringProperty(name="Engine", description="ue5 (default), unity or godot", options={'SKIP_SAVE'})
+    options: StringProperty(name="Options (JSON)", description="Forge options per stage", options={'SKIP_SAVE'})
+
+    def settings(self, context) -> dict:
+        """Everything the job needs, as plain data (read on the main thread)."""
+        panel = context.scene.open3dforge
+        given = self.properties.is_property_set
+        files = [os.path.join(bpy.path.abspath(self.directory), f.name) for f in self.files if f.name]
+        if files:
+            images = files
+            views = [v.strip().lower() for v in self.views.split(",") if v.strip()]
+        elif given("directory") and not files:
+            raise AddonError("directory is set but files is empty: name the images, e.g. files=[{'name': 'front.png'}]")
+        else:
+            slots = [panel.image_1, panel.image_2, panel.image_3, panel.image_4]
+            used = [slot for slot in slots if slot.filepath.strip()]
+            images = [bpy.path.abspath(slot.filepath.strip()) for slot in used]
+            views = [slot.view for slot in used]
+            if given("views"):
+                views = [v.strip().lower() for v in self.views.split(",") if v.strip()]
+        use_selection = self.use_selection if given("use_selection") else panel.use_selection
+        if not use_selection:
+            if not images:
+                raise AddonError("No input: choose 1 to 4 images in the Input panel, or use the selected object")
+            missing = [path for path in images if not os.path.isfile(path)]
+            if missing:
+                raise AddonError(f"image {missing[0]!r} does not exist")
+        engine = (self.engine if given("engine") else panel.engine).strip().lower() or "ue5"
+        return {
+            "images": images, "views": views, "use_selection": use_selection,
+            "name": (self.asset_name if given("asset_name") else panel.asset_name).strip(),
+            "preset": (self.preset if given("preset") else panel.preset).strip(),
+            "generator": panel.generator.strip() or "auto", "seed": panel.seed, "kind": panel.kind,
+            "engine": engine,
+            "options": panel_options(panel, self.options if given("options") else panel.options),
+        }
+
+
+def export_selection_glb(context) -> tuple[str, str]:
+    """The selected mesh objects (with materials and textures) as a temporary GLB; returns (path, name)."""
+    meshes = [obj for obj in context.selected_objects if obj.type == 'MESH']
+    if not meshes:
+        raise AddonError("Use Selected Object is on but no mesh object is selected")
+    active = context.view_layer.objects.active
+    name = (active if active in meshes else meshes[0]).name
+    folder = tempfile.mkdtemp(prefix="o3f_selection_")
+    path = os.path.join(folder, "selection.glb")
+    result = bpy.ops.export_scene.gltf(filepath=path, use_selection=True, export_format='GLB')
+    if "FINISHED" not in result or not os.path.isfile(path):
+        raise AddonError(f"Blender's glTF exporter could not write the selection ({sorted(result)})")
+    return path, name
+
+
+class OPEN3DFORGE_OT_forge(_Inputs, _Network, bpy.types.Operator):
+    """Images or the selected object to a game-ready asset: generate, post-process, bake, import for inspection"""
+
+    bl_idname = "open3dforge.forge"
+    bl_label = "Forge"
+    bl_options = {'REGISTER'}
+
+    def execute(self, context):
+        try:
+            settings = self.settings(context)
+            conn = connection(context)
+            options = settings["options"]
+            if settings["use_selection"]:
+                glb, selected_name = export_selection_glb(context)
+                plan = jobs.mesh_plan(glb, name=settings["name"] or selected_name, options=options,
+                                      engine=settings["engine"], kind=settings["kind"])
+            else:
+                plan = jobs.forge_plan(settings["images"], name=settings["name"], views=settings["views"],
+                                       preset=settings["preset"], generator=settings["generator"],
+                                       seed=settings["seed"], options=options, engine=settings["engine"])
+            job = jobs.Job(plan, conn, asset_id=jobs.new_asset_id(), title="forge")
+        except DOMAIN_ERRORS as exc:
+            STATE["error"] = str(exc)
+            self.report({'ERROR'}, str(exc))
+            return {'CANCELLED'}
+        STATE["asset_id"] = job.asset_id
+        return self._begin(context, job, _import_result)
+
+
+class OPEN3DFORGE_OT_generate(_Inputs, _Network, bpy.types.Operator):
+    """Generate the high poly only and import it"""
+
+    bl_idname = "open3dforge.generate"
+    bl_label = "Generate"
+    bl_options = {'REGISTER'}
+
+    def execute(self, context):
+        try:
+            settings = self.settings(context)
+            if settings["use_selection"]:
+                raise AddonError("Generate makes a mesh from images; for the selected object use Forge")
+            plan = jobs.generate_plan(settings["images"], name=settings["name"], views=settings["views"],
+                                      preset=settings["preset"], generator=settings["generator"],
+                                      seed=settings["seed"], options=settings["options"])
+            job = jobs.Job(plan, connection(context), asset_id=jobs.new_asset_id(), title="generate")
+        except DOMAIN_ERRORS as exc:
+            self.report({'ERROR'}, str(exc))
+            return {'CANCELLED'}
+
+        def finish(context, result):
+            name = result["record"]["name"]
+            collection = importer.import_high_poly(context, result["high_poly"], name=name,
+                                                   asset_id=result["asset_id"])
+            STATE.update(asset_id=result["asset_id"], asset_name=name)
+            return f"Open3DForge: generated {name} ({collection.name})"
+
+        return self._begin(context, job, finish)
+
+
+class OPEN3DFORGE_OT_postprocess(_Network, bpy.types.Operator):
+    """Post-process, bake and export an asset on the server, then import it for inspection"""
+
+    bl_idname = "open3dforge.postprocess"
+    bl_label = "Post-process"
+    bl_options = {'REGISTER'}
+
+    asset_id: StringProperty(name="Asset Id", description="Empty: the last asset", options={'SKIP_SAVE'})
+    options: StringProperty(name="Options (JSON)", options={'SKIP_SAVE'})
+
+    def execute(self, context):
+        try:
+            asset_id = self.asset_id.strip() or STATE["asset_id"]
+            if not asset_id:
+                raise AddonError("No asset yet: generate one first or give asset_id")
+            options = panel_options(context.scene.open3dforge, self.options)
+            job = jobs.Job(jobs.finish_plan(options, context.scene.open3dforge.engine), connection(context),
+                           asset_id=asset_id, title="post-process")
+        except (ValueError, *DOMAIN_ERRORS) as exc:
+            self.report({'ERROR'}, str(exc))
+            return {'CANCELLED'}
+        return self._begin(context, job, _import_result)
+
+
+class OPEN3DFORGE_OT_import_asset(_Network, bpy.types.Operator):
+    """Import an asset from the server's history (its LODs, hulls and maps) for inspection"""
+
+    bl_idname = "open3dforge.import_asset"
+    bl_label = "Import Asset"
+    bl_options = {'REGISTER'}
+
+    asset_id: StringProperty(name="Asset Id", options={'SKIP_SAVE'})
+
+    def execute(self, context):
+        try:
+            if not self.asset_id.strip():
+                raise AddonError("asset_id is empty: pick an asset from the History panel")
+            job = jobs.Job(jobs.export_plan("ue5"), connection(context), asset_id=self.asset_id.strip(),
+                           title="import")
+        except (ValueError, *DOMAIN_ERRORS) as exc:
+            self.report({'ERROR'}, str(exc))
+            return {'CANCELLED'}
+        return self._begin(context, job, _import_result)
+
+
+class OPEN3DFORGE_OT_connect(_Network, bpy.types.Operator):
+    """Ask the server what it can do, the GPU quota left and the recent assets"""
+
+    bl_idname = "open3dforge.connect"
+    bl_label = "Connect / Refresh"
+
+    def execute(self, context):
+        try:
+            job = jobs.Job(jobs.health_plan(), connection(context), title="connect")
+        except DOMAIN_ERRORS as exc:
+            STATE.update(error=str(exc), health=None)
+            self.report({'ERROR'}, str(exc))
+            return {'CANCELLED'}
+
+        def finish(context, result):
+            STATE.update(health=result["health"], quota=result["quota"], assets=result["assets"])
+            return f"Open3DForge: connected (server {result['health'].get('version', '?')})"
+
+        return self._begin(context, job, finish)
+
+
+class OPEN3DFORGE_OT_cancel(bpy.types.Operator):
+    """Cancel the running Open3DForge job, here and on the server"""
+
+    bl_idname = "open3dforge.cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context):
+        if _ACTIVE["job"] is None:
+            cls.poll_message_set("No Open3DForge job is running")
+            return False
+        return True
+
+    def execute(self, context):
+        _ACTIVE["job"].cancel()
+        STATE["status"] = "cancelling on the server..."
+        _redraw_all()
+        return {'FINISHED'}
+
+
+class OPEN3DFORGE_OT_export(bpy.types.Operator):
+    """Write the engine zip: FBX files written by this Blender, textures, import script and manifest from the server"""
+
+    bl_idname = "open3dforge.export"
+    bl_label = "Export Engine Zip"
+    bl_options = {'REGISTER'}
+
+    asset_name: StringProperty(name="Asset Name", description="Empty: the last imported asset",
+                               options={'SKIP_SAVE'})
+    engine: StringProperty(name="Engine", options={'SKIP_SAVE'})
+    directory: StringProperty(name="Folder", subtype='DIR_PATH', options={'SKIP_SAVE'})
+
+    @classmethod
+    def poll(cls, context):
+        if not importer.asset_collections():
+            cls.poll_message_set("Nothing to export: forge or import an asset first")
+            return False
+        return True
+
+    def execute(self, context):
+        try:
+            given = self.properties.is_property_set
+            engine = ((self.engine if given("engine") else context.scene.open3dforge.engine).strip().lower()
+                      or "ue5")
+            collection = self._collection(context)
+            path = exporter.write_engine_zip(context, collection, output_folder(context, self.directory), engine)
+        except DOMAIN_ERRORS as exc:
+            STATE["error"] = str(exc)
+            self.report({'ERROR'}, str(exc))
+            return {'CANCELLED'}
+        STATE["last_zip"] = str(path)
+        self.report({'INFO'}, f"Open3DForge: wrote {path}")
+        return {'FINISHED'}
+
+    def _collection(self, context):
+        name = self.asset_name.strip()
+        if name:
+            found = importer.find_collection(asset_name=name)
+            if found is None:
+                raise AddonError(f"asset_name={name!r}: no imported Open3DForge asset has that name")
+            return found
+        active = context.view_layer.objects.active
+        if active is not None:
+            for collection in active.users_collection:
+                if collection.get(importer.PACKAGE_DIR):
+                    return collection
+        found = importer.find_collection(asset_id=STATE["asset_id"]) if STATE["asset_id"] else None
+        found = found or next((c for c in reversed(importer.asset_collections()) if c.get(importer.PACKAGE_DIR)), None)
+        if found is None:
+            raise AddonError("Nothing to export: forge or import an asset first")
+        return found
+
+
+CLASSES = (OPEN3DFORGE_OT_forge, OPEN3DFORGE_OT_generate, OPEN3DFORGE_OT_postprocess, OPEN3DFORGE_OT_import_asset,
+           OPEN3DFORGE_OT_connect, OPEN3DFORGE_OT_cancel, OPEN3DFORGE_OT_export)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister() -> None:
+    job = _ACTIVE["job"]
+    if job is not None:
+        job.cancel()
+        _ACTIVE["job"] = None
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
