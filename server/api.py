@@ -37,7 +37,7 @@ POSTPROCESS_OPTIONS = {"target_triangles", "texture_size", "texel_density", "lod
                        "collision", "max_hulls", "max_hull_vertices", "pivot", "pivot_point", "height",
                        "height_cm", "stable_pose", "preset"}
 BAKE_OPTIONS = {"texture_size", "ao_samples", "ao_distance", "engine", "preset"}
-EXPORT_OPTIONS = {"nanite", "use_fbx"}
+EXPORT_OPTIONS = {"nanite", "use_fbx", "include_high_poly"}
 FORGE_SECTIONS = {"generate", "postprocess", "bake", "export", "engine", "generator", "seed", "kind"}
 ENGINES = ("ue5", "unity", "godot")
 

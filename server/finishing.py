@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Callable
 import numpy as np
 import trimesh
 
-from .asset import Asset
+from .asset import Asset, atomic_write_bytes
 from .bake.engine import BakeSettings, HighPoly, bake
 from .bake.sources import source_from_trimesh
 from .cache import StageCache, file_digest, meshes_from_file, meshes_to_bytes
@@ -20,7 +21,7 @@ from .gameready import PostSettings, apply_transform, postprocess
 from .images import save_png
 from .jsonsafe import jsonable
 from .meshdata import MeshArrays
-from .meshfile import read_glb
+from .meshfile import glb_bytes, read_glb
 from .stages import checks as checks_stage
 
 Progress = Callable[[float, str], None]
@@ -159,9 +160,27 @@ def run_export(asset: Asset, engine: str, options: dict, progress: Progress, che
         progress(0.2, f"writing the {engine} package")
         use_fbx = options.get("use_fbx")
         path = export_package(bundle, engine, asset.folder / "exports", use_fbx=use_fbx)
+        if options.get("include_high_poly"):
+            path = _with_high_poly(asset, path, state["transform"])
         run["outputs"][f"export_{engine.lower()}"] = str(path.relative_to(asset.folder))
         run["parameters"]["checks_ok"] = bool(checks.get("ok", False))
     return path
+
+
+def _with_high_poly(asset: Asset, package: Path, transform: dict) -> Path:
+    """A copy of the package plus high_poly.glb placed like the LODs, for inspection in Blender."""
+    import zipfile
+
+    mesh = read_high_poly(asset)
+    mesh.vertices = apply_transform(np.asarray(mesh.vertices), transform)
+    target = package.with_name(f"{package.stem}_inspect.zip")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(package) as source, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as copy:
+        for item in source.infolist():
+            copy.writestr(item, source.read(item.filename))
+        copy.writestr("high_poly.glb", glb_bytes(mesh))
+    atomic_write_bytes(target, buffer.getvalue())
+    return target
 
 
 def _gray(values: np.ndarray) -> np.ndarray:

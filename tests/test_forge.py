@@ -182,3 +182,19 @@ def test_a_triangle_soup_gets_a_clear_error_and_keeps_the_asset_intact(api, tmp_
     assert record["status"] == "error" and record["stages"][-1]["error"]
     assert not (folder / "game" / "lods.npz").exists()
     assert (folder / "high_poly.glb").read_bytes() == before
+
+
+def test_export_can_bring_the_placed_high_poly_for_inspection(api, tmp_path):
+    image = tmp_path / "l.png"
+    Image.fromarray(l_shape()).save(image)
+    options = {"generate": {"resolution": 64, "target_faces": 8000}, "engine": "ue5",
+               "postprocess": {"target_triangles": 800, "texture_size": 256, "collision": False, "height_cm": 50},
+               "bake": {"ao_samples": 2}, "export": {"use_fbx": False}}
+    record_json, _ = api.forge([str(image)], "Inspect", "", "", options)
+    asset_id = json.loads(record_json)["asset_id"]
+    _, path = api.export(asset_id, "ue5", {"use_fbx": False, "include_high_poly": True})
+    files = zip_members(path)
+    assert path.endswith("_inspect.zip") and "high_poly.glb" in files and "SM_Inspect.glb" in files
+    high = list(trimesh.load(io.BytesIO(files["high_poly.glb"]), file_type="glb").geometry.values())[0]
+    lod0 = list(trimesh.load(io.BytesIO(files["SM_Inspect.glb"]), file_type="glb").geometry.values())[0]
+    assert np.allclose(high.bounds, lod0.bounds, atol=0.01)  # same place and size as the LODs
