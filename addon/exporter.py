@@ -2,16 +2,22 @@
 
 UE5 (CONVENTIONS.md): SM_<Name>.fbx (LOD0 + UCX_SM_<Name>_NN hulls), SM_<Name>_LOD1.fbx, SM_<Name>_LOD2.fbx with
 the "Blender FBX export for UE" settings; textures, preview, import script (MESH_FILES rewritten to the .fbx names)
-and manifest.json (mesh_format, file names and the file list updated) come from the server's package. The zip is
-written to a temporary file and moved into place, so a reader never sees half a zip.
+and manifest.json (mesh_format, file names and the file list updated) come from the server's package.
+Unity: one <Name>.fbx with <Name>_LOD0/1/2 and the convex parts <Name>_Collider_NN as children of LOD0, metres,
+Y up with identity node transforms (the server's Unity handling in server/export/blender_fbx.py); maps, preview and
+manifest come from the server's Unity package (GLB), passed in as `server_package`.
+Godot: the server's GLB package is the package (Godot imports GLB), copied through unchanged after a check.
+Every zip is written to a temporary file and moved into place, so a reader never sees half a zip.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
+import shutil
 import tempfile
 import zipfile
 from contextlib import contextmanager
@@ -41,6 +47,8 @@ FBX_SETTINGS = dict(
     embed_textures=False,
     object_types={'MESH'},
 )
+ENGINES = ("ue5", "unity", "godot")
+ENGINE_LABELS = {"ue5": "UE5", "unity": "Unity", "godot": "Godot"}
 _MESH_FILES_LINE = re.compile(r"^MESH_FILES = \[.*?\](.*)$", re.MULTILINE)
 _OURS = (importer.ROLE, importer.INDEX)
 
@@ -134,11 +142,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_engine_zip(context, collection, folder: str | Path, engine: str = "ue5") -> Path:
-    """Write <folder>/<Name>_UE5.zip from `collection` (made by importer.import_package); returns its path."""
-    if engine.lower() != "ue5":
-        raise ExportProblem(f"engine={engine!r}: the add-on writes FBX packages for ue5 only so far; "
-                            "export unity or godot packages on the server")
+def _asset(collection) -> tuple[str, Path, dict]:
     name = collection.get(importer.ASSET_NAME)
     package_dir = Path(collection.get(importer.PACKAGE_DIR) or "")
     if not name or not package_dir.is_dir():
@@ -147,6 +151,66 @@ def write_engine_zip(context, collection, folder: str | Path, engine: str = "ue5
     for role in ("lod0", "lod1", "lod2"):
         if found[role] is None:
             raise ExportProblem(f"collection {collection.name!r} has no {role.upper()} object")
+    return name, package_dir, found
+
+
+def _write_zip_atomically(target: Path, payload: dict[str, bytes]) -> None:
+    fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                for member, data in payload.items():
+                    archive.writestr(member, data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+    except BaseException:
+        try:
+            os.unlink(partial)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _server_package(path, name: str, engine: str) -> tuple[dict[str, bytes], dict]:
+    """The members and manifest of the server's <Name>_<Engine>.zip, checked against the asset and engine."""
+    label = ENGINE_LABELS[engine]
+    if not path or not Path(path).is_file():
+        raise ExportProblem(f"the {label} package from the server is missing ({path!r})")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {item.filename: archive.read(item) for item in archive.infolist() if not item.is_dir()}
+    except zipfile.BadZipFile as exc:
+        raise ExportProblem(f"the server's {label} package {Path(path).name} is not a zip file ({exc})") from exc
+    if "manifest.json" not in members:
+        raise ExportProblem(f"the server's {label} package {Path(path).name} has no manifest.json")
+    manifest = json.loads(members.pop("manifest.json").decode("utf-8"))
+    if manifest.get("engine") != label or manifest.get("asset") != name:
+        raise ExportProblem(f"the server sent a package for {manifest.get('asset')!r} / {manifest.get('engine')!r}, "
+                            f"expected {name!r} / {label!r}")
+    for entry in manifest.get("files", []):
+        data = members.get(entry["name"])
+        if data is None or _sha256(data) != entry.get("sha256"):
+            raise ExportProblem(f"the server's {label} package is damaged: {entry['name']} is missing or differs "
+                                "from its manifest entry")
+    return members, manifest
+
+
+def write_engine_zip(context, collection, folder: str | Path, engine: str = "ue5", *,
+                     server_package: str | Path | None = None) -> Path:
+    """Write <folder>/<Name>_<Engine>.zip from `collection` (made by importer.import_package); returns its path.
+
+    ue5 needs only the imported package; unity and godot need `server_package`, the server's package for that
+    engine (GLB meshes, as export with use_fbx false writes it).
+    """
+    engine = (engine or "").strip().lower()
+    if engine not in ENGINES:
+        raise ExportProblem(f"engine={engine!r}: expected one of {', '.join(ENGINES)}")
+    if engine == "unity":
+        return write_unity_zip(context, collection, folder, server_package)
+    if engine == "godot":
+        return write_godot_zip(collection, folder, server_package)
+    name, package_dir, found = _asset(collection)
     manifest = json.loads((package_dir / "manifest.json").read_text(encoding="utf-8"))
     script_name = manifest.get("import_script", f"import_{name}.py")
     render = f"SM_{name}"
@@ -189,20 +253,110 @@ def write_engine_zip(context, collection, folder: str | Path, engine: str = "ue5
         manifest["files"] = [{"name": member, "bytes": len(data), "sha256": _sha256(data)}
                              for member, data in sorted(payload.items())]
         payload["manifest.json"] = json.dumps(manifest, indent=2).encode("utf-8")
+        _write_zip_atomically(target, payload)
+    return target
 
-        fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+
+def write_godot_zip(collection, folder: str | Path, server_package) -> Path:
+    """<folder>/<Name>_Godot.zip: the server's GLB package (LOD0, -convcolonly hulls, embedded maps), checked
+    and copied into place atomically. Godot imports GLB, so no FBX is written."""
+    name, _, _ = _asset(collection)
+    members, _ = _server_package(server_package, name, "godot")
+    if f"{name}.glb" not in members:
+        raise ExportProblem(f"the server's Godot package has no {name}.glb (it holds {', '.join(sorted(members))})")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}_Godot.zip"
+    fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle, open(server_package, "rb") as source:
+            shutil.copyfileobj(source, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+    except BaseException:
         try:
-            with os.fdopen(fd, "wb") as handle:
-                with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                    for member, data in payload.items():
-                        archive.writestr(member, data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(partial, target)
-        except BaseException:
-            try:
-                os.unlink(partial)
-            except FileNotFoundError:
-                pass
-            raise
+            os.unlink(partial)
+        except FileNotFoundError:
+            pass
+        raise
+    return target
+
+
+def _y_up_copy(obj, name: str, parent=None):
+    """A temporary object for the Unity FBX: the world-space mesh with its data turned Y up, (x, y, z) ->
+    (x, z, -y), and the object turned +90 degrees about X (or parented, with no turn, to one that is), so the
+    shape in the scene is unchanged and the exporter's Z-up -> Y-up conversion cancels the turn: every FBX
+    node is written with an identity transform, as server/export/blender_fbx.py does for Unity."""
+    from mathutils import Matrix
+
+    mesh = obj.data.copy()
+    mesh.name = name  # the FBX Geometry's name (Blender adds a suffix where another mesh holds it)
+    mesh.transform(Matrix.Rotation(-math.pi / 2.0, 4, 'X') @ obj.matrix_world)
+    mesh.update()
+    copy = bpy.data.objects.new(f"{name}__o3f_unity", mesh)
+    if parent is None:
+        copy.rotation_euler = (math.pi / 2.0, 0.0, 0.0)
+    else:
+        copy.parent = parent
+        copy.matrix_parent_inverse.identity()
+    return copy
+
+
+def write_unity_zip(context, collection, folder: str | Path, server_package) -> Path:
+    """<folder>/<Name>_Unity.zip: <Name>.fbx written here from the imported LODs and hulls (metres, Y up),
+    the maps and preview from the server's Unity package, its manifest rewritten for the FBX."""
+    name, _, found = _asset(collection)
+    members, manifest = _server_package(server_package, name, "unity")
+    mesh_file = f"{name}.fbx"
+    lod_names = [f"{name}_LOD{i}" for i in range(3)]
+    hull_names = [f"{name}_Collider_{i:02d}" for i in range(len(found["ucx"]))]
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}_Unity.zip"
+    temporary = []
+    try:
+        lods = [_y_up_copy(found[f"lod{i}"], lod_names[i]) for i in range(3)]
+        temporary += lods
+        hulls = [_y_up_copy(obj, hull_names[i], parent=lods[0]) for i, obj in enumerate(found["ucx"])]
+        temporary += hulls
+        for obj in temporary:
+            context.scene.collection.objects.link(obj)
+        context.view_layer.update()
+        with tempfile.TemporaryDirectory(prefix="o3f_export_") as tmp:
+            path = Path(tmp) / mesh_file
+            wanted = {obj: n for obj, n in zip(temporary, lod_names + hull_names)}
+            with _exact_names(wanted):
+                write_fbx(context, path, temporary)
+            fbx = path.read_bytes()
+    finally:
+        meshes = [obj.data for obj in temporary]
+        for obj in temporary:
+            bpy.data.objects.remove(obj, do_unlink=True)
+        for mesh in meshes:
+            if mesh.users == 0:
+                bpy.data.meshes.remove(mesh)
+
+    payload = {mesh_file: fbx}
+    payload.update({member: data for member, data in members.items()
+                    if not member.endswith((".glb", ".gltf", ".fbx"))})
+    manifest["mesh_format"] = "fbx"
+    for lod in manifest.get("lods", []):
+        lod["file"] = mesh_file
+    if isinstance(manifest.get("collision"), dict):
+        manifest["collision"]["nodes"] = hull_names
+        manifest["collision"]["hulls"] = len(hull_names)
+        manifest["collision"]["parent"] = lod_names[0] if hull_names else None
+    manifest["collision_hulls"] = len(hull_names)
+    if isinstance(manifest.get("units"), dict):
+        manifest["units"]["file"] = "FBX UnitScaleFactor 100 (1 file unit = 1 m): Unity imports at scale 1.0"
+    if isinstance(manifest.get("axes"), dict):
+        manifest["axes"]["file"] = ("FBX Y up, -Z forward; every node written with an identity transform "
+                                    "(no -90 degree X rotation)")
+    manifest.pop("fallback", None)
+    manifest["fbx_writer"] = f"Blender {bpy.app.version_string} (Open3DForge add-on), CONVENTIONS.md settings"
+    manifest["files"] = [{"name": member, "bytes": len(data), "sha256": _sha256(data)}
+                         for member, data in sorted(payload.items())]
+    payload["manifest.json"] = json.dumps(manifest, indent=2).encode("utf-8")
+    _write_zip_atomically(target, payload)
     return target

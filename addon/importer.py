@@ -22,6 +22,7 @@ INDEX = "open3dforge_index"  # LOD or hull number
 ASSET_ID = "open3dforge_asset_id"  # collection custom properties
 ASSET_NAME = "open3dforge_name"
 PACKAGE_DIR = "open3dforge_package_dir"
+HIGH_POLY_MEMBER = "high_poly.glb"  # in the server's <Name>_<Engine>_inspect.zip (export include_high_poly)
 _SUFFIX = re.compile(r"\.\d{3}$")
 _SAFE_MEMBER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -184,9 +185,13 @@ def import_package(context, package: str | Path, *, name: str, asset_id: str, ca
                    high_poly: str | Path | None = None):
     """Import `package` (the server's engine zip with GLB meshes) into a new collection named `name`.
 
-    Returns the collection. On any failure everything created so far is removed and the error re-raised.
+    The high poly comes from the package's high_poly.glb (the server's export with include_high_poly: placed
+    like the LODs) when it has one, else from `high_poly` (a separate GLB, as generated). Returns the
+    collection. On any failure everything created so far is removed and the error re-raised.
     """
     folder = extract_package(package, Path(cache_dir) / asset_id)
+    if (folder / HIGH_POLY_MEMBER).is_file():
+        high_poly = folder / HIGH_POLY_MEMBER
     lod_files = [folder / f"SM_{name}.glb", folder / f"SM_{name}_LOD1.glb", folder / f"SM_{name}_LOD2.glb"]
     missing = [path.name for path in lod_files if not path.is_file()]
     if missing:

@@ -422,8 +422,16 @@ def forge_plan(images: Sequence[str | Path], *, name: str = "", views: Sequence[
 
 def mesh_plan(mesh: str | Path, *, name: str = "", options: dict | None = None, engine: str = "ue5",
               kind: str = "prop"):
-    """A mesh file (the selected object as GLB) -> import_mesh -> postprocess -> bake -> export."""
+    """A mesh file (the selected object as GLB) -> import_mesh -> postprocess -> bake -> export.
+
+    The object already has its real size in the user's scene, so post-processing keeps it unless the
+    options name a height.
+    """
     options = dict(options or {})
+    postprocess = dict(options.get("postprocess") or {})
+    if "height" not in postprocess and "height_cm" not in postprocess:
+        postprocess["height"] = "keep"
+    options["postprocess"] = postprocess
 
     def plan(worker: Worker) -> dict:
         import_options = {"asset_id": worker.asset_id, "kind": options.get("kind", kind),

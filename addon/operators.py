@@ -204,6 +204,11 @@ class _Network:
             _redraw_all()
 
 
+def with_placed_high_poly(options: dict) -> dict:
+    """Ask the export for the <Name>_<Engine>_inspect.zip: the package plus high_poly.glb placed like the LODs."""
+    return {**options, "export": {"include_high_poly": True, **(options.get("export") or {})}}
+
+
 def _import_result(context, result: dict) -> str:
     record = result["record"]
     name = record["name"]
@@ -286,7 +291,7 @@ class OPEN3DFORGE_OT_forge(_Inputs, _Network, bpy.types.Operator):
         try:
             settings = self.settings(context)
             conn = connection(context)
-            options = settings["options"]
+            options = with_placed_high_poly(settings["options"])
             if settings["use_selection"]:
                 glb, selected_name = export_selection_glb(context)
                 plan = jobs.mesh_plan(glb, name=settings["name"] or selected_name, options=options,
@@ -349,7 +354,7 @@ class OPEN3DFORGE_OT_postprocess(_Network, bpy.types.Operator):
             asset_id = self.asset_id.strip() or STATE["asset_id"]
             if not asset_id:
                 raise AddonError("No asset yet: generate one first or give asset_id")
-            options = panel_options(context.scene.open3dforge, self.options)
+            options = with_placed_high_poly(panel_options(context.scene.open3dforge, self.options))
             job = jobs.Job(jobs.finish_plan(options, context.scene.open3dforge.engine), connection(context),
                            asset_id=asset_id, title="post-process")
         except (ValueError, *DOMAIN_ERRORS) as exc:
@@ -371,8 +376,8 @@ class OPEN3DFORGE_OT_import_asset(_Network, bpy.types.Operator):
         try:
             if not self.asset_id.strip():
                 raise AddonError("asset_id is empty: pick an asset from the History panel")
-            job = jobs.Job(jobs.export_plan("ue5"), connection(context), asset_id=self.asset_id.strip(),
-                           title="import")
+            job = jobs.Job(jobs.export_plan("ue5", {"include_high_poly": True}), connection(context),
+                           asset_id=self.asset_id.strip(), title="import")
         except (ValueError, *DOMAIN_ERRORS) as exc:
             self.report({'ERROR'}, str(exc))
             return {'CANCELLED'}
@@ -420,7 +425,7 @@ class OPEN3DFORGE_OT_cancel(bpy.types.Operator):
         return {'FINISHED'}
 
 
-class OPEN3DFORGE_OT_export(bpy.types.Operator):
+class OPEN3DFORGE_OT_export(_Network, bpy.types.Operator):
     """Write the engine zip: FBX files written by this Blender, textures, import script and manifest from the server"""
 
     bl_idname = "open3dforge.export"
@@ -437,19 +442,47 @@ class OPEN3DFORGE_OT_export(bpy.types.Operator):
         if not importer.asset_collections():
             cls.poll_message_set("Nothing to export: forge or import an asset first")
             return False
+        if _ACTIVE["job"] is not None:
+            cls.poll_message_set("An Open3DForge job is running; wait for it or cancel it")
+            return False
         return True
 
     def execute(self, context):
+        """UE5: written here from the imported package, no network. Unity and Godot: the server's package for
+        that engine is fetched first (a job, like the other network operators), then written here."""
         try:
             given = self.properties.is_property_set
             engine = ((self.engine if given("engine") else context.scene.open3dforge.engine).strip().lower()
                       or "ue5")
+            if engine not in exporter.ENGINES:
+                raise AddonError(f"engine={engine!r}: expected one of {', '.join(exporter.ENGINES)}")
             collection = self._collection(context)
-            path = exporter.write_engine_zip(context, collection, output_folder(context, self.directory), engine)
-        except DOMAIN_ERRORS as exc:
+            folder = output_folder(context, self.directory)
+            if engine == "ue5":
+                return self._written(exporter.write_engine_zip(context, collection, folder, engine))
+            if not bpy.app.online_access:
+                raise AddonError(f"Online access is off: the {engine} package's textures and manifest come from "
+                                 "the server; allow it in Preferences > System > Network")
+            asset_id = collection.get(importer.ASSET_ID, "")
+            job = jobs.Job(jobs.export_plan(engine, {"use_fbx": False}), connection(context), asset_id=asset_id,
+                           title=f"export {engine}")
+        except (ValueError, *DOMAIN_ERRORS) as exc:
             STATE["error"] = str(exc)
             self.report({'ERROR'}, str(exc))
             return {'CANCELLED'}
+        wanted = collection.name
+
+        def finish(context, result):
+            found = bpy.data.collections.get(wanted)
+            if found is None or found.get(importer.ASSET_ID) != asset_id:
+                raise AddonError(f"the collection {wanted!r} went away while its {engine} package was fetched")
+            path = exporter.write_engine_zip(context, found, folder, engine, server_package=result["package"])
+            STATE["last_zip"] = str(path)
+            return f"Open3DForge: wrote {path}"
+
+        return self._begin(context, job, finish)
+
+    def _written(self, path):
         STATE["last_zip"] = str(path)
         self.report({'INFO'}, f"Open3DForge: wrote {path}")
         return {'FINISHED'}
