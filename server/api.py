@@ -4,32 +4,27 @@ from __future__ import annotations
 
 import json
 import platform
-import re
 from pathlib import Path
 from typing import Any, Callable
 
 from . import __version__
-from .asset import KINDS, AssetStore, validate_asset_id
+from .asset import AssetStore, validate_asset_id
 from .config import Settings, load_settings
 from .errors import InputError
-from .generators.base import VIEW_LABELS
 from .generators.registry import report as generator_report
-from .bake.engine import BakeSettings
 from .finishing import read_high_poly, run_bake, run_export, run_postprocess
 from .meshdata import MeshArrays
 from .meshfile import glb_bytes
-from .stages.decimate import decimate_preview
-from .gameready import PostSettings
+from .options import (bake_settings, engine_name, kind_option, number_option, parse_options, parse_views,
+                      post_settings, sanitize_name, uploaded_path)
 from .pipeline import CancelFlags, Context, GenerateJob, run_generate, run_import_mesh
-from .stages.placement import resolve_height
 from .presets import all_presets, get_preset
 from .quota import QuotaLedger
 from .stages.background import METHODS as BACKGROUND_METHODS
 from .stages.background import rembg_status
+from .stages.decimate import decimate_preview
 
 MAX_IMAGES = 4
-DEFAULT_VIEW_ORDER = ("front", "left", "back", "right")
-NAME_PATTERN = re.compile(r"[^A-Za-z0-9_]+")
 GENERATE_OPTIONS = {"kind", "thickness", "resolution", "target_faces", "height", "background", "asset_id",
                     "flat_base"}
 IMPORT_OPTIONS = {"kind", "up_axis", "asset_id"}
@@ -39,146 +34,10 @@ POSTPROCESS_OPTIONS = {"target_triangles", "texture_size", "texel_density", "lod
 BAKE_OPTIONS = {"texture_size", "ao_samples", "ao_distance", "engine", "preset"}
 EXPORT_OPTIONS = {"nanite", "use_fbx", "include_high_poly"}
 FORGE_SECTIONS = {"generate", "postprocess", "bake", "export", "engine", "generator", "seed", "kind"}
-ENGINES = ("ue5", "unity", "godot")
-
-
-def sanitize_name(name: Any, fallback: str = "Asset") -> str:
-    """Engine-safe asset name: [A-Za-z0-9_] only, at most 64 characters, never empty."""
-    if name is not None and not isinstance(name, str):
-        raise InputError("name", name, "a text name such as Barrel_01")
-    cleaned = NAME_PATTERN.sub("_", (name or "").strip()).strip("_")[:64]
-    return cleaned or fallback
-
-
-def parse_options(options: Any, allowed: set[str]) -> dict:
-    """Options arrive as a JSON object (or its text); unknown keys are refused by name."""
-    if options is None or options == "":
-        return {}
-    if isinstance(options, str):
-        try:
-            options = json.loads(options)
-        except json.JSONDecodeError as exc:
-            raise InputError("options", options, f"a JSON object ({exc.msg})") from exc
-    if not isinstance(options, dict):
-        raise InputError("options", options, "a JSON object such as {\"kind\": \"prop\"}")
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise InputError("options", unknown[0], f"one of the keys {', '.join(sorted(allowed))}")
-    return options
-
-
-def parse_views(views: Any, count: int) -> list[str]:
-    """View labels for the images: given as a list or comma-separated text, else the default order."""
-    if views is None or views == "" or views == []:
-        if count > len(DEFAULT_VIEW_ORDER):
-            raise InputError("views", views, f"labels for {count} images")
-        return list(DEFAULT_VIEW_ORDER[:count])
-    if isinstance(views, str):
-        views = [v.strip() for v in views.split(",") if v.strip()]
-    if not isinstance(views, list) or not all(isinstance(v, str) for v in views):
-        raise InputError("views", views, "view labels such as 'front,left,back,right'")
-    labels = [v.lower() for v in views]
-    for label in labels:
-        if label not in VIEW_LABELS:
-            raise InputError("views", label, f"one of {', '.join(VIEW_LABELS)}")
-    if len(labels) != count:
-        raise InputError("views", ",".join(labels), f"one label per image ({count} images)")
-    if len(set(labels)) != len(labels):
-        raise InputError("views", ",".join(labels), "each label at most once")
-    if count == 1 and labels != ["front"]:
-        raise InputError("views", labels[0], "'front' for a single image")
-    if count > 1 and not set(labels) & {"front", "back", "left", "right"}:
-        raise InputError("views", ",".join(labels), "at least one side view (front, back, left or right)")
-    return labels
-
-
-def _number(options: dict, key: str, low: float, high: float, integer: bool = False):
-    value = options[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise InputError(f"options.{key}", value, f"a number from {low} to {high}")
-    if integer and int(value) != value:
-        raise InputError(f"options.{key}", value, "a whole number")
-    return int(value) if integer else float(value)
-
-
-def _file_path(value: Any, argument: str) -> Path:
-    if isinstance(value, dict):  # a gradio FileData payload
-        value = value.get("path")
-    if not isinstance(value, (str, Path)) or not str(value):
-        raise InputError(argument, value, "an uploaded file")
-    path = Path(value)
-    if not path.is_file():
-        raise InputError(argument, path.name, "an uploaded file that exists on the server")
-    return path
-
-
-def _kind(value: Any, default: str) -> str:
-    kind = value if value is not None else default
-    if kind not in KINDS:
-        raise InputError("options.kind", kind, f"one of {', '.join(KINDS)}")
-    return kind
 
 
 def _no_progress(fraction: float, message: str) -> None:
     return None
-
-
-def engine_name(engine: Any) -> str:
-    key = engine.strip().lower() if isinstance(engine, str) else engine
-    if key not in ENGINES:
-        raise InputError("engine", engine, f"one of {', '.join(ENGINES)} (case-insensitive)")
-    return key
-
-
-def post_settings(opts: dict, preset_name: str | None) -> PostSettings:
-    """PostSettings from the preset's postprocess section, overridden by the options."""
-    preset = get_preset(opts.get("preset") or preset_name or None)
-    merged = {**preset.get("postprocess", {}), **{k: v for k, v in opts.items() if k != "preset"}}
-    if "height" in merged:
-        merged["height_cm"] = None if merged["height"] in (None, "keep") else resolve_height(merged["height"]) * 100
-    height = merged.get("height_cm")
-    if height is not None and (isinstance(height, bool) or not isinstance(height, (int, float))):
-        raise InputError("options.height_cm", height, "a number of centimetres, or null to keep the size")
-    for key in ("collision", "stable_pose"):
-        if key in merged and not isinstance(merged[key], bool):
-            raise InputError(f"options.{key}", merged[key], "true or false")
-    for key in ("target_triangles", "texture_size", "max_hulls", "max_hull_vertices"):
-        value = merged.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value):
-            raise InputError(f"options.{key}", value, "a whole number")
-    pivot_point = merged.get("pivot_point")
-    try:
-        return PostSettings(
-            target_triangles=int(merged.get("target_triangles", 10000)),
-            texture_size=int(merged.get("texture_size", 2048)),
-            texel_density=merged.get("texel_density"), lod_ratios=tuple(merged.get("lod_ratios", (1, 0.5, 0.25))),
-            symmetry=str(merged.get("symmetry", "off")).lower(), repair=str(merged.get("repair", "auto")).lower(),
-            collision=bool(merged.get("collision", True)), max_hulls=int(merged.get("max_hulls", 16)),
-            max_hull_vertices=int(merged.get("max_hull_vertices", 48)), pivot=str(merged.get("pivot", "bottom_centre")),
-            pivot_point=tuple(pivot_point) if pivot_point is not None else None,
-            height_cm=None if height is None else float(height),
-            stable_pose=bool(merged.get("stable_pose", False))).validate()
-    except InputError as exc:
-        raise InputError(f"options.{exc.argument}", exc.value, exc.expected) from exc
-    except (TypeError, ValueError) as exc:
-        raise InputError("options", merged, f"post-processing options of the right types ({exc})") from exc
-
-
-def bake_settings(opts: dict, preset_name: str | None) -> tuple[BakeSettings, str]:
-    preset = get_preset(opts.get("preset") or preset_name or None)
-    size = opts.get("texture_size", preset.get("postprocess", {}).get("texture_size", 2048))
-    if isinstance(size, bool) or not isinstance(size, int):
-        raise InputError("options.texture_size", size, "a power of two from 256 to 8192")
-    settings = BakeSettings(size=size)
-    if "ao_samples" in opts:
-        settings.ao_samples = _number(opts, "ao_samples", 1, 1024, integer=True)
-    settings.ao_distance = _number(opts, "ao_distance", 0.001, 1000.0) if "ao_distance" in opts else 0.0
-    engine = opts.get("engine", "auto")
-    if engine not in ("auto", "cpu", "cuda"):
-        raise InputError("options.engine", engine, "one of auto, cpu, cuda")
-    if size not in {2**k for k in range(8, 14)}:
-        raise InputError("options.texture_size", size, "a power of two from 256 to 8192")
-    return settings, engine
 
 
 class ForgeApi:
@@ -221,7 +80,7 @@ class ForgeApi:
             images = [images]
         if len(images) > MAX_IMAGES:
             raise InputError("images", f"{len(images)} files", f"1 to {MAX_IMAGES} images")
-        paths = [_file_path(image, f"images[{i}]") for i, image in enumerate(images)]
+        paths = [uploaded_path(image, f"images[{i}]") for i, image in enumerate(images)]
         labels = parse_views(views, len(paths))
         preset_data = get_preset(preset or None)
         opts = parse_options(options, GENERATE_OPTIONS)
@@ -234,7 +93,7 @@ class ForgeApi:
                   "target_faces": (1000, 1_000_000, True), "height": (0.01, 1000.0, False)}
         for key, (low, high, integer) in limits.items():
             if key in opts:
-                settings[key] = _number(opts, key, low, high, integer)
+                settings[key] = number_option(opts, key, low, high, integer)
         if "flat_base" in opts:
             if not isinstance(opts["flat_base"], bool):
                 raise InputError("options.flat_base", opts["flat_base"], "true or false")
@@ -245,7 +104,7 @@ class ForgeApi:
         asset_id = validate_asset_id(opts["asset_id"]) if "asset_id" in opts else None
         job = GenerateJob(
             images=paths, views=labels, name=sanitize_name(name, sanitize_name(Path(paths[0]).stem)),
-            kind=_kind(opts.get("kind"), preset_data.get("kind", "prop")), generator=generator or "auto",
+            kind=kind_option(opts.get("kind"), preset_data.get("kind", "prop")), generator=generator or "auto",
             preset=preset_data, seed=int(seed), settings=settings, background=background, asset_id=asset_id)
         record, glb = run_generate(self.ctx, job, progress)
         return json.dumps(record), str(glb)
@@ -253,11 +112,11 @@ class ForgeApi:
     def import_mesh(self, mesh: Any, name: Any = "", options: Any = "",
                     progress: Callable[[float, str], None] = _no_progress) -> tuple[str, str]:
         """An uploaded GLB, glTF, PLY or OBJ zip becomes an asset; returns (asset JSON, GLB path)."""
-        path = _file_path(mesh, "mesh")
+        path = uploaded_path(mesh, "mesh")
         opts = parse_options(options, IMPORT_OPTIONS)
         asset_id = validate_asset_id(opts["asset_id"]) if "asset_id" in opts else None
         record, glb = run_import_mesh(
-            self.ctx, path, name=sanitize_name(name), kind=_kind(opts.get("kind"), "prop"),
+            self.ctx, path, name=sanitize_name(name), kind=kind_option(opts.get("kind"), "prop"),
             up_axis=str(opts.get("up_axis", "auto")), asset_id=asset_id, progress=progress)
         return json.dumps(record), str(glb)
 

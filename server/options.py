@@ -1,0 +1,157 @@
+"""Parsing and validating endpoint arguments: each failure names the argument, its value and what was expected."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from .asset import KINDS
+from .bake.engine import BakeSettings
+from .errors import InputError
+from .gameready import PostSettings
+from .generators.base import VIEW_LABELS
+from .presets import get_preset
+from .stages.placement import resolve_height
+
+DEFAULT_VIEW_ORDER = ("front", "left", "back", "right")
+NAME_PATTERN = re.compile(r"[^A-Za-z0-9_]+")
+ENGINES = ("ue5", "unity", "godot")
+
+
+def sanitize_name(name: Any, fallback: str = "Asset") -> str:
+    """Engine-safe asset name: [A-Za-z0-9_] only, at most 64 characters, never empty."""
+    if name is not None and not isinstance(name, str):
+        raise InputError("name", name, "a text name such as Barrel_01")
+    cleaned = NAME_PATTERN.sub("_", (name or "").strip()).strip("_")[:64]
+    return cleaned or fallback
+
+
+def parse_options(options: Any, allowed: set[str]) -> dict:
+    """Options arrive as a JSON object (or its text); unknown keys are refused by name."""
+    if options is None or options == "":
+        return {}
+    if isinstance(options, str):
+        try:
+            options = json.loads(options)
+        except json.JSONDecodeError as exc:
+            raise InputError("options", options, f"a JSON object ({exc.msg})") from exc
+    if not isinstance(options, dict):
+        raise InputError("options", options, "a JSON object such as {\"kind\": \"prop\"}")
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise InputError("options", unknown[0], f"one of the keys {', '.join(sorted(allowed))}")
+    return options
+
+
+def parse_views(views: Any, count: int) -> list[str]:
+    """View labels for the images: given as a list or comma-separated text, else the default order."""
+    if views is None or views == "" or views == []:
+        if count > len(DEFAULT_VIEW_ORDER):
+            raise InputError("views", views, f"labels for {count} images")
+        return list(DEFAULT_VIEW_ORDER[:count])
+    if isinstance(views, str):
+        views = [v.strip() for v in views.split(",") if v.strip()]
+    if not isinstance(views, list) or not all(isinstance(v, str) for v in views):
+        raise InputError("views", views, "view labels such as 'front,left,back,right'")
+    labels = [v.lower() for v in views]
+    for label in labels:
+        if label not in VIEW_LABELS:
+            raise InputError("views", label, f"one of {', '.join(VIEW_LABELS)}")
+    if len(labels) != count:
+        raise InputError("views", ",".join(labels), f"one label per image ({count} images)")
+    if len(set(labels)) != len(labels):
+        raise InputError("views", ",".join(labels), "each label at most once")
+    if count == 1 and labels != ["front"]:
+        raise InputError("views", labels[0], "'front' for a single image")
+    if count > 1 and not set(labels) & {"front", "back", "left", "right"}:
+        raise InputError("views", ",".join(labels), "at least one side view (front, back, left or right)")
+    return labels
+
+
+def number_option(options: dict, key: str, low: float, high: float, integer: bool = False):
+    value = options[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise InputError(f"options.{key}", value, f"a number from {low} to {high}")
+    if integer and int(value) != value:
+        raise InputError(f"options.{key}", value, "a whole number")
+    return int(value) if integer else float(value)
+
+
+def uploaded_path(value: Any, argument: str) -> Path:
+    if isinstance(value, dict):  # a gradio FileData payload
+        value = value.get("path")
+    if not isinstance(value, (str, Path)) or not str(value):
+        raise InputError(argument, value, "an uploaded file")
+    path = Path(value)
+    if not path.is_file():
+        raise InputError(argument, path.name, "an uploaded file that exists on the server")
+    return path
+
+
+def kind_option(value: Any, default: str) -> str:
+    kind = value if value is not None else default
+    if kind not in KINDS:
+        raise InputError("options.kind", kind, f"one of {', '.join(KINDS)}")
+    return kind
+
+
+def engine_name(engine: Any) -> str:
+    key = engine.strip().lower() if isinstance(engine, str) else engine
+    if key not in ENGINES:
+        raise InputError("engine", engine, f"one of {', '.join(ENGINES)} (case-insensitive)")
+    return key
+
+
+def post_settings(opts: dict, preset_name: str | None) -> PostSettings:
+    """PostSettings from the preset's postprocess section, overridden by the options."""
+    preset = get_preset(opts.get("preset") or preset_name or None)
+    merged = {**preset.get("postprocess", {}), **{k: v for k, v in opts.items() if k != "preset"}}
+    if "height" in merged:
+        merged["height_cm"] = None if merged["height"] in (None, "keep") else resolve_height(merged["height"]) * 100
+    height = merged.get("height_cm")
+    if height is not None and (isinstance(height, bool) or not isinstance(height, (int, float))):
+        raise InputError("options.height_cm", height, "a number of centimetres, or null to keep the size")
+    for key in ("collision", "stable_pose"):
+        if key in merged and not isinstance(merged[key], bool):
+            raise InputError(f"options.{key}", merged[key], "true or false")
+    for key in ("target_triangles", "texture_size", "max_hulls", "max_hull_vertices"):
+        value = merged.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value):
+            raise InputError(f"options.{key}", value, "a whole number")
+    pivot_point = merged.get("pivot_point")
+    try:
+        return PostSettings(
+            target_triangles=int(merged.get("target_triangles", 10000)),
+            texture_size=int(merged.get("texture_size", 2048)),
+            texel_density=merged.get("texel_density"), lod_ratios=tuple(merged.get("lod_ratios", (1, 0.5, 0.25))),
+            symmetry=str(merged.get("symmetry", "off")).lower(), repair=str(merged.get("repair", "auto")).lower(),
+            collision=bool(merged.get("collision", True)), max_hulls=int(merged.get("max_hulls", 16)),
+            max_hull_vertices=int(merged.get("max_hull_vertices", 48)), pivot=str(merged.get("pivot", "bottom_centre")),
+            pivot_point=tuple(pivot_point) if pivot_point is not None else None,
+            height_cm=None if height is None else float(height),
+            stable_pose=bool(merged.get("stable_pose", False))).validate()
+    except InputError as exc:
+        raise InputError(f"options.{exc.argument}", exc.value, exc.expected) from exc
+    except (TypeError, ValueError) as exc:
+        raise InputError("options", merged, f"post-processing options of the right types ({exc})") from exc
+
+
+def bake_settings(opts: dict, preset_name: str | None) -> tuple[BakeSettings, str]:
+    preset = get_preset(opts.get("preset") or preset_name or None)
+    size = opts.get("texture_size", preset.get("postprocess", {}).get("texture_size", 2048))
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise InputError("options.texture_size", size, "a power of two from 256 to 8192")
+    settings = BakeSettings(size=size)
+    if "ao_samples" in opts:
+        settings.ao_samples = number_option(opts, "ao_samples", 1, 1024, integer=True)
+    settings.ao_distance = number_option(opts, "ao_distance", 0.001, 1000.0) if "ao_distance" in opts else 0.0
+    engine = opts.get("engine", "auto")
+    if engine not in ("auto", "cpu", "cuda"):
+        raise InputError("options.engine", engine, "one of auto, cpu, cuda")
+    if size not in {2**k for k in range(8, 14)}:
+        raise InputError("options.texture_size", size, "a power of two from 256 to 8192")
+    return settings, engine
+
+
