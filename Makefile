@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 NODE_STAMP := node_modules/.installed
 
-.PHONY: demo test server clean
+.PHONY: demo test server clean space
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ $(NODE_STAMP): package.json package-lock.json
 
 test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest -q
+
+# space: assemble exactly what to push to the Hugging Face Space into dist/space/ (checked).
+space: $(STAMP)
+	$(PY) tools/make_space.py --out dist/space
 
 server: $(STAMP)
 	$(PY) -m server

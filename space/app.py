@@ -1,0 +1,38 @@
+"""Hugging Face Space entry point (Gradio SDK, ZeroGPU).
+
+The Space runs this file, and tools import it, so importing it only builds the Blocks (`demo`). It does
+not launch anything. Running it as a script launches the app. In the pushed Space, `server/` sits beside
+this file (see tools/make_space.py). In the repository it is one folder up.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+for root in (HERE, HERE.parent):
+    if (root / "server" / "__init__.py").is_file():
+        if str(root) not in sys.path:
+            sys.path.insert(0, str(root))
+        break
+
+# ZeroGPU's queue holds a single waiting event unless told otherwise; say how many may wait.
+QUEUE_SIZE = 16
+# Persistent storage, when the Space has it, is mounted at /data; otherwise the workspace is ephemeral.
+PERSISTENT = Path("/data")
+
+if not os.environ.get("O3F_WORKSPACE"):
+    os.environ["O3F_WORKSPACE"] = str(PERSISTENT / "open3dforge" if PERSISTENT.is_dir() and os.access(PERSISTENT, os.W_OK)
+                                      else HERE / "workspace")
+os.environ.setdefault("O3F_QUEUE_SIZE", str(QUEUE_SIZE))
+
+from server.api import ForgeApi  # noqa: E402  (after sys.path and the environment are set)
+from server.app import build_app  # noqa: E402
+
+api = ForgeApi()
+demo = build_app(api)  # build_app calls demo.queue(max_size=api.settings.queue_size)
+
+if __name__ == "__main__":
+    demo.launch(allowed_paths=[str(api.settings.workspace)], show_error=True)
