@@ -154,13 +154,12 @@ def _asset(collection) -> tuple[str, Path, dict]:
     return name, package_dir, found
 
 
-def _write_zip_atomically(target: Path, payload: dict[str, bytes]) -> None:
+def _replace_atomically(target: Path, write) -> None:
+    """Call write(handle) on a temporary file beside target, then rename it over target."""
     fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                for member, data in payload.items():
-                    archive.writestr(member, data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, target)
@@ -170,6 +169,15 @@ def _write_zip_atomically(target: Path, payload: dict[str, bytes]) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _write_zip_atomically(target: Path, payload: dict[str, bytes]) -> None:
+    def write(handle) -> None:
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for member, data in payload.items():
+                archive.writestr(member, data)
+
+    _replace_atomically(target, write)
 
 
 def _server_package(path, name: str, engine: str) -> tuple[dict[str, bytes], dict]:
@@ -267,19 +275,12 @@ def write_godot_zip(collection, folder: str | Path, server_package) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}_Godot.zip"
-    fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle, open(server_package, "rb") as source:
+
+    def write(handle) -> None:
+        with open(server_package, "rb") as source:
             shutil.copyfileobj(source, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, target)
-    except BaseException:
-        try:
-            os.unlink(partial)
-        except FileNotFoundError:
-            pass
-        raise
+
+    _replace_atomically(target, write)
     return target
 
 

@@ -119,8 +119,8 @@ def test_bad_input_leaves_no_half_made_asset(client, server, images):
     assert {p.name for p in server[1].iterdir()} == before
 
 
-def test_cancel_stops_a_running_job_and_marks_the_asset(client, images):
-    asset_id = "20261122T000000-cafe0001"
+def start_slow_job(client, images, asset_id):
+    """Submit a heavy generate under a chosen id and return once the server says it is running."""
     job = client.submit([handle_file(str(images["good"]))], "Slow", "silhouette", "", "", 0,
                         json.dumps({"asset_id": asset_id, "resolution": 512, "target_faces": 400000}),
                         api_name="/generate")
@@ -132,6 +132,12 @@ def test_cancel_stops_a_running_job_and_marks_the_asset(client, images):
         except AppError:
             pass
         time.sleep(0.2)
+    return job
+
+
+def test_cancel_stops_a_running_job_and_marks_the_asset(client, images):
+    asset_id = "20261122T000000-cafe0001"
+    job = start_slow_job(client, images, asset_id)
     reply = json.loads(client.predict(asset_id, api_name="/cancel"))
     assert reply["cancel_requested"] is True
     with pytest.raises(AppError, match="cancelled"):
@@ -217,17 +223,7 @@ def test_a_killed_server_leaves_finished_assets_intact_and_says_what_was_cut_off
         done = json.loads(done_json)
         kept_bytes = (workspace / done["asset_id"] / "high_poly.glb").read_bytes()
         asset_id = "20261122T000000-dead0001"
-        client.submit([handle_file(str(images["good"]))], "Cut", "silhouette", "", "", 0,
-                      json.dumps({"asset_id": asset_id, "resolution": 512, "target_faces": 400000}),
-                      api_name="/generate")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if json.loads(client.predict(asset_id, api_name="/asset"))["status"] == "running":
-                    break
-            except AppError:
-                pass
-            time.sleep(0.2)
+        start_slow_job(client, images, asset_id)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     with server_process(workspace) as (url, _):
