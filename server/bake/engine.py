@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
+from ..gpu import gpu_task
 from ..meshdata import MeshArrays
 from .sources import AttributeSource
 
+ENGINES = ("auto", "cpu", "cuda")
 MAPS = ("normal", "base_color", "metallic", "roughness", "ao", "opacity")
 
 
@@ -84,16 +86,43 @@ def hemisphere_directions(count: int, seed: int = 0) -> np.ndarray:
     return np.column_stack([radius * np.cos(angle), radius * np.sin(angle), np.sqrt(1 - u[:, 0])])
 
 
+def resolve_engine(engine: str | None) -> str:
+    """'cpu' or 'cuda': 'auto' takes CUDA when this server can run it; a named engine must be available."""
+    name = (engine or "auto").strip().lower()
+    if name not in ENGINES:
+        raise InputError("engine", engine, f"one of {', '.join(ENGINES)}")
+    if name == "cpu":
+        return name
+    from .gpu_runtime import cuda_engine_status
+
+    available, reason = cuda_engine_status()
+    if name == "cuda" and not available:
+        raise InputError("engine", engine, f"an available engine: the CUDA engine cannot run here ({reason})")
+    return "cuda" if available else "cpu"
+
+
+def _bake_duration(high: HighPoly, low: MeshArrays, settings: BakeSettings) -> float:
+    from ..gpu import bake_seconds
+
+    return bake_seconds(settings.size, len(high.faces), len(settings.maps))
+
+
+@gpu_task(duration=_bake_duration)
+def _bake_on_gpu(high: HighPoly, low: MeshArrays, settings: BakeSettings) -> BakedMaps:
+    from .cuda import bake_cuda
+
+    return bake_cuda(high, low, settings)
+
+
 def bake(high: HighPoly, low: MeshArrays, settings: BakeSettings, engine: str = "auto") -> BakedMaps:
     """Bake with the named engine; 'auto' takes CUDA when present, else the CPU reference."""
     settings.validate()
     if low.uv is None or low.normals is None:
         raise InputError("low poly", "without UVs or normals", "a low poly unwrapped by the UV stage")
-    name = (engine or "auto").lower()
-    if name not in ("auto", "cpu", "cuda"):
-        raise InputError("engine", engine, "one of auto, cpu, cuda")
-    if name == "cuda":
-        raise InputError("engine", engine, "an available engine: the CUDA engine is not installed here")
+    if resolve_engine(engine) == "cuda":
+        return _bake_on_gpu(high, low, settings)
     from .cpu import bake_cpu
 
-    return bake_cpu(high, low, settings)
+    maps = bake_cpu(high, low, settings)
+    maps.stats["engine"] = "cpu"
+    return maps
