@@ -2,44 +2,41 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 from ..errors import InputError
 from .base import Generator
 from .silhouette import SilhouetteGenerator
+from .trellis import TrellisGenerator
+from .trellis2 import Trellis2Generator
 
 
-class ModelGenerator:
-    """A weight-based generator whose adapter lives in vendor/ integration; reports why it cannot run."""
+class MissingAdapter:
+    """Stands in for an adapter module that failed to import; says why, and never runs."""
 
-    def __init__(self, name: str, title: str, module: str, package_hint: str, max_views: int):
-        self.name, self.title, self.module, self.package_hint = name, title, module, package_hint
-        self.max_views = max_views
+    def __init__(self, name: str, title: str, module: str, max_views: int, reason: str):
+        self.name, self.title, self.module, self.max_views, self.reason = name, title, module, max_views, reason
+        self.uses_gpu = True
 
     def availability(self) -> tuple[bool, str]:
-        if importlib.util.find_spec(self.module) is None:
-            return False, f"library '{self.module}' is not installed ({self.package_hint})"
-        try:
-            import torch
-        except ImportError:
-            return False, "PyTorch is not installed"
-        if not torch.cuda.is_available():
-            return False, "no CUDA GPU on this server"
-        return False, "model adapter not installed on this server yet"
+        return False, self.reason
 
     def generate(self, request):
-        available, reason = self.availability()
-        raise InputError("generator", self.name, f"an available generator ({self.name}: {reason})")
+        raise InputError("generator", self.name, f"an available generator ({self.name}: {self.reason})")
+
+
+def _hunyuan() -> Generator:
+    # The Hunyuan3D-2 adapter is written separately; a missing or broken module must not take the registry down.
+    try:
+        from .hunyuan import Hunyuan3DGenerator
+
+        return Hunyuan3DGenerator()
+    except Exception as exc:  # noqa: BLE001 - any failure becomes the reason health reports
+        return MissingAdapter("hunyuan3d-2", "Hunyuan3D-2 / 2mv (Tencent)", "hy3dgen", 4,
+                              f"the Hunyuan3D-2 adapter could not be loaded ({type(exc).__name__}: {exc})")
 
 
 GENERATORS: dict[str, Generator] = {
     generator.name: generator
-    for generator in (
-        SilhouetteGenerator(),
-        ModelGenerator("trellis2", "TRELLIS.2 (Microsoft)", "trellis2", "see vendor/trellis2", 1),
-        ModelGenerator("trellis", "TRELLIS image-large (+DSO)", "trellis", "see vendor/trellis", 4),
-        ModelGenerator("hunyuan3d-2", "Hunyuan3D-2 / 2mv (Tencent)", "hy3dgen", "pip install hy3dgen", 4),
-    )
+    for generator in (SilhouetteGenerator(), Trellis2Generator(), TrellisGenerator(), _hunyuan())
 }
 DEFAULT_GENERATOR = "silhouette"
 
@@ -54,14 +51,44 @@ def report() -> list[dict]:
     return rows
 
 
-def choose(name: str, view_count: int, kind: str) -> Generator:
-    """The generator to run: a named one that is available, or for 'auto' the best available one."""
+def preference(view_count: int, kind: str, must_stand: bool = False) -> list[str]:
+    """The order 'auto' tries: Hunyuan3D-2(mv) for characters and several views, TRELLIS for several views
+    without it, TRELLIS.2 for single-view hard-surface work; TRELLIS first when the object must stand (DSO)."""
+    if must_stand:
+        order = ["trellis", "trellis2", "hunyuan3d-2"]
+    elif view_count > 1:
+        order = ["hunyuan3d-2", "trellis"]
+    elif kind == "character":
+        order = ["hunyuan3d-2", "trellis2", "trellis"]
+    else:
+        order = ["trellis2", "hunyuan3d-2", "trellis"]
+    return [*order, DEFAULT_GENERATOR]
+
+
+def _accepts(generator: Generator, settings: dict, view_count: int) -> bool:
+    try:
+        _check(generator, settings, view_count)
+    except InputError:
+        return False
+    return True
+
+
+def _check(generator: Generator, settings: dict, view_count: int) -> None:
+    check = getattr(generator, "check_settings", None)
+    if check is not None:
+        check(settings, view_count)
+
+
+def choose(name: str, view_count: int, kind: str, settings: dict | None = None) -> Generator:
+    """The generator to run: a named one that is available and accepts the settings, or for 'auto' the best
+    such one. Everything is checked here, before the pipeline creates an asset."""
+    settings = settings or {}
     key = (name or "auto").strip().lower()
     if key == "auto":
-        preferred = ["hunyuan3d-2", "trellis2"] if kind == "character" or view_count > 1 else ["trellis2", "hunyuan3d-2"]
-        for candidate in preferred:
+        for candidate in preference(view_count, kind, bool(settings.get("must_stand"))):
             generator = GENERATORS[candidate]
-            if generator.availability()[0] and view_count <= generator.max_views:
+            if view_count <= generator.max_views and generator.availability()[0] \
+                    and _accepts(generator, settings, view_count):
                 return generator
         return GENERATORS[DEFAULT_GENERATOR]
     if key not in GENERATORS:
@@ -72,4 +99,5 @@ def choose(name: str, view_count: int, kind: str) -> Generator:
         raise InputError("generator", name, f"an available generator; {key} is not: {reason}")
     if view_count > generator.max_views:
         raise InputError("images", f"{view_count} images", f"at most {generator.max_views} for {key}")
+    _check(generator, settings, view_count)
     return generator
