@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import __version__
 from .asset import AssetStore, validate_asset_id
 from .config import Settings, load_settings
 from .errors import InputError
-from .generators.registry import report as generator_report
 from .finishing import read_high_poly, run_bake, run_export, run_postprocess
+from .generators.base import QUALITIES
+from .generators.registry import report as generator_report
+from .generators.trellis import MULTI_VIEW_MODES
 from .meshdata import MeshArrays
 from .meshfile import glb_bytes
-from .options import (bake_settings, engine_name, kind_option, number_option, parse_options, parse_views,
-                      post_settings, sanitize_name, uploaded_path)
+from .options import (
+    bake_settings,
+    engine_name,
+    kind_option,
+    number_option,
+    parse_options,
+    parse_views,
+    post_settings,
+    sanitize_name,
+    uploaded_path,
+)
 from .pipeline import CancelFlags, Context, GenerateJob, run_generate, run_import_mesh
 from .presets import all_presets, get_preset
 from .quota import QuotaLedger
@@ -26,7 +38,7 @@ from .stages.decimate import decimate_preview
 
 MAX_IMAGES = 4
 GENERATE_OPTIONS = {"kind", "thickness", "resolution", "target_faces", "height", "background", "asset_id",
-                    "flat_base"}
+                    "flat_base", "quality", "must_stand", "multiview_mode"}
 IMPORT_OPTIONS = {"kind", "up_axis", "asset_id"}
 POSTPROCESS_OPTIONS = {"target_triangles", "texture_size", "texel_density", "lod_ratios", "symmetry", "repair",
                        "collision", "max_hulls", "max_hull_vertices", "pivot", "pivot_point", "height",
@@ -94,10 +106,16 @@ class ForgeApi:
         for key, (low, high, integer) in limits.items():
             if key in opts:
                 settings[key] = number_option(opts, key, low, high, integer)
-        if "flat_base" in opts:
-            if not isinstance(opts["flat_base"], bool):
-                raise InputError("options.flat_base", opts["flat_base"], "true or false")
-            settings["flat_base"] = opts["flat_base"]
+        for key in ("flat_base", "must_stand"):
+            if key in opts:
+                if not isinstance(opts[key], bool):
+                    raise InputError(f"options.{key}", opts[key], "true or false")
+                settings[key] = opts[key]
+        for key, allowed in (("quality", QUALITIES), ("multiview_mode", MULTI_VIEW_MODES)):
+            if key in opts:
+                if opts[key] not in allowed:
+                    raise InputError(f"options.{key}", opts[key], f"one of {', '.join(allowed)}")
+                settings[key] = opts[key]
         background = opts.get("background", "auto")
         if background not in BACKGROUND_METHODS:
             raise InputError("options.background", background, f"one of {', '.join(BACKGROUND_METHODS)}")
@@ -146,7 +164,7 @@ class ForgeApi:
         asset, check = self._running(asset_id)
         settings, engine = bake_settings(opts, asset.read().get("parameters", {}).get("preset"))
         try:
-            run_bake(asset, settings, engine, progress, check)
+            run_bake(asset, settings, engine, progress, check, quota=self.ctx.quota)
         finally:
             self.ctx.flags.forget(asset.asset_id)
         return json.dumps(asset.read())
@@ -176,7 +194,7 @@ class ForgeApi:
         preview = decimate_preview(MeshArrays(mesh.vertices, mesh.faces), int(target_triangles))
         path = asset.write_bytes("preview_decimated.glb", glb_bytes(preview.to_trimesh()))
         return json.dumps({"asset_id": asset.asset_id, "triangles": preview.face_count,
-                           "high_poly_triangles": int(len(mesh.faces))}), str(path)
+                           "high_poly_triangles": len(mesh.faces)}), str(path)
 
     def forge(self, images: Any, name: Any = "", views: Any = "", preset: Any = "", options: Any = "",
               progress: Callable[[float, str], None] = _no_progress) -> tuple[str, str]:

@@ -5,23 +5,27 @@ from __future__ import annotations
 import io
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import trimesh
 
+from . import gpu
 from .asset import Asset, atomic_write_bytes
 from .bake.engine import BakeSettings, HighPoly, bake
-from .bake.sources import source_from_trimesh
+from .bake.sources import AttributeSource, FieldSource, source_from_trimesh
 from .cache import StageCache, file_digest, meshes_from_file, meshes_to_bytes
 from .errors import ForgeError
 from .export.package import ExportBundle, export_package
 from .gameready import PostSettings, apply_transform, postprocess
+from .generators.volume import AttributeVolume, volume_source
 from .images import save_png
 from .jsonsafe import jsonable
 from .meshdata import MeshArrays
 from .meshfile import glb_bytes, read_glb
+from .pipeline import ATTRIBUTES, charged_seconds, quota_left
+from .quota import QuotaLedger
 from .stages import checks as checks_stage
 
 Progress = Callable[[float, str], None]
@@ -76,28 +80,62 @@ def load_game_mesh(asset: Asset) -> tuple[list[MeshArrays], list[MeshArrays], di
     return lods, hulls, state
 
 
-def run_bake(asset: Asset, settings: BakeSettings, engine: str, progress: Progress, check) -> dict:
-    """Bake the high poly onto LOD0 (in LOD0's placed space) and save the maps as PNGs under textures/."""
+def bake_device(engine: str) -> str:
+    """'cpu' or 'cuda': where the named bake engine runs (only CUDA spends GPU quota)."""
+    try:
+        from .bake.engine import resolve_engine
+    except ImportError:  # before the CUDA engine landed, only an explicit "cuda" meant the GPU
+        return "cuda" if (engine or "").strip().lower() == "cuda" else "cpu"
+    return resolve_engine(engine)
+
+
+def bake_source(asset: Asset, mesh: trimesh.Trimesh, transform: dict) -> AttributeSource:
+    """The generator's attribute volume when it left one (sampled back in the high poly's own frame), else
+    what the high poly carries (vertex colours, textures, PBR values)."""
+    path = asset.folder / ATTRIBUTES
+    if path.is_file():
+        return volume_source(AttributeVolume.from_bytes(path.read_bytes()), transform)
+    return source_from_trimesh(mesh)
+
+
+def run_bake(asset: Asset, settings: BakeSettings, engine: str, progress: Progress, check,
+             quota: QuotaLedger | None = None) -> dict:
+    """Bake the high poly onto LOD0 (in LOD0's placed space) and save the maps as PNGs under textures/.
+
+    On the CUDA engine the bake is refused before it starts when `quota` cannot cover its GPU seconds.
+    """
     lods, hulls, state = load_game_mesh(asset)
     mesh = read_high_poly(asset)
+    device = bake_device(engine)
+    estimate = None
+    if device == "cuda":
+        estimate = gpu.bake_seconds(settings.size, len(mesh.faces), len(settings.maps))
+        if quota is not None:
+            gpu.check_quota(estimate, quota_left(quota), "bake on the CUDA engine")
     transform = state["transform"]
     vertices = apply_transform(np.asarray(mesh.vertices), transform)
     normals = np.asarray(mesh.vertex_normals) @ np.asarray(transform["rotation"]).T
-    high = HighPoly(vertices, np.asarray(mesh.faces), normals, source_from_trimesh(mesh))
+    high = HighPoly(vertices, np.asarray(mesh.faces), normals, bake_source(asset, mesh, transform))
     scale = float(transform["scale"])
     diagonal = float(np.linalg.norm(np.ptp(vertices, axis=0)))
     # The cage must clear the largest gap decimation left; never thinner than a sliver of the object.
     settings.max_distance = max(1.5 * float(state["deviation_m"]["max"]) * scale, 0.002 * diagonal)
     if settings.ao_distance <= 0:
         settings.ao_distance = 0.1 * diagonal
-    with asset.stage("bake", {"size": settings.size, "engine": engine, "ao_samples": settings.ao_samples,
-                              "max_distance_m": settings.max_distance, "ao_distance_m": settings.ao_distance}) as run:
+    with asset.stage("bake", {"size": settings.size, "engine": engine, "device": device,
+                              "ao_samples": settings.ao_samples, "max_distance_m": settings.max_distance,
+                              "ao_distance_m": settings.ao_distance}) as run:
         check()
         progress(0.1, f"baking {settings.size}x{settings.size} maps")
         started = time.perf_counter()
-        maps = bake(high, lods[0], settings, engine)
-        run["parameters"]["bake_seconds"] = round(time.perf_counter() - started, 3)
+        maps = bake(high, lods[0], settings, device)
+        elapsed = time.perf_counter() - started
+        run["parameters"]["bake_seconds"] = round(elapsed, 3)
         run["parameters"]["stats"] = maps.stats
+        run["parameters"]["attributes"] = "volume" if isinstance(high.source, FieldSource) else "surface"
+        if device == "cuda":
+            run["gpu_seconds"] = round(elapsed, 3)
+            run["gpu_charged_seconds"] = charged_seconds(elapsed, estimate)
         check()
         progress(0.9, "writing textures")
         images = {"base_color": maps.base_color_rgba(), "normal_gl": maps.normal_rgb(),
@@ -108,6 +146,8 @@ def run_bake(asset: Asset, settings: BakeSettings, engine: str, progress: Progre
             asset.write_bytes(f"textures/{name}.png", save_png(image))
             run["outputs"][f"texture_{name}"] = f"textures/{name}.png"
         run["parameters"]["checks"] = game_ready_checks(lods, hulls, state, images)
+        if quota is not None:
+            quota.record("bake", asset.asset_id, run.get("gpu_charged_seconds", 0.0))
     return maps.stats
 
 

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from . import gpu
 from .asset import Asset, AssetStore
+from .config import Settings
 from .errors import Cancelled
 from .generators.base import GenerationRequest
 from .generators.registry import choose
 from .images import load_rgba, save_png
 from .meshfile import glb_bytes, load_mesh_upload, vertex_coloured
-from .config import Settings
 from .quota import QuotaLedger
 from .stages.background import cut_out
 
 Progress = Callable[[float, str], None]
+ATTRIBUTES = "attributes.npz"  # a generator's attribute volume, read by the bake instead of vertex colours
 
 
 class CancelFlags:
@@ -83,9 +85,30 @@ class Context:
     quota: QuotaLedger
 
 
+def quota_left(ledger: QuotaLedger) -> float:
+    return max(0.0, ledger.daily_limit - ledger.used_today())
+
+
+def charged_seconds(measured: float, estimate: float | None) -> float:
+    """What a call costs today's quota: ZeroGPU charges the requested duration, elsewhere the measured time."""
+    if estimate is not None and gpu.on_zero_gpu():
+        return float(gpu.requested_duration(estimate))
+    return float(measured)
+
+
+def generation_estimate(ctx: Context, generator, job: GenerateJob) -> float | None:
+    """GPU seconds a model generator will ask for; refuses now when today's quota cannot cover them."""
+    if not getattr(generator, "uses_gpu", False):
+        return None
+    estimate = gpu.generation_seconds(job.settings.get("quality", "balanced"), len(job.images))
+    gpu.check_quota(estimate, quota_left(ctx.quota), f"generate with {generator.name}")
+    return estimate
+
+
 def run_generate(ctx: Context, job: GenerateJob, progress: Progress) -> tuple[dict, Path]:
     """Cut out every view, run the generator, and save high_poly.glb into a new asset."""
-    generator = choose(job.generator, len(job.images), job.kind)
+    generator = choose(job.generator, len(job.images), job.kind, job.settings)
+    estimate = generation_estimate(ctx, generator, job)
     # Decode every image before creating anything, so bad input leaves no asset behind.
     pictures = [load_rgba(path, argument=f"images[{i}]", max_pixels=ctx.settings.max_image_pixels,
                           max_bytes=ctx.settings.max_image_bytes) for i, path in enumerate(job.images)]
@@ -96,7 +119,7 @@ def run_generate(ctx: Context, job: GenerateJob, progress: Progress) -> tuple[di
     check = ctx.flags.checker(asset.asset_id)
     try:
         cutouts = _background_stage(asset, job, pictures, check, progress)
-        glb = _generate_stage(ctx, asset, job, generator, cutouts, check, progress)
+        glb = _generate_stage(ctx, asset, job, generator, cutouts, check, progress, estimate)
     finally:
         ctx.flags.forget(asset.asset_id)
     return asset.read(), glb
@@ -123,7 +146,8 @@ def _background_stage(asset: Asset, job: GenerateJob, pictures: list[np.ndarray]
     return cutouts
 
 
-def _generate_stage(ctx: Context, asset: Asset, job: GenerateJob, generator, cutouts, check, progress) -> Path:
+def _generate_stage(ctx: Context, asset: Asset, job: GenerateJob, generator, cutouts, check, progress,
+                    estimate: float | None) -> Path:
     with asset.stage("generate", {"generator": generator.name, "seed": job.seed, **job.settings}) as run:
         started = time.perf_counter()
         request = GenerationRequest(
@@ -136,16 +160,20 @@ def _generate_stage(ctx: Context, asset: Asset, job: GenerateJob, generator, cut
         vertex_coloured(mesh, result.colors, metallic=result.metallic, roughness=result.roughness)
         path = asset.write_bytes("high_poly.glb", glb_bytes(mesh))
         run["outputs"]["high_poly"] = "high_poly.glb"
+        if result.attribute_volume is not None:
+            asset.write_bytes(ATTRIBUTES, result.attribute_volume.to_bytes())
+            run["outputs"]["attributes"] = ATTRIBUTES
         run["gpu_seconds"] = float(result.info.get("gpu_seconds", 0.0))
-        run["parameters"]["faces"] = int(len(mesh.faces))
+        run["gpu_charged_seconds"] = charged_seconds(run["gpu_seconds"], estimate)
+        run["parameters"]["faces"] = len(mesh.faces)
         run["parameters"]["watertight"] = bool(mesh.is_watertight)
         info = {k: v for k, v in result.info.items() if isinstance(v, (int, float, str, list, bool))}
         asset.update(lambda record: record.update(
             surface={"metallic": result.metallic, "roughness": result.roughness},
-            mesh={"faces": int(len(mesh.faces)), "vertices": int(len(mesh.vertices)),
+            mesh={"faces": len(mesh.faces), "vertices": len(mesh.vertices),
                   "watertight": bool(mesh.is_watertight), "bounds_m": np.round(mesh.bounds, 5).tolist(),
                   "axes": "glTF (Y up, front faces +Z)", **info}))
-        ctx.quota.record("generate", asset.asset_id, run["gpu_seconds"])
+        ctx.quota.record("generate", asset.asset_id, run["gpu_charged_seconds"])
         progress(1.0, f"done in {time.perf_counter() - started:.1f} s")
     return path
 
@@ -167,7 +195,7 @@ def run_import_mesh(ctx: Context, source: Path, *, name: str, kind: str, up_axis
         run["outputs"]["high_poly"] = "high_poly.glb"
         visual = mesh.visual.kind or "none"
         asset.update(lambda record: record.update(
-            mesh={"faces": int(len(mesh.faces)), "vertices": int(len(mesh.vertices)),
+            mesh={"faces": len(mesh.faces), "vertices": len(mesh.vertices),
                   "watertight": bool(mesh.is_watertight), "visual": visual,
                   "bounds_m": np.round(mesh.bounds, 5).tolist(), "axes": "glTF (Y up, front faces +Z)"}))
     progress(1.0, "imported")
