@@ -10,6 +10,7 @@ from typing import Any
 
 from . import __version__
 from .asset import AssetStore, validate_asset_id
+from .bake.engine import bake_engine_report
 from .config import Settings, load_settings
 from .errors import InputError
 from .finishing import read_high_poly, run_bake, run_export, run_postprocess
@@ -74,9 +75,7 @@ class ForgeApi:
             "generators": generator_report(),
             "background_removal": {"methods": list(BACKGROUND_METHODS), "rembg": {"available": rembg_ok,
                                                                                  "reason": rembg_reason}},
-            "bake_engines": [{"name": "cpu", "available": True, "reason": "Embree rays (embreex), the reference"},
-                             {"name": "cuda", "available": False,
-                              "reason": "the nvdiffrast engine is not part of this server yet"}],
+            "bake_engines": bake_engine_report(),
             "limits": {"max_images": MAX_IMAGES, "max_image_pixels": self.settings.max_image_pixels,
                        "max_upload_faces": self.settings.max_upload_faces},
             "queue_size": self.settings.queue_size,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from server.bake.engine import BakeSettings, bake, resolve_engine
+from server.bake.engine import BakeSettings, bake, bake_engine_report, resolve_engine
 from server.bake.gpu_runtime import cuda_engine_status
 from server.bake.sources import SurfaceSource
 from server.errors import InputError
@@ -40,6 +40,10 @@ def assert_parity(figures, ao=True):
 
 
 def test_auto_falls_back_to_the_cpu_and_a_named_cuda_engine_says_why():
+    rows = {row["name"]: row for row in bake_engine_report()}
+    assert rows["cpu"]["available"] and rows["cuda"]["available"] == AVAILABLE
+    assert REASON in rows["cuda"]["reason"]
+    assert rows["auto"]["reason"] == f"uses {'cuda' if AVAILABLE else 'cpu'} here"
     if AVAILABLE:
         assert resolve_engine("auto") == "cuda"
         return

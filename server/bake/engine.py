@@ -101,6 +101,17 @@ def resolve_engine(engine: str | None) -> str:
     return "cuda" if available else "cpu"
 
 
+def bake_engine_report() -> list[dict]:
+    """One row per engine for health: whether it can run here, and what it uses or why it cannot."""
+    from .gpu_runtime import cuda_engine_status
+
+    cuda_ok, cuda_reason = cuda_engine_status()
+    return [{"name": "cpu", "available": True, "reason": "numpy UV raster and Embree rays (embreex), the reference"},
+            {"name": "cuda", "available": cuda_ok,
+             "reason": f"nvdiffrast and CuPy BVH kernels on {cuda_reason}" if cuda_ok else cuda_reason},
+            {"name": "auto", "available": True, "reason": f"uses {'cuda' if cuda_ok else 'cpu'} here"}]
+
+
 def _bake_duration(high: HighPoly, low: MeshArrays, settings: BakeSettings) -> float:
     from ..gpu import bake_seconds
 
