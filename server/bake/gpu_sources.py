@@ -55,9 +55,17 @@ def sample_surface(torch, source: SurfaceSource, faces, bary) -> dict:
 
 
 def sample_any(torch, source, faces, bary, points) -> dict:
-    """Surface sources on the GPU; any other source (a generator's field) through its own numpy code."""
+    """Surface sources and attribute volumes on the GPU; any other field through its own numpy code."""
     if isinstance(source, SurfaceSource):
         return sample_surface(torch, source, faces, bary)
+    field = getattr(source, "field", None)
+    if hasattr(field, "sample_torch"):  # a generator's attribute volume, looked up on the GPU
+        values = field.sample_torch(torch, points)
+        count = int(faces.shape[0])
+        return {"base_color": values["base_color"].clamp(0, 1),
+                "metallic": values.get("metallic", torch.full((count,), DEFAULT_METALLIC, device=bary.device)).clamp(0, 1),
+                "roughness": values.get("roughness",
+                                        torch.full((count,), DEFAULT_ROUGHNESS, device=bary.device)).clamp(0, 1)}
     values = source.sample(faces.cpu().numpy(), bary.double().cpu().numpy(), points.double().cpu().numpy())
     device = bary.device
     count = int(faces.shape[0])

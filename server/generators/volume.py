@@ -125,6 +125,36 @@ class _VoxelLookup:
             self._tree = cKDTree(self.volume.centres())
         return self._tree.query(points)[1]
 
+    def sample_torch(self, torch, points) -> dict:
+        """sample() on torch tensors: the same trilinear weights and nearest-voxel fallback."""
+        device = points.device
+        tensors = {"sorted_keys": self.sorted_keys, "order": self.order, "stacked": self.stacked,
+                   "low": self.low, "dims": self.dims}
+        t = {name: torch.as_tensor(np.ascontiguousarray(value), device=device) for name, value in tensors.items()}
+        grid = (points - torch.as_tensor(self.volume.origin, device=device)) / self.volume.voxel_size - 0.5
+        base = torch.floor(grid).to(torch.int64)
+        fraction = grid - base
+        total = torch.zeros((len(points), self.stacked.shape[1]), dtype=torch.float64, device=device)
+        weight_sum = torch.zeros(len(points), dtype=torch.float64, device=device)
+        for corner in CORNERS:
+            local = base + torch.as_tensor(corner, device=device) - t["low"]
+            inside = ((local >= 0) & (local < t["dims"])).all(dim=1)
+            local = torch.where(inside[:, None], local, torch.zeros_like(local))
+            keys = (local[:, 0] * int(self.dims[1]) + local[:, 1]) * int(self.dims[2]) + local[:, 2]
+            position = torch.searchsorted(t["sorted_keys"], keys).clamp_max(len(self.sorted_keys) - 1)
+            found = inside & (t["sorted_keys"][position] == keys)
+            rows = t["order"][position]
+            upper = torch.as_tensor(corner == 1, device=device)
+            weight = torch.where(upper, fraction, 1.0 - fraction).prod(dim=1) * found
+            total += weight[:, None] * t["stacked"][rows].to(torch.float64)
+            weight_sum += weight
+        values = total / weight_sum.clamp_min(1e-12)[:, None]
+        empty = weight_sum <= 1e-6
+        if bool(empty.any()):  # few points: the CPU's k-d tree answers them
+            nearest = self.nearest(points[empty].cpu().numpy())
+            values[empty] = torch.as_tensor(self.stacked[nearest], dtype=torch.float64, device=device)
+        return dict(zip(self.names, torch.split(values.to(torch.float32), self.widths, dim=1)))
+
     def sample(self, points: np.ndarray) -> dict[str, np.ndarray]:
         grid = (points - self.volume.origin) / self.volume.voxel_size - 0.5
         base = np.floor(grid).astype(np.int64)
@@ -161,15 +191,37 @@ class PlacedVolume:
         return (points - np.asarray(self.transform["translation"])) / float(self.transform["scale"]) @ rotation
 
     def __call__(self, points: np.ndarray) -> dict[str, np.ndarray]:
-        sampled = self.volume.sample(self.original_points(points))
-        count = len(points)
-        alpha = sampled.get("alpha", np.ones((count, 1)))
-        base = sampled.get("base_color", np.ones((count, 3)))
-        values = {"base_color": np.concatenate([base[:, :3], alpha[:, :1]], axis=1)}
-        for name in ("metallic", "roughness"):
-            if name in sampled:
-                values[name] = sampled[name][:, 0]
-        return values
+        return _bake_values(self.volume.sample(self.original_points(points)), len(points), np)
+
+    def sample_torch(self, torch, points) -> dict:
+        """The same lookup on torch tensors (the CUDA bake keeps its millions of points on the GPU)."""
+        points = points.to(torch.float64)
+        if self.transform is not None:
+            rotation = torch.as_tensor(np.asarray(self.transform["rotation"], np.float64), device=points.device)
+            translation = torch.as_tensor(np.asarray(self.transform["translation"], np.float64), device=points.device)
+            points = (points - translation) / float(self.transform["scale"]) @ rotation
+        if self.volume._lookup is None:
+            self.volume._lookup = _VoxelLookup(self.volume)
+        return _bake_values(self.volume._lookup.sample_torch(torch, points), len(points), torch)
+
+
+def _bake_values(sampled: dict, count: int, xp) -> dict:
+    """The bake's names from the volume's: RGBA base colour (alpha as opacity), metallic, roughness."""
+    alpha = sampled["alpha"][:, :1] if "alpha" in sampled else None
+    base = sampled["base_color"][:, :3] if "base_color" in sampled else None
+    if xp is np:
+        alpha = alpha if alpha is not None else np.ones((count, 1))
+        base = base if base is not None else np.ones((count, 3))
+        values = {"base_color": np.concatenate([base, alpha], axis=1)}
+    else:
+        like = next(iter(sampled.values()))
+        alpha = alpha if alpha is not None else like.new_ones((count, 1))
+        base = base if base is not None else like.new_ones((count, 3))
+        values = {"base_color": xp.cat([base, alpha], dim=1)}
+    for name in ("metallic", "roughness"):
+        if name in sampled:
+            values[name] = sampled[name][:, 0]
+    return values
 
 
 def volume_source(volume: AttributeVolume, transform: dict | None = None) -> FieldSource:
