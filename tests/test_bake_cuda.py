@@ -134,3 +134,24 @@ def test_bvh_queries_match_embree_and_trimesh():
     _, distance, _ = trimesh.proximity.closest_point(mesh, points)
     _, _, gpu_distance = bvh.closest_points(torch.tensor(points, device=cuda))
     assert np.abs(gpu_distance.cpu().numpy() - distance).max() < 1e-4
+
+
+@needs_cuda
+def test_a_generators_attribute_volume_bakes_the_same(painted_pair):
+    from server.generators.volume import AttributeVolume, volume_source
+
+    high, low = painted_pair
+    size = 0.02
+    cells = np.unique(np.floor(high.vertices / size).astype(int), axis=0)  # the voxels the surface passes
+    centres = (cells + 0.5) * size
+    values = {"base_color": 0.5 + 0.5 * np.sin(4 * centres), "metallic": (centres[:, :1] > 0).astype(float),
+              "roughness": 0.5 + 0.4 * np.cos(3 * centres[:, 1:2]), "alpha": np.ones((len(cells), 1))}
+    volume = AttributeVolume(cells, values, voxel_size=size, origin=np.zeros(3))
+    source_high = type(high)(high.vertices, high.faces, high.normals, volume_source(volume))
+    cpu, gpu = both_engines(source_high, low, BakeSettings(size=512, max_distance=0.05,
+                                                           maps=("base_color", "metallic", "roughness")))
+    figures = parity(cpu, gpu)
+    print(figures)
+    assert figures["base_color_median_levels"] <= COLOUR_LEVELS
+    assert figures["metallic_mean_abs"] < 0.01 and figures["roughness_mean_abs"] < 0.01
+    assert gpu.base_color[gpu.covered][:, :3].std() > 0.05
