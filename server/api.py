@@ -39,7 +39,8 @@ from .stages.decimate import decimate_preview
 
 MAX_IMAGES = 4
 GENERATE_OPTIONS = {"kind", "thickness", "resolution", "target_faces", "height", "background", "asset_id",
-                    "flat_base", "quality", "must_stand", "multiview_mode"}
+                    "flat_base", "quality", "must_stand", "multiview_mode", "texture", "variant", "steps",
+                    "octree_resolution"}
 IMPORT_OPTIONS = {"kind", "up_axis", "asset_id"}
 POSTPROCESS_OPTIONS = {"target_triangles", "texture_size", "texel_density", "lod_ratios", "symmetry", "repair",
                        "collision", "max_hulls", "max_hull_vertices", "pivot", "pivot_point", "height",
@@ -101,11 +102,12 @@ class ForgeApi:
             raise InputError("generator", generator, "a generator name such as 'silhouette' or 'auto'")
         settings = dict(preset_data.get("generate", {}))
         limits = {"thickness": (0.05, 4.0, False), "resolution": (32, 512, True),
-                  "target_faces": (1000, 1_000_000, True), "height": (0.01, 1000.0, False)}
+                  "target_faces": (1000, 1_000_000, True), "height": (0.01, 1000.0, False),
+                  "steps": (1, 200, True), "octree_resolution": (64, 1024, True)}
         for key, (low, high, integer) in limits.items():
             if key in opts:
                 settings[key] = number_option(opts, key, low, high, integer)
-        for key in ("flat_base", "must_stand"):
+        for key in ("flat_base", "must_stand", "texture"):
             if key in opts:
                 if not isinstance(opts[key], bool):
                     raise InputError(f"options.{key}", opts[key], "true or false")
@@ -115,6 +117,10 @@ class ForgeApi:
                 if opts[key] not in allowed:
                     raise InputError(f"options.{key}", opts[key], f"one of {', '.join(allowed)}")
                 settings[key] = opts[key]
+        if "variant" in opts:  # the model generator checks the name against its own variants
+            if not isinstance(opts["variant"], str):
+                raise InputError("options.variant", opts["variant"], "a model variant name such as 'mini'")
+            settings["variant"] = opts["variant"]
         background = opts.get("background", "auto")
         if background not in BACKGROUND_METHODS:
             raise InputError("options.background", background, f"one of {', '.join(BACKGROUND_METHODS)}")

@@ -13,7 +13,7 @@ import trimesh
 
 from . import gpu
 from .asset import Asset, atomic_write_bytes
-from .bake.engine import BakeSettings, HighPoly, bake
+from .bake.engine import BakeSettings, HighPoly, bake, resolve_engine
 from .bake.sources import AttributeSource, FieldSource, source_from_trimesh
 from .cache import StageCache, file_digest, meshes_from_file, meshes_to_bytes
 from .errors import ForgeError
@@ -81,11 +81,7 @@ def load_game_mesh(asset: Asset) -> tuple[list[MeshArrays], list[MeshArrays], di
 
 
 def bake_device(engine: str) -> str:
-    """'cpu' or 'cuda': where the named bake engine runs (only CUDA spends GPU quota)."""
-    try:
-        from .bake.engine import resolve_engine
-    except ImportError:  # before the CUDA engine landed, only an explicit "cuda" meant the GPU
-        return "cuda" if (engine or "").strip().lower() == "cuda" else "cpu"
+    """'cpu' or 'cuda': where the named bake engine runs here (only CUDA spends GPU quota)."""
     return resolve_engine(engine)
 
 

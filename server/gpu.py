@@ -6,7 +6,7 @@ import functools
 import importlib.util
 import math
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import ForgeError
 
@@ -15,6 +15,8 @@ QUOTA_TITLE = "ZeroGPU quota exceeded"
 # quota is charged on the requested duration, so these stay tight and carry a fixed start-up margin.
 START_UP_S = 5.0
 GENERATION_S = {"fast": 20.0, "balanced": 45.0, "hero": 90.0}
+# Hunyuan3D-2's texture painting renders and diffuses six 2048-pixel views: not measured here.
+PAINT_S = 60.0
 # The CUDA bake measured 0.24 s (2048², 5 maps) and 0.6 s (4096²) warm, 1.5 s in a new process, on a
 # 1.3M-triangle high poly (bench/RESULTS.md); the start-up margin covers CUDA's own initialisation.
 BAKE_S_PER_MEGATEXEL = 0.04

@@ -101,6 +101,8 @@ def generation_estimate(ctx: Context, generator, job: GenerateJob) -> float | No
     if not getattr(generator, "uses_gpu", False):
         return None
     estimate = gpu.generation_seconds(job.settings.get("quality", "balanced"), len(job.images))
+    if job.settings.get("texture"):
+        estimate += gpu.PAINT_S
     gpu.check_quota(estimate, quota_left(ctx.quota), f"generate with {generator.name}")
     return estimate
 

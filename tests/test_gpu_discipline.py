@@ -98,6 +98,15 @@ def test_a_model_generate_over_the_quota_is_refused_before_any_asset(ctx, stub, 
     assert record["status"] == "ready"
 
 
+def test_texture_painting_is_counted_before_the_call(ctx, stub, tmp_path):
+    ctx.quota.record("generate", None, 540.0)  # 60 s left: fast fits (25 s), fast + painting (85 s) does not
+    painted = job(tmp_path, quality="fast")
+    painted.settings["texture"] = True
+    with pytest.raises(gpu.QuotaExceeded, match="asks for 85 s"):
+        run_generate(ctx, painted, no_progress)
+    assert stub.calls == 0 and ctx.store.history() == []
+
+
 def test_the_silhouette_generator_is_free(ctx, tmp_path):
     ctx.quota.record("generate", None, 600.0)
     record, _ = run_generate(ctx, job(tmp_path, generator="silhouette"), no_progress)
@@ -189,11 +198,11 @@ def test_a_cuda_bake_records_and_charges_its_gpu_seconds(ctx, stub, tmp_path, mo
     assert last["endpoint"] == "bake" and last["gpu_seconds"] == pytest.approx(bake["gpu_charged_seconds"], abs=1e-3)
 
 
-def test_bake_device_until_the_engine_resolves_names(monkeypatch):
-    from server.bake import engine
+def test_bake_device_follows_the_engine_choice():
+    from server.bake.gpu_runtime import cuda_engine_status
 
-    monkeypatch.delattr(engine, "resolve_engine", raising=False)
-    assert [finishing.bake_device(name) for name in ("auto", "cpu", "cuda", " CUDA ")] == ["cpu", "cpu", "cuda", "cuda"]
+    here = "cuda" if cuda_engine_status()[0] else "cpu"
+    assert [finishing.bake_device(name) for name in ("auto", "cpu", " CPU ")] == [here, "cpu", "cpu"]
 
 
 def test_the_volume_field_undoes_rotation_scale_and_translation():

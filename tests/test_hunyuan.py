@@ -379,7 +379,7 @@ def test_the_gpu_duration_comes_from_the_quality_and_the_view_count(monkeypatch)
     try:
         importlib.reload(hunyuan)
         assert durations["sample"](four) == gpu.requested_duration(gpu.generation_seconds("fast", 4))
-        assert durations["paint"](None) == gpu.requested_duration(gpu.START_UP_S + hunyuan.PAINT_ESTIMATE_S)
+        assert durations["paint"](None) == gpu.requested_duration(gpu.START_UP_S + gpu.PAINT_S)
     finally:
         monkeypatch.undo()
         importlib.reload(hunyuan)

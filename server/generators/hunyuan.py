@@ -33,8 +33,6 @@ NEUTRAL_GREY = (180, 180, 180, 255)
 SHAPE_FILES = ("config.yaml", "model.fp16.safetensors")  # hy3dgen's from_pretrained defaults (fp16 variant)
 PAINT_FOLDERS = ("hunyuan3d-delight-v2-0", "hunyuan3d-paint-v2-0")
 PAINT_REPO = "tencent/Hunyuan3D-2"
-# Not measured here: hy3dgen's paint pipeline renders and diffuses six 2048-pixel views of the mesh.
-PAINT_ESTIMATE_S = 60.0
 # hy3dgen's MVImageProcessorV2 takes a dict with these keys, in the order "front, front clockwise 90, back,
 # front clockwise 270". Seen from above, a camera turning clockwise from the front (-Y) reaches -X first,
 # which is our "left" (camera on -X), so the labels map to the keys of the same name.
@@ -297,7 +295,7 @@ def load_paint_pipeline(root: str):
 
 
 def paint_seconds(job: PaintJob) -> float:
-    return gpu.START_UP_S + PAINT_ESTIMATE_S
+    return gpu.START_UP_S + gpu.PAINT_S
 
 
 @gpu.gpu_task(duration=paint_seconds)
