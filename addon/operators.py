@@ -107,6 +107,13 @@ def panel_options(panel, options_text: str) -> dict:
         options["generator"] = panel.generator.strip()
     if panel.seed:
         options["seed"] = panel.seed
+    generate = {}
+    if panel.quality != "preset":
+        generate["quality"] = panel.quality
+    if panel.must_stand:
+        generate["must_stand"] = True
+    if generate:
+        options["generate"] = generate
     if panel.override_postprocess:
         post = {"target_triangles": panel.target_triangles, "texture_size": int(panel.texture_size),
                 "lod_ratios": [1.0, panel.lod1_ratio, panel.lod2_ratio], "collision": panel.collision,

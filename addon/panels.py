@@ -108,7 +108,7 @@ class OPEN3DFORGE_PT_generate(_Panel, bpy.types.Panel):
     def draw(self, context):
         settings = context.scene.open3dforge
         layout = self.layout
-        for name in ("generator", "preset", "seed", "asset_name", "kind", "options"):
+        for name in ("generator", "quality", "must_stand", "preset", "seed", "asset_name", "kind", "options"):
             layout.prop(settings, name)
         row = layout.row(align=True)
         row.scale_y = 1.4

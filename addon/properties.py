@@ -21,6 +21,12 @@ KINDS = (
     ("character", "Character", "A figure (rigging is not offered yet)"),
     ("environment", "Environment", "Scenery"),
 )
+QUALITIES = (
+    ("preset", "From Preset", "The preset's quality (balanced when it names none)"),
+    ("fast", "Fast", "TRELLIS.2 512 / Hunyuan3D-2 turbo: quickest, least GPU quota"),
+    ("balanced", "Balanced", "TRELLIS.2 1024 cascade / Hunyuan3D-2 30 steps"),
+    ("hero", "Hero", "TRELLIS.2 1536 cascade / Hunyuan3D-2 50 steps at octree 384: the most detail and quota"),
+)
 PIVOTS = (
     ("bottom_centre", "Bottom Centre", "Pivot at the bottom centre (props)"),
     ("centre", "Centre", "Pivot at the bounding-box centre"),
@@ -52,6 +58,10 @@ class Open3DForgeSettings(bpy.types.PropertyGroup):
     asset_name: StringProperty(name="Asset Name", default="",
                                description="Engine-safe name ([A-Za-z0-9_]); empty: from the first image")
     kind: EnumProperty(name="Kind", items=KINDS, default="prop")
+    quality: EnumProperty(name="Quality", items=QUALITIES, default="preset",
+                          description="Model generators only: detail against GPU time")
+    must_stand: BoolProperty(name="Must Stand", default=False,
+                             description="TRELLIS with the DSO LoRA: shapes that stand up under gravity")
 
     override_postprocess: BoolProperty(name="Override Preset", default=False,
                                        description="Send the values below instead of the preset's")

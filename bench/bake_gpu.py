@@ -2,7 +2,7 @@
 
     python bench/bake_gpu.py [--sizes 2048 4096] [--faces 15000] [--repeats 5] [--json out.json]
 
-Prints one row per size (CPU seconds, CUDA cold and warm seconds, the ratio, parity figures) and the
+Prints one row per size (CPU seconds; CUDA first-call, new-process and warm seconds; the ratio; parity) and the
 per-step split of a warm CUDA run. Needs a CUDA GPU with torch, CuPy and nvdiffrast.
 """
 
@@ -36,10 +36,12 @@ def fresh_process_seconds(size: int, subdivisions: int, faces: int) -> float:
             "from tests.bake_cases import bumpy_sphere, high_poly, low_poly, painted_source;"
             f"m = bumpy_sphere({subdivisions}); h = high_poly(m, painted_source(m)); low = low_poly(m, {faces}, {size});"
             "import torch; torch.zeros(1, device='cuda'); t = time.perf_counter();"
-            f"bake(h, low, BakeSettings(size={size}, max_distance=0.03, ao_distance=0.3), 'cuda');"
-            "print(time.perf_counter() - t)")
+            f"maps = bake(h, low, BakeSettings(size={size}, max_distance=0.03, ao_distance=0.3), 'cuda');"
+            "import json; print(json.dumps([time.perf_counter() - t, maps.stats['seconds']]))")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    return float(output.strip().splitlines()[-1])
+    seconds, steps = json.loads(output.strip().splitlines()[-1])
+    print(f"{size}: new process {seconds:.2f} s, steps {steps}", flush=True)
+    return seconds
 
 
 def main() -> None:
@@ -75,7 +77,8 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
 
-    print("\n| size | high tris | low tris | CPU engine | CUDA cold | CUDA warm (median) | speed-up | "
+    print("\n| size | high tris | low tris | CPU engine | CUDA first call in process | CUDA new process | "
+          "CUDA warm (median) | speed-up | "
           "normal mean | colour median | AO mean abs |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:

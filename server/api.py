@@ -103,7 +103,7 @@ class ForgeApi:
         settings = dict(preset_data.get("generate", {}))
         limits = {"thickness": (0.05, 4.0, False), "resolution": (32, 512, True),
                   "target_faces": (1000, 1_000_000, True), "height": (0.01, 1000.0, False),
-                  "steps": (1, 200, True), "octree_resolution": (64, 1024, True)}
+                  "steps": (1, 200, True), "octree_resolution": (16, 1024, True)}
         for key, (low, high, integer) in limits.items():
             if key in opts:
                 settings[key] = number_option(opts, key, low, high, integer)

@@ -24,7 +24,7 @@ from .images import save_png
 from .jsonsafe import jsonable
 from .meshdata import MeshArrays
 from .meshfile import glb_bytes, read_glb
-from .pipeline import ATTRIBUTES, charged_seconds, quota_left
+from .pipeline import ATTRIBUTES
 from .quota import QuotaLedger
 from .stages import checks as checks_stage
 
@@ -80,11 +80,6 @@ def load_game_mesh(asset: Asset) -> tuple[list[MeshArrays], list[MeshArrays], di
     return lods, hulls, state
 
 
-def bake_device(engine: str) -> str:
-    """'cpu' or 'cuda': where the named bake engine runs here (only CUDA spends GPU quota)."""
-    return resolve_engine(engine)
-
-
 def bake_source(asset: Asset, mesh: trimesh.Trimesh, transform: dict) -> AttributeSource:
     """The generator's attribute volume when it left one (sampled back in the high poly's own frame), else
     what the high poly carries (vertex colours, textures, PBR values)."""
@@ -102,12 +97,12 @@ def run_bake(asset: Asset, settings: BakeSettings, engine: str, progress: Progre
     """
     lods, hulls, state = load_game_mesh(asset)
     mesh = read_high_poly(asset)
-    device = bake_device(engine)
+    device = resolve_engine(engine)  # only a CUDA bake spends GPU quota
     estimate = None
     if device == "cuda":
         estimate = gpu.bake_seconds(settings.size, len(mesh.faces), len(settings.maps))
         if quota is not None:
-            gpu.check_quota(estimate, quota_left(quota), "bake on the CUDA engine")
+            gpu.check_quota(estimate, quota.left_today(), "bake on the CUDA engine")
     transform = state["transform"]
     vertices = apply_transform(np.asarray(mesh.vertices), transform)
     normals = np.asarray(mesh.vertex_normals) @ np.asarray(transform["rotation"]).T
@@ -124,14 +119,14 @@ def run_bake(asset: Asset, settings: BakeSettings, engine: str, progress: Progre
         check()
         progress(0.1, f"baking {settings.size}x{settings.size} maps")
         started = time.perf_counter()
-        maps = bake(high, lods[0], settings, device)
+        maps = bake(high, lods[0], settings, engine)
         elapsed = time.perf_counter() - started
         run["parameters"]["bake_seconds"] = round(elapsed, 3)
         run["parameters"]["stats"] = maps.stats
         run["parameters"]["attributes"] = "volume" if isinstance(high.source, FieldSource) else "surface"
-        if device == "cuda":
-            run["gpu_seconds"] = round(elapsed, 3)
-            run["gpu_charged_seconds"] = charged_seconds(elapsed, estimate)
+        if device == "cuda":  # charged even when 'auto' fell back to the CPU: the GPU call was made
+            run["gpu_seconds"] = round(elapsed, 3) if maps.stats.get("engine") == "cuda" else 0.0
+            run["gpu_charged_seconds"] = gpu.charged_seconds(elapsed, estimate)
         check()
         progress(0.9, "writing textures")
         images = {"base_color": maps.base_color_rgba(), "normal_gl": maps.normal_rgb(),

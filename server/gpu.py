@@ -17,8 +17,9 @@ START_UP_S = 5.0
 GENERATION_S = {"fast": 20.0, "balanced": 45.0, "hero": 90.0}
 # Hunyuan3D-2's texture painting renders and diffuses six 2048-pixel views: not measured here.
 PAINT_S = 60.0
-# The CUDA bake measured 0.24 s (2048², 5 maps) and 0.6 s (4096²) warm, 1.5 s in a new process, on a
-# 1.3M-triangle high poly (bench/RESULTS.md); the start-up margin covers CUDA's own initialisation.
+# The CUDA bake (normal, base colour, metallic, roughness, AO) measured 0.23 s at 2048² and 0.8 s at 4096²
+# warm, 1.7 s and 2.0 s in a new process, on a 1.3M-triangle high poly (bench/RESULTS.md); the start-up
+# margin covers CUDA's own initialisation.
 BAKE_S_PER_MEGATEXEL = 0.04
 BAKE_S_PER_MILLION_TRIANGLES = 0.1
 MAX_DURATION_S = 300
@@ -56,6 +57,13 @@ def check_quota(estimate_s: float, left_s: float, what: str) -> None:
     if asked > left_s:
         raise QuotaExceeded(f"{QUOTA_TITLE}: {what} asks for {asked} s of GPU time and {left_s:.0f} s are left "
                             "today. Use a lighter preset, a smaller texture size, or wait for the quota to reset.")
+
+
+def charged_seconds(measured: float, estimate: float | None) -> float:
+    """What a call costs today's quota: ZeroGPU charges the requested duration, elsewhere the measured time."""
+    if estimate is not None and on_zero_gpu():
+        return float(requested_duration(estimate))
+    return float(measured)
 
 
 def gpu_task(duration: Callable[..., float]):

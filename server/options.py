@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from .asset import KINDS
-from .bake.engine import BakeSettings
+from .bake.engine import ENGINES as BAKE_ENGINES
+from .bake.engine import BakeSettings, resolve_engine
 from .errors import InputError
 from .gameready import PostSettings
 from .generators.base import VIEW_LABELS
@@ -148,8 +149,10 @@ def bake_settings(opts: dict, preset_name: str | None) -> tuple[BakeSettings, st
         settings.ao_samples = number_option(opts, "ao_samples", 1, 1024, integer=True)
     settings.ao_distance = number_option(opts, "ao_distance", 0.001, 1000.0) if "ao_distance" in opts else 0.0
     engine = opts.get("engine", "auto")
-    if engine not in ("auto", "cpu", "cuda"):
-        raise InputError("options.engine", engine, "one of auto, cpu, cuda")
+    if not isinstance(engine, str):
+        raise InputError("options.engine", engine, f"one of {', '.join(BAKE_ENGINES)}")
+    resolve_engine(engine, argument="options.engine")  # refuses now an engine this server cannot run
+    engine = engine.strip().lower()
     if size not in {2**k for k in range(8, 14)}:
         raise InputError("options.texture_size", size, "a power of two from 256 to 8192")
     return settings, engine

@@ -15,6 +15,7 @@ from .asset import Asset, AssetStore
 from .config import Settings
 from .errors import Cancelled
 from .generators.base import GenerationRequest
+from .generators.modelhost import MODEL_HOST
 from .generators.registry import choose
 from .images import load_rgba, save_png
 from .meshfile import glb_bytes, load_mesh_upload, vertex_coloured
@@ -85,25 +86,16 @@ class Context:
     quota: QuotaLedger
 
 
-def quota_left(ledger: QuotaLedger) -> float:
-    return max(0.0, ledger.daily_limit - ledger.used_today())
-
-
-def charged_seconds(measured: float, estimate: float | None) -> float:
-    """What a call costs today's quota: ZeroGPU charges the requested duration, elsewhere the measured time."""
-    if estimate is not None and gpu.on_zero_gpu():
-        return float(gpu.requested_duration(estimate))
-    return float(measured)
-
-
 def generation_estimate(ctx: Context, generator, job: GenerateJob) -> float | None:
     """GPU seconds a model generator will ask for; refuses now when today's quota cannot cover them."""
     if not getattr(generator, "uses_gpu", False):
         return None
-    estimate = gpu.generation_seconds(job.settings.get("quality", "balanced"), len(job.images))
-    if job.settings.get("texture"):
-        estimate += gpu.PAINT_S
-    gpu.check_quota(estimate, quota_left(ctx.quota), f"generate with {generator.name}")
+    own_estimate = getattr(generator, "gpu_estimate", None)  # a generator whose cost depends on more settings
+    if own_estimate is not None:
+        estimate = own_estimate(job.settings, len(job.images))
+    else:
+        estimate = gpu.generation_seconds(job.settings.get("quality", "balanced"), len(job.images))
+    gpu.check_quota(estimate, ctx.quota.left_today(), f"generate with {generator.name}")
     return estimate
 
 
@@ -155,7 +147,11 @@ def _generate_stage(ctx: Context, asset: Asset, job: GenerateJob, generator, cut
         request = GenerationRequest(
             views=cutouts, seed=job.seed, settings=job.settings, check_cancelled=check,
             progress=lambda fraction, message: progress(0.2 + 0.75 * fraction, message))
-        result = generator.generate(request)
+        if getattr(generator, "uses_gpu", False):
+            with MODEL_HOST.lease():  # one model job at a time holds the GPU's one resident model
+                result = generator.generate(request)
+        else:
+            result = generator.generate(request)
         check()
         progress(0.96, "writing high_poly.glb")
         mesh = result.mesh
@@ -166,7 +162,7 @@ def _generate_stage(ctx: Context, asset: Asset, job: GenerateJob, generator, cut
             asset.write_bytes(ATTRIBUTES, result.attribute_volume.to_bytes())
             run["outputs"]["attributes"] = ATTRIBUTES
         run["gpu_seconds"] = float(result.info.get("gpu_seconds", 0.0))
-        run["gpu_charged_seconds"] = charged_seconds(run["gpu_seconds"], estimate)
+        run["gpu_charged_seconds"] = gpu.charged_seconds(run["gpu_seconds"], estimate)
         run["parameters"]["faces"] = len(mesh.faces)
         run["parameters"]["watertight"] = bool(mesh.is_watertight)
         info = {k: v for k, v in result.info.items() if isinstance(v, (int, float, str, list, bool))}

@@ -40,6 +40,10 @@ class QuotaLedger:
                           "gpu_seconds": round(float(gpu_seconds), 3)})
             atomic_write_json(self.path, ledger)
 
+    def left_today(self) -> float:
+        """GPU seconds still free today (never negative)."""
+        return max(0.0, self.daily_limit - self.used_today())
+
     def used_today(self) -> float:
         with self._lock:
             calls = self._read()["days"].get(self.today(), [])

@@ -52,6 +52,24 @@ def test_auto_falls_back_to_the_cpu_and_a_named_cuda_engine_says_why():
         resolve_engine("cuda")
 
 
+def test_auto_bakes_on_the_cpu_when_the_gpu_path_fails_and_a_named_cuda_reports_it(monkeypatch):
+    from server.bake import engine
+
+    mesh = bumpy_sphere(3)
+    high, low = high_poly(mesh), low_poly(mesh, 300, 256)
+
+    def broken(*args):
+        raise RuntimeError("nvrtc: library not found")
+
+    monkeypatch.setattr(engine, "resolve_engine", lambda name, argument="engine": "cuda")
+    monkeypatch.setattr(engine, "_bake_on_gpu", broken)
+    maps = bake(high, low, BakeSettings(size=256, maps=("normal",)), "auto")
+    assert maps.stats["engine"] == "cpu" and "nvrtc" in maps.stats["cuda_fallback"]
+    assert maps.covered.mean() > 0.3
+    with pytest.raises(RuntimeError, match="nvrtc"):
+        bake(high, low, BakeSettings(size=256, maps=("normal",)), "cuda")
+
+
 @needs_cuda
 def test_every_map_matches_the_cpu_engine(painted_pair):
     high, low = painted_pair
@@ -155,3 +173,49 @@ def test_a_generators_attribute_volume_bakes_the_same(painted_pair):
     assert figures["base_color_median_levels"] <= COLOUR_LEVELS
     assert figures["metallic_mean_abs"] < 0.01 and figures["roughness_mean_abs"] < 0.01
     assert gpu.base_color[gpu.covered][:, :3].std() > 0.05
+
+
+@needs_cuda
+def test_bvh_edge_cases_axis_aligned_rays_one_triangle_and_degenerate_faces():
+    import torch
+
+    from server.bake.cpu import RayScene
+    from server.bake.gpu_bvh import TriangleBVH
+
+    cuda = torch.device("cuda")
+    # A box: flat, axis-aligned faces hit by axis-aligned rays, some starting exactly on a face's plane.
+    box = trimesh.creation.box((1.0, 1.0, 1.0))
+    rng = np.random.default_rng(11)
+    origins = np.column_stack([rng.uniform(-0.45, 0.45, 600), rng.uniform(-0.45, 0.45, 600), np.full(600, 2.0)])
+    origins[:100, 0] = 0.5  # on the +X face's plane
+    directions = np.tile([0.0, 0.0, -1.0], (600, 1))
+    bvh = TriangleBVH(box.vertices, box.faces)
+    face, bary, t = bvh.first_hits(torch.tensor(origins, device=cuda), torch.tensor(directions, device=cuda), 5.0)
+    _, _, cpu_t = RayScene(box.vertices, box.faces).first_hits(origins[100:], directions[100:], 5.0)
+    assert (face.cpu().numpy() >= 0).all() and np.allclose(t.cpu().numpy(), 1.5, atol=1e-5)
+    assert np.allclose(cpu_t, 1.5, atol=1e-5)  # Embree agrees away from the box's edge
+    assert np.allclose(bary.sum(dim=1).cpu().numpy(), 1.0, atol=1e-5)
+
+    # One triangle: the root is a leaf.
+    single = TriangleBVH(np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0.0]]), np.array([[0, 1, 2]]))
+    face, bary, t = single.first_hits(torch.tensor([[0.25, 0.25, 1.0], [2.0, 2.0, 1.0]], device=cuda),
+                                      torch.tensor([[0, 0, -1.0], [0, 0, -1.0]], device=cuda), 3.0)
+    assert face.tolist() == [0, -1] and abs(float(t[0]) - 1.0) < 1e-6
+    assert np.allclose(bary[0].cpu().numpy(), [0.5, 0.25, 0.25], atol=1e-6)
+
+    # Degenerate triangles (a point, a segment along an edge) beside real ones are never hit, and where one is
+    # closest its answer is a point of the surface.
+    mesh = bumpy_sphere(3)
+    a, b = mesh.edges_unique[0]
+    faces = np.vstack([mesh.faces, [[a, a, a], [a, b, b]]])
+    bvh = TriangleBVH(mesh.vertices, faces)
+    points = rng.uniform(-1.3, 1.3, (2000, 3))
+    near_face, near_bary, distance = bvh.closest_points(torch.tensor(points, device=cuda))
+    near_face, near_bary = near_face.cpu().numpy(), near_bary.cpu().numpy().astype(float)
+    _, truth, _ = trimesh.proximity.closest_point(mesh, points)
+    assert np.abs(distance.cpu().numpy() - truth).max() < 1e-4
+    # The face and barycentrics returned describe the closest point itself.
+    closest = np.einsum("kj,kjc->kc", near_bary, mesh.vertices[faces[near_face]])
+    assert np.abs(np.linalg.norm(closest - points, axis=1) - truth).max() < 1e-4
+    hits, _, _ = bvh.first_hits(torch.tensor(points, device=cuda), torch.tensor(-points, device=cuda), 3.0)
+    assert hits.max().item() < len(mesh.faces)

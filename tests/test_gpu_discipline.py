@@ -14,6 +14,7 @@ from server.asset import AssetStore
 from server.bake.engine import BakeSettings
 from server.bake.sources import sample_texture
 from server.config import load_settings
+from server.errors import InputError
 from server.generators import registry
 from server.generators.base import GeneratedMesh
 from server.generators.volume import AttributeVolume, PlacedVolume, volume_source
@@ -98,13 +99,13 @@ def test_a_model_generate_over_the_quota_is_refused_before_any_asset(ctx, stub, 
     assert record["status"] == "ready"
 
 
-def test_texture_painting_is_counted_before_the_call(ctx, stub, tmp_path):
-    ctx.quota.record("generate", None, 540.0)  # 60 s left: fast fits (25 s), fast + painting (85 s) does not
-    painted = job(tmp_path, quality="fast")
-    painted.settings["texture"] = True
+def test_a_generators_own_estimate_is_what_the_guard_checks(ctx, stub, tmp_path):
+    ctx.quota.record("generate", None, 540.0)  # 60 s left
+    asked = []
+    stub.gpu_estimate = lambda settings, views: asked.append((settings["quality"], views)) or 85.0
     with pytest.raises(gpu.QuotaExceeded, match="asks for 85 s"):
-        run_generate(ctx, painted, no_progress)
-    assert stub.calls == 0 and ctx.store.history() == []
+        run_generate(ctx, job(tmp_path, quality="fast"), no_progress)
+    assert asked == [("fast", 1)] and stub.calls == 0 and ctx.store.history() == []
 
 
 def test_the_silhouette_generator_is_free(ctx, tmp_path):
@@ -172,7 +173,7 @@ def test_a_cuda_bake_over_the_quota_is_refused_before_the_stage(ctx, stub, tmp_p
     asset, _ = placed_and_baked(ctx, stub, tmp_path)
     stages_before = len(asset.read()["stages"])
     ctx.quota.record("other", None, 600.0)
-    monkeypatch.setattr(finishing, "bake_device", lambda engine: "cuda")
+    monkeypatch.setattr(finishing, "resolve_engine", lambda engine: "cuda")
     with pytest.raises(gpu.QuotaExceeded, match="ZeroGPU quota exceeded: bake on the CUDA engine asks for"):
         finishing.run_bake(asset, BakeSettings(size=256, ao_samples=4), "cuda", no_progress, lambda: None, ctx.quota)
     assert len(asset.read()["stages"]) == stages_before
@@ -187,22 +188,17 @@ def test_a_cuda_bake_records_and_charges_its_gpu_seconds(ctx, stub, tmp_path, mo
 
     def bake_on_the_stand_in_gpu(high, low, settings, engine):
         used.append(engine)
-        return real_bake(high, low, settings, "cpu")
+        maps = real_bake(high, low, settings, "cpu")
+        maps.stats["engine"] = "cuda"  # as the CUDA engine reports it
+        return maps
 
-    monkeypatch.setattr(finishing, "bake_device", lambda engine: "cuda")
+    monkeypatch.setattr(finishing, "resolve_engine", lambda engine: "cuda")
     monkeypatch.setattr(finishing, "bake", bake_on_the_stand_in_gpu)
     asset, _ = placed_and_baked(ctx, stub, tmp_path, quota=ctx.quota, engine="cuda")
     bake = asset.read()["stages"][-1]
     assert used == ["cuda"] and bake["gpu_seconds"] > 0 and bake["parameters"]["device"] == "cuda"
     last = ctx.quota.summary()["recent_calls"][-1]
     assert last["endpoint"] == "bake" and last["gpu_seconds"] == pytest.approx(bake["gpu_charged_seconds"], abs=1e-3)
-
-
-def test_bake_device_follows_the_engine_choice():
-    from server.bake.gpu_runtime import cuda_engine_status
-
-    here = "cuda" if cuda_engine_status()[0] else "cpu"
-    assert [finishing.bake_device(name) for name in ("auto", "cpu", " CPU ")] == [here, "cpu", "cpu"]
 
 
 def test_the_volume_field_undoes_rotation_scale_and_translation():
@@ -228,3 +224,17 @@ def test_the_volume_round_trips_and_missing_voxels_take_the_nearest():
     flipped = volume.permuted(np.diag([1.0, -1.0, -1.0]))
     assert np.allclose(flipped.sample(np.array([[0.05, -0.05, -0.9]]))["base_color"], [BLUE])
     assert np.allclose(flipped.sample(np.array([[0.05, -0.05, -0.1]]))["base_color"], [RED])
+
+
+def test_forge_refuses_a_bake_engine_this_server_cannot_run_before_generating(ctx, tmp_path, monkeypatch):
+    from server.api import ForgeApi
+    from server.bake import gpu_runtime
+
+    monkeypatch.setattr(gpu_runtime, "cuda_engine_status", lambda: (False, "no CUDA GPU on this server"))
+    api = ForgeApi(ctx.settings)
+    view = tmp_path / "front.png"
+    view.write_bytes(save_png(l_shape(128)))
+    with pytest.raises(InputError, match="options.engine.*cuda.*no CUDA GPU on this server"):
+        api.forge([str(view)], "Crate", "front", "", {"bake": {"engine": "cuda"}})
+    assert api.ctx.store.history() == []
+

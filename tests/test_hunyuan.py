@@ -360,8 +360,16 @@ def test_the_gpu_call_takes_and_returns_picklable_cpu_data(weights, host):
 def test_the_gpu_duration_comes_from_the_quality_and_the_view_count(monkeypatch):
     one = hunyuan.SampleJob("2.0", ("/w",), "cpu", None, 0, 30, 256, "hero")
     four = hunyuan.SampleJob("mv", ("/w",), "cpu", {k: None for k in hunyuan.MV_KEYS}, 0, 30, 256, "fast")
-    assert hunyuan.sample_seconds(one) == gpu.generation_seconds("hero", 1)
-    assert hunyuan.sample_seconds(four) == gpu.generation_seconds("fast", 4)
+    assert hunyuan.sample_seconds(one) == gpu.generation_seconds("hero", 1)  # fewer steps than hero's 50
+    assert hunyuan.sample_seconds(four) == pytest.approx(gpu.generation_seconds("fast", 4) * 30 / 5)
+    finer = hunyuan.SampleJob("2.0", ("/w",), "cpu", None, 0, 50, 768, "hero")
+    assert hunyuan.sample_seconds(finer) == pytest.approx(gpu.generation_seconds("hero", 1) + hunyuan.DECODE_S * 7)
+    generator = hunyuan.Hunyuan3DGenerator()
+    monkeypatch.setattr(hunyuan, "paint_status", lambda: (False, "no custom_rasterizer"))
+    plain = generator.gpu_estimate({"quality": "balanced"}, 1)
+    assert generator.gpu_estimate({"quality": "balanced", "texture": True}, 1) == plain  # painting cannot run
+    monkeypatch.setattr(hunyuan, "paint_status", lambda: (True, "ready"))
+    assert generator.gpu_estimate({"quality": "balanced", "texture": True}, 1) == plain + gpu.START_UP_S + gpu.PAINT_S
 
     durations = {}
 
@@ -378,7 +386,7 @@ def test_the_gpu_duration_comes_from_the_quality_and_the_view_count(monkeypatch)
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     try:
         importlib.reload(hunyuan)
-        assert durations["sample"](four) == gpu.requested_duration(gpu.generation_seconds("fast", 4))
+        assert durations["sample"](four) == gpu.requested_duration(gpu.generation_seconds("fast", 4) * 30 / 5)
         assert durations["paint"](None) == gpu.requested_duration(gpu.START_UP_S + gpu.PAINT_S)
     finally:
         monkeypatch.undo()

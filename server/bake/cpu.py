@@ -74,7 +74,11 @@ def welded_normals(mesh: MeshArrays) -> np.ndarray:
 
 
 def nearest_surface(high: HighPoly, points: np.ndarray, tree: cKDTree, vertex_faces: np.ndarray):
-    """Closest point on the high poly among the triangles around the nearest vertex: (face, bary, distance)."""
+    """Closest point on the high poly among the triangles around the nearest vertex: (face, bary, distance).
+
+    An approximation of the true closest point (the CUDA engine's BVH finds that one); it serves the few
+    texels whose cage ray missed, and agrees with the exact answer wherever triangles are small.
+    """
     _, nearest = tree.query(points, workers=-1)
     candidates = vertex_faces[nearest]  # (k, m) padded with -1
     best_face = np.full(len(points), -1, np.int64)
@@ -94,7 +98,8 @@ def nearest_surface(high: HighPoly, points: np.ndarray, tree: cKDTree, vertex_fa
         best_distance[index] = distance[better]
         best_point[index] = closest[better]
     bary = trimesh.triangles.points_to_barycentric(high.vertices[high.faces[best_face]], best_point)
-    return best_face, np.clip(bary, 0, 1), best_distance
+    bary = np.clip(np.nan_to_num(bary, nan=1.0 / 3.0), 0, 1)  # a degenerate triangle has no barycentrics
+    return best_face, bary / np.maximum(bary.sum(axis=1, keepdims=True), 1e-12), best_distance
 
 
 def _tangent_frame(low: MeshArrays, coverage: UVCoverage):
@@ -199,7 +204,9 @@ def bake_cpu(high: HighPoly, low: MeshArrays, settings: BakeSettings) -> BakedMa
             select[:] = True
         diagonal = float(np.linalg.norm(np.ptp(high.vertices, axis=0)))
         # The hemisphere stands on the triangle itself: a smoothed vertex normal would tilt it into the face.
-        face_normal = trimesh.triangles.normals(high.vertices[high.faces[face]])[0]
+        corners = high.vertices[high.faces[face]]
+        # Computed here, not by trimesh.triangles.normals, which drops degenerate triangles from its answer.
+        face_normal = _unit(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]))
         sparse = _ambient_occlusion(scene, hit_point, face_normal, settings, select, 1e-4 * diagonal)
         ao = spread_sparse(coverage, select, sparse, stride if select.sum() < len(select) else 1)
     else:
@@ -228,7 +235,7 @@ def bake_cpu(high: HighPoly, low: MeshArrays, settings: BakeSettings) -> BakedMa
         opacity=base[..., 3].astype(np.float32) if high.source.has_opacity else None,
         covered=covered)
     timings["pad"] = time.perf_counter() - clock
-    maps.stats = {"texels": int(len(face)), "cage_misses": int(missed.sum()),
+    maps.stats = {"engine": "cpu", "texels": len(face), "cage_misses": int(missed.sum()),
                   "unreached": int((~reached).sum()), "ao_points": int(select.sum()) if "ao" in settings.maps else 0,
                   "seconds": {k: round(v, 3) for k, v in timings.items()}}
     return maps

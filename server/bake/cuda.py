@@ -14,7 +14,7 @@ import numpy as np
 from ..meshdata import MeshArrays
 from .cpu import welded_normals
 from .engine import BakedMaps, BakeSettings, HighPoly, hemisphere_directions
-from .gpu_bvh import TriangleBVH
+from .gpu_bvh import TriangleBVH, torch_stream
 from .gpu_runtime import rasterizer
 from .gpu_sources import sample_any
 from .padding import inpaint_holes
@@ -131,10 +131,13 @@ def _padding_sources(torch, covered):
 
     if bool(covered.all()) or not bool(covered.any()):
         return None
-    outside = cupy.asarray(~covered)
-    indices = gpu_ndimage.distance_transform_edt(outside, return_distances=False, return_indices=True)
-    indices = torch.as_tensor(indices, device=covered.device).to(torch.int64)
-    return indices[0], indices[1]
+    with torch_stream(torch, cupy):
+        outside = cupy.asarray(~covered)
+        indices = gpu_ndimage.distance_transform_edt(outside, return_distances=False, return_indices=True)
+        result = torch.as_tensor(indices, device=covered.device).to(torch.int64)
+    del outside, indices
+    cupy.get_default_memory_pool().free_all_blocks()  # CuPy's pool is not torch's: give the memory back
+    return result[0], result[1]
 
 
 def bake_cuda(high: HighPoly, low: MeshArrays, settings: BakeSettings) -> BakedMaps:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ForgeError, InputError
 from ..gpu import gpu_task
 from ..meshdata import MeshArrays
 from .sources import AttributeSource
 
+log = logging.getLogger(__name__)
 ENGINES = ("auto", "cpu", "cuda")
 MAPS = ("normal", "base_color", "metallic", "roughness", "ao", "opacity")
 
@@ -86,18 +88,18 @@ def hemisphere_directions(count: int, seed: int = 0) -> np.ndarray:
     return np.column_stack([radius * np.cos(angle), radius * np.sin(angle), np.sqrt(1 - u[:, 0])])
 
 
-def resolve_engine(engine: str | None) -> str:
+def resolve_engine(engine: str | None, argument: str = "engine") -> str:
     """'cpu' or 'cuda': 'auto' takes CUDA when this server can run it; a named engine must be available."""
     name = (engine or "auto").strip().lower()
     if name not in ENGINES:
-        raise InputError("engine", engine, f"one of {', '.join(ENGINES)}")
+        raise InputError(argument, engine, f"one of {', '.join(ENGINES)}")
     if name == "cpu":
         return name
     from .gpu_runtime import cuda_engine_status
 
     available, reason = cuda_engine_status()
     if name == "cuda" and not available:
-        raise InputError("engine", engine, f"an available engine: the CUDA engine cannot run here ({reason})")
+        raise InputError(argument, engine, f"an available engine: the CUDA engine cannot run here ({reason})")
     return "cuda" if available else "cpu"
 
 
@@ -130,10 +132,22 @@ def bake(high: HighPoly, low: MeshArrays, settings: BakeSettings, engine: str = 
     settings.validate()
     if low.uv is None or low.normals is None:
         raise InputError("low poly", "without UVs or normals", "a low poly unwrapped by the UV stage")
-    if resolve_engine(engine) == "cuda":
-        return _bake_on_gpu(high, low, settings)
     from .cpu import bake_cpu
 
+    fallback = None
+    if resolve_engine(engine) == "cuda":
+        try:
+            return _bake_on_gpu(high, low, settings)
+        except ForgeError:
+            raise
+        except Exception as exc:
+            # The packages import but the GPU path cannot run (no prebuilt nvdiffrast plugin, no NVRTC, out of
+            # memory): 'auto' bakes on the CPU and says why; a named 'cuda' reports the failure.
+            if (engine or "auto").strip().lower() != "auto":
+                raise
+            fallback = f"{type(exc).__name__}: {str(exc)[:300]}"
+            log.warning("CUDA bake failed, baking on the CPU instead: %s", fallback)
     maps = bake_cpu(high, low, settings)
-    maps.stats["engine"] = "cpu"
+    if fallback:
+        maps.stats["cuda_fallback"] = fallback
     return maps

@@ -249,6 +249,12 @@ def _expand_bits(v):
     return (v * 0x00000005) & 0x49249249
 
 
+def torch_stream(torch, cupy):
+    """CuPy's handle on torch's current CUDA stream (the null stream when torch uses the default one)."""
+    pointer = torch.cuda.current_stream().cuda_stream
+    return cupy.cuda.ExternalStream(pointer) if pointer else cupy.cuda.Stream.null
+
+
 def _blocks(count: int) -> tuple[int]:
     return ((count + THREADS - 1) // THREADS,)
 
@@ -274,7 +280,7 @@ class TriangleBVH:
         extent = (centroids.max(dim=0).values - lo).clamp_min(1e-12)
         cells = ((centroids - lo) / extent * 1024.0).clamp(0, 1023).to(torch.int64)
         codes = (_expand_bits(cells[:, 0]) << 2) | (_expand_bits(cells[:, 1]) << 1) | _expand_bits(cells[:, 2])
-        codes, order = torch.sort(codes)
+        codes, order = torch.sort(codes, stable=True)
         self.order = order.to(torch.int32).contiguous()
         self.tris = triangles[order].reshape(n, 9).contiguous()
         nodes = 2 * n - 1
@@ -283,15 +289,12 @@ class TriangleBVH:
         self.parent = torch.full((nodes,), -1, dtype=torch.int32, device=device)
         self.boxes = torch.empty((nodes, 6), dtype=torch.float32, device=device)
         arrivals = torch.zeros((max(n - 1, 1),), dtype=torch.int32, device=device)
-        module = _kernels()
         codes32 = codes.to(torch.int32).contiguous()
         if n > 1:
-            module.get_function("build_hierarchy")(
-                _blocks(n - 1), (THREADS,), (self._c(codes32), np.int32(n), self._c(self.left),
-                                             self._c(self.right), self._c(self.parent)))
-        module.get_function("fit_boxes")(
-            _blocks(n), (THREADS,), (self._c(self.tris), np.int32(n), self._c(self.parent), self._c(self.left),
-                                     self._c(self.right), self._c(self.boxes), self._c(arrivals)))
+            self._launch("build_hierarchy", n - 1, (self._c(codes32), np.int32(n), self._c(self.left),
+                                                    self._c(self.right), self._c(self.parent)))
+        self._launch("fit_boxes", n, (self._c(self.tris), np.int32(n), self._c(self.parent), self._c(self.left),
+                                      self._c(self.right), self._c(self.boxes), self._c(arrivals)))
         self._overflow = torch.zeros(1, dtype=torch.int32, device=device)
 
     def _c(self, tensor):
@@ -305,6 +308,11 @@ class TriangleBVH:
         if int(self._overflow.item()):
             raise RuntimeError(f"BVH traversal stack ({STACK_DEPTH}) overflowed on {int(self._overflow.item())} queries")
 
+    def _launch(self, name: str, count: int, args: tuple) -> None:
+        """Run a kernel on torch's current stream, so it orders with the torch work around it."""
+        with torch_stream(self.torch, self.cupy):
+            _kernels().get_function(name)(_blocks(count), (THREADS,), args)
+
     def _trace(self, origins, directions, distance, mode: int):
         torch = self.torch
         origins = origins.to(torch.float32).contiguous()
@@ -313,11 +321,11 @@ class TriangleBVH:
         limit = torch.as_tensor(distance, dtype=torch.float32, device=origins.device).expand(count).contiguous()
         face = torch.empty(count, dtype=torch.int32, device=origins.device)
         uvt = torch.empty((count, 3), dtype=torch.float32, device=origins.device)
+        self._overflow.zero_()
         if count:
-            _kernels().get_function("trace")(
-                _blocks(count), (THREADS,), (*self._args(), self._c(origins), self._c(directions), self._c(limit),
-                                             np.int32(count), np.int32(mode), self._c(face), self._c(uvt),
-                                             self._c(self._overflow)))
+            self._launch("trace", count, (*self._args(), self._c(origins), self._c(directions), self._c(limit),
+                                          np.int32(count), np.int32(mode), self._c(face), self._c(uvt),
+                                          self._c(self._overflow)))
         self._check_overflow()
         return face, uvt
 
@@ -342,9 +350,9 @@ class TriangleBVH:
         face = torch.empty(count, dtype=torch.int32, device=points.device)
         bary = torch.empty((count, 3), dtype=torch.float32, device=points.device)
         distance = torch.empty(count, dtype=torch.float32, device=points.device)
+        self._overflow.zero_()
         if count:
-            _kernels().get_function("nearest")(
-                _blocks(count), (THREADS,), (*self._args(), self._c(points), np.int32(count), self._c(face),
-                                             self._c(bary), self._c(distance), self._c(self._overflow)))
+            self._launch("nearest", count, (*self._args(), self._c(points), np.int32(count), self._c(face),
+                                            self._c(bary), self._c(distance), self._c(self._overflow)))
         self._check_overflow()
         return face.to(torch.int64), bary, distance

@@ -265,8 +265,19 @@ def shape_pipeline(job: SampleJob):
     return MODEL_HOST.get(job.key, partial(load_shape_pipeline, job.variant, job.sources, job.device))
 
 
+# Not measured: the octree decode's share at the preset's resolution; it grows with the cube of the resolution.
+DECODE_S = 4.0
+
+
+def shape_seconds(quality: str, views: int, steps: int, octree_resolution: int) -> float:
+    """The quality's figure, scaled up for more sampling steps and a finer octree than the preset's."""
+    _, _, preset_steps, preset_octree = QUALITY[quality]
+    sampling = gpu.generation_seconds(quality, views) * max(1.0, steps / preset_steps)
+    return sampling + DECODE_S * max(0.0, (octree_resolution / preset_octree) ** 3 - 1.0)
+
+
 def sample_seconds(job: SampleJob) -> float:
-    return gpu.generation_seconds(job.quality, job.view_count)
+    return shape_seconds(job.quality, job.view_count, job.steps, job.octree_resolution)
 
 
 @gpu.gpu_task(duration=sample_seconds)
@@ -380,6 +391,14 @@ class Hunyuan3DGenerator:
                              f"a quality whose Hunyuan3D-2 weights are on this server ({the_plan.variant} needs "
                              f"{', '.join(missing)})")
         return the_plan, sources
+
+    def gpu_estimate(self, settings: dict, view_count: int) -> float:
+        """GPU seconds this request will ask ZeroGPU for: the shape call, and painting when it will run."""
+        the_plan = plan(settings, view_count)
+        seconds = shape_seconds(the_plan.quality, view_count, the_plan.steps, the_plan.octree_resolution)
+        if the_plan.texture and paint_status()[0]:
+            seconds += paint_seconds(None)
+        return seconds
 
     def generate(self, request: GenerationRequest) -> GeneratedMesh:
         images = model_images(request.views)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import threading
-from typing import Any, Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 
 def _free_cuda_cache() -> None:
@@ -36,6 +38,12 @@ class ModelHost:
             self._key = key
             self.loads.append(key)
             return self._model
+
+    @contextmanager
+    def lease(self) -> Iterator[None]:
+        """Hold the host for a whole generation, so no other job swaps the model out while it runs."""
+        with self._lock:
+            yield
 
     @property
     def held(self) -> str | None:

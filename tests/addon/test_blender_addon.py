@@ -55,6 +55,10 @@ prefs.output_folder = args["work"]
 prefs.request_timeout = 30
 scene = bpy.context.scene
 out["token_in_scene"] = "token" in scene.open3dforge.bl_rna.properties.keys()
+out["options_default"] = operators.panel_options(scene.open3dforge, "")
+scene.open3dforge.quality, scene.open3dforge.must_stand = "hero", True
+out["options_models"] = operators.panel_options(scene.open3dforge, '{"generate": {"steps": 20}}')
+scene.open3dforge.quality, scene.open3dforge.must_stand = "preset", False
 
 def snapshot():
     vl = bpy.context.view_layer
@@ -228,6 +232,11 @@ def test_online_access_gates_the_network_operators(blender):
     assert blender["poll_offline"] is False
     assert blender["online_access"] is True and blender["poll_online"] is True
     assert blender["token_in_scene"] is False
+
+
+def test_quality_and_must_stand_reach_the_generate_options(blender):
+    assert "generate" not in blender["options_default"]
+    assert blender["options_models"]["generate"] == {"quality": "hero", "must_stand": True, "steps": 20}
 
 
 def test_forge_imports_one_collection_with_lods_hulls_and_hidden_high_poly(blender):
