@@ -168,3 +168,20 @@ def standing(vertices: np.ndarray, height: float) -> tuple[float, np.ndarray]:
     scale = float(height) / extent
     centre = (lower + upper) / 2
     return scale, -np.array([centre[0], centre[1], lower[2]]) * scale
+
+
+def placed_in_blender(vertices: np.ndarray, faces: np.ndarray, to_blender: np.ndarray,
+                      height: float) -> tuple[trimesh.Trimesh, float, np.ndarray]:
+    """A model's mesh turned into Blender axes by `to_blender` (a signed axis permutation), `height` tall,
+    standing centred on the origin, faces outward: (mesh, scale, translation) of the placement."""
+    matrix = np.asarray(to_blender, np.float64)
+    vertices = np.asarray(vertices, np.float64) @ matrix.T
+    faces = np.asarray(faces, np.int64)
+    if np.linalg.det(matrix) < 0:  # a mirror turns the windings inside out
+        faces = faces[:, ::-1]
+    scale, translation = standing(vertices, height)
+    mesh = trimesh.Trimesh(vertices * scale + translation, faces, process=False)
+    if mesh.is_watertight and mesh.volume < 0:
+        mesh.invert()
+    return mesh, scale, translation
+

@@ -20,8 +20,8 @@ from .base import (
     GenerationRequest,
     cached_on_hub,
     library_present,
+    placed_in_blender,
     quality_of,
-    standing,
 )
 from .modelhost import MODEL_HOST
 
@@ -341,17 +341,14 @@ def clean_mesh(vertices: np.ndarray, faces: np.ndarray, max_faces: int) -> tuple
     return result.vertex_matrix(), result.face_matrix()
 
 
+Y_UP_TO_BLENDER = np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]])  # (x, y, z) -> (x, -z, y)
+
+
 def to_blender(vertices: np.ndarray, faces: np.ndarray, height: float) -> trimesh.Trimesh:
     """hy3dgen meshes are glTF-style, Y up with the object's front toward +Z (texgen's front camera, azimuth
     0, sits on +Z), in about [-1, 1]^3. Blender's axes are Z up, front toward -Y: (x, y, z) -> (x, -z, y),
     a rotation, so windings stay. Scaled to `height` metres, standing on z = 0, centred on the Z axis."""
-    vertices = np.asarray(vertices, np.float64)
-    vertices = np.column_stack([vertices[:, 0], -vertices[:, 2], vertices[:, 1]])
-    scale, translation = standing(vertices, height)
-    mesh = trimesh.Trimesh(vertices * scale + translation, np.asarray(faces, np.int64), process=False)
-    if mesh.is_watertight and mesh.volume < 0:
-        mesh.invert()
-    return mesh
+    return placed_in_blender(vertices, faces, Y_UP_TO_BLENDER, height)[0]
 
 
 class Hunyuan3DGenerator:

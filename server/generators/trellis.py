@@ -19,9 +19,9 @@ from .base import (
     GenerationRequest,
     cached_on_hub,
     library_present,
+    placed_in_blender,
     quality_of,
     runtime_problem,
-    standing,
     to_numpy,
     weights_source,
 )
@@ -142,13 +142,7 @@ def sample(views: list[np.ndarray], seed: int, quality: str, dso: bool, mode: st
 
 
 def to_blender(raw: dict, height: float) -> trimesh.Trimesh:
-    vertices = raw["vertices"] @ NATIVE_TO_BLENDER.T
-    faces = raw["faces"] if np.linalg.det(NATIVE_TO_BLENDER) > 0 else raw["faces"][:, ::-1]
-    scale, translation = standing(vertices, height)
-    mesh = trimesh.Trimesh(vertices * scale + translation, faces, process=False)
-    if mesh.is_watertight and mesh.volume < 0:
-        mesh.invert()
-    return mesh
+    return placed_in_blender(raw["vertices"], raw["faces"], NATIVE_TO_BLENDER, height)[0]
 
 
 def vertex_colors(raw: dict) -> np.ndarray:

@@ -14,9 +14,9 @@ from .base import (
     GeneratedMesh,
     GenerationRequest,
     hf_token,
+    placed_in_blender,
     quality_of,
     runtime_problem,
-    standing,
     to_numpy,
     weights_source,
 )
@@ -90,13 +90,8 @@ def attribute_volume(raw: dict) -> AttributeVolume:
 
 def to_blender(raw: dict, height: float) -> tuple[trimesh.Trimesh, AttributeVolume]:
     """Mesh and volume in Blender axes, `height` tall, standing centred on the origin, in one shared frame."""
-    vertices = raw["vertices"] @ NATIVE_TO_BLENDER.T
-    faces = raw["faces"] if np.linalg.det(NATIVE_TO_BLENDER) > 0 else raw["faces"][:, ::-1]
+    mesh, scale, translation = placed_in_blender(raw["vertices"], raw["faces"], NATIVE_TO_BLENDER, height)
     volume = attribute_volume(raw).permuted(NATIVE_TO_BLENDER)
-    scale, translation = standing(vertices, height)
-    mesh = trimesh.Trimesh(vertices * scale + translation, faces, process=False)
-    if mesh.is_watertight and mesh.volume < 0:
-        mesh.invert()
     return mesh, volume.transformed(scale, translation)
 
 

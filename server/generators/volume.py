@@ -64,12 +64,16 @@ class AttributeVolume:
         origin[flip] = -origin[flip]
         return AttributeVolume(coords, self.values, self.voxel_size, origin)
 
+    def lookup(self) -> _VoxelLookup:
+        """The voxel index, built on first use."""
+        if self._lookup is None:
+            self._lookup = _VoxelLookup(self)
+        return self._lookup
+
     def sample(self, points: np.ndarray) -> dict[str, np.ndarray]:
         """Trilinear values at points from the voxels that exist; a point with none around takes the nearest."""
         points = np.asarray(points, np.float64).reshape(-1, 3)
-        if self._lookup is None:
-            self._lookup = _VoxelLookup(self)
-        parts = [self._lookup.sample(points[start:start + CHUNK]) for start in range(0, len(points), CHUNK)]
+        parts = [self.lookup().sample(points[start:start + CHUNK]) for start in range(0, len(points), CHUNK)]
         return {name: np.concatenate([part[name] for part in parts]) if parts else np.zeros((0, value.shape[1]))
                 for name, value in self.values.items()}
 
@@ -200,9 +204,7 @@ class PlacedVolume:
             rotation = torch.as_tensor(np.asarray(self.transform["rotation"], np.float64), device=points.device)
             translation = torch.as_tensor(np.asarray(self.transform["translation"], np.float64), device=points.device)
             points = (points - translation) / float(self.transform["scale"]) @ rotation
-        if self.volume._lookup is None:
-            self.volume._lookup = _VoxelLookup(self.volume)
-        return _bake_values(self.volume._lookup.sample_torch(torch, points), len(points), torch)
+        return _bake_values(self.volume.lookup().sample_torch(torch, points), len(points), torch)
 
 
 def _bake_values(sampled: dict, count: int, xp) -> dict:
