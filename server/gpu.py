@@ -17,9 +17,9 @@ START_UP_S = 5.0
 GENERATION_S = {"fast": 20.0, "balanced": 45.0, "hero": 90.0}
 # Hunyuan3D-2's texture painting renders and diffuses six 2048-pixel views: not measured here.
 PAINT_S = 60.0
-# The CUDA bake (normal, base colour, metallic, roughness, AO) measured 0.23 s at 2048² and 0.8 s at 4096²
-# warm, 1.7 s and 2.0 s in a new process, on a 1.3M-triangle high poly (bench/RESULTS.md); the start-up
-# margin covers CUDA's own initialisation.
+# The CUDA bake (normal, base colour, metallic, roughness, AO) measured 0.2-0.3 s at 2048² and 0.5 s at
+# 4096² warm, 1.1 s and 1.65 s in a new process, on a 1.3M-triangle high poly (bench/RESULTS.md); the
+# start-up margin covers CUDA's own initialisation.
 BAKE_S_PER_MEGATEXEL = 0.04
 BAKE_S_PER_MILLION_TRIANGLES = 0.1
 MAX_DURATION_S = 300

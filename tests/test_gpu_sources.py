@@ -1,4 +1,4 @@
-"""The CUDA engine's attribute lookups on torch tensors give what the CPU engine's numpy lookups give.
+"""The CUDA engine's torch code (attribute lookups, the AO blur) gives what the CPU engine's numpy and OpenCV give.
 
 They run on the CPU here (torch CPU tensors), so CI checks the same code that runs on the GPU.
 """
@@ -61,3 +61,14 @@ def test_an_attribute_volume_samples_the_same_through_placement():
     placed = trimesh.Trimesh((sphere.vertices @ rotation.T) * 2.5 + [0.3, -0.2, 1.0], sphere.faces)
     faces, bary, points = surface_points(placed, 4000, 4)
     compare(source, faces, bary, points)
+
+
+def test_the_gpu_gaussian_blur_is_opencvs():
+    import cv2
+
+    from server.bake.cuda import _gaussian_blur
+
+    image = np.random.default_rng(5).random((96, 80)).astype(np.float32)
+    for sigma in (0.75, 3.0, 6.0):
+        ours = _gaussian_blur(torch, torch.from_numpy(image), sigma).numpy()
+        assert np.abs(ours - cv2.GaussianBlur(image, (0, 0), sigma)).max() < 1e-5, sigma
