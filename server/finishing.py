@@ -24,7 +24,7 @@ from .images import save_png
 from .jsonsafe import jsonable
 from .meshdata import MeshArrays
 from .meshfile import glb_bytes, read_glb
-from .pipeline import ATTRIBUTES
+from .pipeline import ATTRIBUTES, charged_if_failed
 from .quota import QuotaLedger
 from .stages import checks as checks_stage
 
@@ -119,7 +119,11 @@ def run_bake(asset: Asset, settings: BakeSettings, engine: str, progress: Progre
         check()
         progress(0.1, f"baking {settings.size}x{settings.size} maps")
         started = time.perf_counter()
-        maps = bake(high, lods[0], settings, engine)
+        if quota is not None and device == "cuda":
+            with charged_if_failed(quota, asset, "bake", estimate):
+                maps = bake(high, lods[0], settings, engine)
+        else:
+            maps = bake(high, lods[0], settings, engine)
         elapsed = time.perf_counter() - started
         run["parameters"]["bake_seconds"] = round(elapsed, 3)
         run["parameters"]["stats"] = maps.stats

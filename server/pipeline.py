@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,6 +87,17 @@ class Context:
     quota: QuotaLedger
 
 
+@contextmanager
+def charged_if_failed(ledger: QuotaLedger, asset: Asset, endpoint: str, estimate: float | None) -> Iterator[None]:
+    """ZeroGPU charges a GPU call's requested duration even when the call fails: the ledger does the same."""
+    try:
+        yield
+    except BaseException:
+        if estimate is not None and gpu.on_zero_gpu():
+            ledger.record(f"{endpoint} (failed)", asset.asset_id, float(gpu.requested_duration(estimate)))
+        raise
+
+
 def generation_estimate(ctx: Context, generator, job: GenerateJob) -> float | None:
     """GPU seconds a model generator will ask for; refuses now when today's quota cannot cover them."""
     if not getattr(generator, "uses_gpu", False):
@@ -148,8 +160,8 @@ def _generate_stage(ctx: Context, asset: Asset, job: GenerateJob, generator, cut
             views=cutouts, seed=job.seed, settings=job.settings, check_cancelled=check,
             progress=lambda fraction, message: progress(0.2 + 0.75 * fraction, message))
         if getattr(generator, "uses_gpu", False):
-            with MODEL_HOST.lease():  # one model job at a time holds the GPU's one resident model
-                result = generator.generate(request)
+            with MODEL_HOST.lease(), charged_if_failed(ctx.quota, asset, "generate", estimate):
+                result = generator.generate(request)  # one model job at a time: the GPU holds one model
         else:
             result = generator.generate(request)
         check()

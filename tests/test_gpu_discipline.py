@@ -108,6 +108,19 @@ def test_a_generators_own_estimate_is_what_the_guard_checks(ctx, stub, tmp_path)
     assert asked == [("fast", 1)] and stub.calls == 0 and ctx.store.history() == []
 
 
+def test_a_failed_gpu_call_is_still_charged_on_zero_gpu(ctx, stub, tmp_path, monkeypatch):
+    def fails(request):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(stub, "generate", fails)
+    monkeypatch.setattr(gpu, "on_zero_gpu", lambda: True)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        run_generate(ctx, job(tmp_path, quality="fast"), no_progress)
+    last = ctx.quota.summary()["recent_calls"][-1]
+    assert last["endpoint"] == "generate (failed)" and last["gpu_seconds"] == gpu.requested_duration(
+        gpu.generation_seconds("fast", 1))
+
+
 def test_the_silhouette_generator_is_free(ctx, tmp_path):
     ctx.quota.record("generate", None, 600.0)
     record, _ = run_generate(ctx, job(tmp_path, generator="silhouette"), no_progress)
