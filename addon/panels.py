@@ -77,6 +77,9 @@ class OPEN3DFORGE_PT_connection(_Panel, bpy.types.Panel):
             row.label(text=str(info.get("name", "?")), icon='CHECKMARK' if info.get("available") else 'X')
             if not info.get("available") and info.get("reason"):
                 row.label(text=str(info["reason"])[:60])
+        engines = {row.get("name"): row for row in health.get("bake_engines") or [] if isinstance(row, dict)}
+        if "auto" in engines:  # "uses cuda here" or "uses cpu here"
+            layout.label(text=f"Bake: {engines['auto'].get('reason', '?')}", icon='TEXTURE')
         quota = STATE["quota"] or {}
         if quota.get("error"):
             layout.label(text=f"Quota: {quota['error']}", icon='ERROR')
