@@ -204,6 +204,20 @@ def _server_package(path, name: str, engine: str) -> tuple[dict[str, bytes], dic
     return members, manifest
 
 
+def output_folder(folder: str | Path) -> Path:
+    """`folder` created if needed; ExportProblem names it when it cannot hold the zip (a file in the way, no rights)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        why = f"{str(blocker)!r} is a file, not a folder" if blocker is not None else (exc.strerror or str(exc))
+        raise ExportProblem(f"directory={str(folder)!r}: cannot write the zip there ({why})") from exc
+    if not os.access(folder, os.W_OK):
+        raise ExportProblem(f"directory={str(folder)!r}: this folder is not writable")
+    return folder
+
+
 def write_engine_zip(context, collection, folder: str | Path, engine: str = "ue5", *,
                      server_package: str | Path | None = None) -> Path:
     """Write <folder>/<Name>_<Engine>.zip from `collection` (made by importer.import_package); returns its path.
@@ -224,8 +238,7 @@ def write_engine_zip(context, collection, folder: str | Path, engine: str = "ue5
     render = f"SM_{name}"
     mesh_files = [f"{render}.fbx", f"{render}_LOD1.fbx", f"{render}_LOD2.fbx"]
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = output_folder(folder)
     target = folder / f"{name}_UE5.zip"
     with tempfile.TemporaryDirectory(prefix="o3f_export_") as tmp:
         tmp = Path(tmp)
@@ -272,8 +285,7 @@ def write_godot_zip(collection, folder: str | Path, server_package) -> Path:
     members, _ = _server_package(server_package, name, "godot")
     if f"{name}.glb" not in members:
         raise ExportProblem(f"the server's Godot package has no {name}.glb (it holds {', '.join(sorted(members))})")
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = output_folder(folder)
     target = folder / f"{name}_Godot.zip"
 
     def write(handle) -> None:
@@ -312,8 +324,7 @@ def write_unity_zip(context, collection, folder: str | Path, server_package) -> 
     mesh_file = f"{name}.fbx"
     lod_names = [f"{name}_LOD{i}" for i in range(3)]
     hull_names = [f"{name}_Collider_{i:02d}" for i in range(len(found["ucx"]))]
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = output_folder(folder)
     target = folder / f"{name}_Unity.zip"
     temporary = []
     try:

@@ -9,6 +9,7 @@ this module, never in the scene; the worker thread never touches it (only the ma
 import json
 import os
 import tempfile
+import traceback
 
 import bpy
 from bpy.props import BoolProperty, CollectionProperty, StringProperty
@@ -22,7 +23,7 @@ STATE = {
     "eta_s": None, "error": "", "asset_id": "", "asset_name": "", "health": None, "quota": None, "assets": [],
     "last_zip": "",
 }
-_ACTIVE = {"job": None}
+_ACTIVE = {"job": None, "timer": None, "window_manager": None}  # the one running job
 
 
 class AddonError(Exception):
@@ -32,14 +33,62 @@ class AddonError(Exception):
 DOMAIN_ERRORS = (AddonError, ServerError, importer.ImportProblem, exporter.ExportProblem)
 
 
-def _redraw_all() -> None:
-    wm = getattr(bpy.context, "window_manager", None)
+def _redraw_all(context=None) -> None:
+    wm = getattr(context if context is not None else bpy.context, "window_manager", None)
     if wm is None:
         return
     for window in wm.windows:
-        for area in window.screen.areas:
+        screen = window.screen
+        for area in (screen.areas if screen is not None else ()):
             if area.type == 'VIEW_3D':
                 area.tag_redraw()
+
+
+def describe(exc: BaseException) -> str:
+    """What the user reads: a domain error's own words; anything else with its type, so it is never blank."""
+    if isinstance(exc, DOMAIN_ERRORS):
+        return str(exc)
+    words = str(exc).strip()
+    return f"{type(exc).__name__}: {words}" if words else type(exc).__name__
+
+
+def can_run_modal(context) -> bool:
+    """Whether Blender will deliver events to a modal operator; otherwise (background mode) jobs are pumped."""
+    return not bpy.app.background and context.window is not None
+
+
+def _drop_active():
+    """Forget the running job and remove its timer (once); returns the job, or None."""
+    job, timer, wm = _ACTIVE["job"], _ACTIVE["timer"], _ACTIVE["window_manager"]
+    _ACTIVE.update(job=None, timer=None, window_manager=None)
+    if timer is not None and wm is not None:
+        wm.event_timer_remove(timer)
+    return job
+
+
+def end_active(reason: str, wait_s: float = 0.0) -> bool:
+    """End the running job from outside its own modal loop (add-on disabled, another file opened, Blender
+    quitting): cancel it here and on the server, remove its timer, clear "running". With `wait_s`, wait that
+    long for the worker to tell the server (Blender quitting would kill it first). Returns whether one ran."""
+    job = _drop_active()
+    if job is None:
+        return False
+    job.cancel()
+    STATE.update(running=False, status=f"cancelled: {reason}", stage="cancelled", queue_position=None, eta_s=None)
+    print(f"Open3DForge: {job.title} cancelled ({reason})")
+    if wait_s > 0:
+        job.join(timeout=wait_s)
+    return True
+
+
+def refuse(operator, exc: BaseException):
+    """An operator could not start or finish its work: say why in the report and the panel."""
+    if not isinstance(exc, DOMAIN_ERRORS):
+        traceback.print_exc()  # the console keeps the details; the panel and the report keep the words
+    message = describe(exc)
+    STATE.update(error=message, status="failed")
+    operator.report({'ERROR'}, message)
+    return {'CANCELLED'}
 
 
 def apply_event(event: jobs.JobEvent) -> None:
@@ -150,65 +199,78 @@ class _Network:
         return True
 
     def _begin(self, context, job: jobs.Job, finish):
-        self._job, self._finish, self._timer = job, finish, None
-        _ACTIVE["job"] = job
+        self._job, self._finish = job, finish
+        _ACTIVE.update(job=job, timer=None, window_manager=None)
         STATE.update(running=True, title=job.title, stage="starting", status="starting", percent=0.0,
                      queue_position=None, eta_s=None, error="")
         job.start()
-        if bpy.app.background or context.window is None:
+        if not can_run_modal(context):
             final = jobs.pump(job, timeout=job.connection.job_timeout + 120.0, on_event=apply_event)
             return self._end(context, final)
         wm = context.window_manager
-        self._timer = wm.event_timer_add(0.1, window=context.window)
+        _ACTIVE.update(timer=wm.event_timer_add(0.1, window=context.window), window_manager=wm)
         wm.modal_handler_add(self)
-        _redraw_all()
+        _redraw_all(context)
         return {'RUNNING_MODAL'}
 
     def modal(self, context, event):
-        if event.type == 'ESC' and event.value == 'PRESS':
+        if _ACTIVE["job"] is not self._job:  # ended from outside (add-on disabled, file load): nothing left to do
+            return {'CANCELLED'}
+        try:
+            if event.type == 'ESC' and event.value == 'PRESS':
+                self._job.cancel()
+                STATE["status"] = "cancelling on the server..."
+                _redraw_all(context)
+                return {'RUNNING_MODAL'}
+            if event.type != 'TIMER':  # any timer of this window: polling more often does no harm
+                return {'PASS_THROUGH'}
+            for item in self._job.poll():
+                apply_event(item)
+            _redraw_all(context)
+            if self._job.final is None:
+                return {'PASS_THROUGH'}
+            return self._end(context, self._job.final)
+        except Exception as exc:  # never let an exception escape modal(): Blender would keep the handler
             self._job.cancel()
-            STATE["status"] = "cancelling on the server..."
-            _redraw_all()
-            return {'RUNNING_MODAL'}
-        if event.type != 'TIMER' or event.timer is not self._timer:
-            return {'PASS_THROUGH'}
-        for item in self._job.poll():
-            apply_event(item)
-        _redraw_all()
-        if self._job.final is None:
-            return {'PASS_THROUGH'}
-        context.window_manager.event_timer_remove(self._timer)
-        self._timer = None
-        return self._end(context, self._job.final)
+            return self._failed(context, exc)
 
-    def cancel(self, context):  # Blender calls this when the modal operator is aborted (file load, quit)
-        self._job.cancel()
-        if self._timer is not None:
-            context.window_manager.event_timer_remove(self._timer)
-        _ACTIVE["job"] = None
-        STATE["running"] = False
+    def cancel(self, context):
+        """Blender aborts the operator: when it quits or closes the window (a file load has already ended the job
+        in the load handler). Stop the job here and on the server, waiting a few seconds for the server to hear."""
+        if _ACTIVE["job"] is self._job:
+            end_active("Blender stopped the operator", wait_s=5.0)
+            self.report({'WARNING'}, f"Open3DForge: {self._job.title} cancelled")
+
+    def _release(self) -> None:
+        """Remove this job's timer and clear "running"; every exit of a job comes through here."""
+        if _ACTIVE["job"] is self._job:
+            _drop_active()
+        STATE.update(running=False, queue_position=None, eta_s=None)
+
+    def _failed(self, context, exc: BaseException):
+        self._release()
+        STATE["stage"] = "error"
+        _redraw_all(context)
+        return refuse(self, exc)
 
     def _end(self, context, final: jobs.JobEvent):
-        _ACTIVE["job"] = None
-        STATE["running"] = False
+        self._release()
+        if final.kind == jobs.ERROR:
+            self.report({'ERROR'}, final.message)
+            _redraw_all(context)
+            return {'CANCELLED'}
+        if final.kind == jobs.CANCELLED:
+            self.report({'WARNING'}, f"Open3DForge: {self._job.title} cancelled")
+            _redraw_all(context)
+            return {'CANCELLED'}
         try:
-            if final.kind == jobs.ERROR:
-                self.report({'ERROR'}, final.message)
-                return {'CANCELLED'}
-            if final.kind == jobs.CANCELLED:
-                self.report({'WARNING'}, f"Open3DForge: {self._job.title} cancelled")
-                return {'CANCELLED'}
-            try:
-                message = self._finish(context, final.result)
-            except DOMAIN_ERRORS as exc:
-                STATE.update(error=str(exc), status="failed")
-                self.report({'ERROR'}, str(exc))
-                return {'CANCELLED'}
-            if message:
-                self.report({'INFO'}, message)
-            return {'FINISHED'}
-        finally:
-            _redraw_all()
+            message = self._finish(context, final.result)
+        except Exception as exc:
+            return self._failed(context, exc)
+        if message:
+            self.report({'INFO'}, message)
+        _redraw_all(context)
+        return {'FINISHED'}
 
 
 def with_placed_high_poly(options: dict) -> dict:
@@ -308,10 +370,8 @@ class OPEN3DFORGE_OT_forge(_Inputs, _Network, bpy.types.Operator):
                                        preset=settings["preset"], generator=settings["generator"],
                                        seed=settings["seed"], options=options, engine=settings["engine"])
             job = jobs.Job(plan, conn, asset_id=jobs.new_asset_id(), title="forge")
-        except DOMAIN_ERRORS as exc:
-            STATE["error"] = str(exc)
-            self.report({'ERROR'}, str(exc))
-            return {'CANCELLED'}
+        except Exception as exc:
+            return refuse(self, exc)
         STATE["asset_id"] = job.asset_id
         return self._begin(context, job, _import_result)
 
@@ -332,9 +392,8 @@ class OPEN3DFORGE_OT_generate(_Inputs, _Network, bpy.types.Operator):
                                       preset=settings["preset"], generator=settings["generator"],
                                       seed=settings["seed"], options=settings["options"])
             job = jobs.Job(plan, connection(context), asset_id=jobs.new_asset_id(), title="generate")
-        except DOMAIN_ERRORS as exc:
-            self.report({'ERROR'}, str(exc))
-            return {'CANCELLED'}
+        except Exception as exc:
+            return refuse(self, exc)
 
         def finish(context, result):
             name = result["record"]["name"]
@@ -361,12 +420,13 @@ class OPEN3DFORGE_OT_postprocess(_Network, bpy.types.Operator):
             asset_id = self.asset_id.strip() or STATE["asset_id"]
             if not asset_id:
                 raise AddonError("No asset yet: generate one first or give asset_id")
-            options = with_placed_high_poly(panel_options(context.scene.open3dforge, self.options))
-            job = jobs.Job(jobs.finish_plan(options, context.scene.open3dforge.engine), connection(context),
+            panel = context.scene.open3dforge
+            text = self.options if self.properties.is_property_set("options") else panel.options
+            options = with_placed_high_poly(panel_options(panel, text))
+            job = jobs.Job(jobs.finish_plan(options, panel.engine), connection(context),
                            asset_id=asset_id, title="post-process")
-        except (ValueError, *DOMAIN_ERRORS) as exc:
-            self.report({'ERROR'}, str(exc))
-            return {'CANCELLED'}
+        except Exception as exc:
+            return refuse(self, exc)
         return self._begin(context, job, _import_result)
 
 
@@ -385,9 +445,8 @@ class OPEN3DFORGE_OT_import_asset(_Network, bpy.types.Operator):
                 raise AddonError("asset_id is empty: pick an asset from the History panel")
             job = jobs.Job(jobs.export_plan("ue5", {"include_high_poly": True}), connection(context),
                            asset_id=self.asset_id.strip(), title="import")
-        except (ValueError, *DOMAIN_ERRORS) as exc:
-            self.report({'ERROR'}, str(exc))
-            return {'CANCELLED'}
+        except Exception as exc:
+            return refuse(self, exc)
         return self._begin(context, job, _import_result)
 
 
@@ -400,10 +459,9 @@ class OPEN3DFORGE_OT_connect(_Network, bpy.types.Operator):
     def execute(self, context):
         try:
             job = jobs.Job(jobs.health_plan(), connection(context), title="connect")
-        except DOMAIN_ERRORS as exc:
-            STATE.update(error=str(exc), health=None)
-            self.report({'ERROR'}, str(exc))
-            return {'CANCELLED'}
+        except Exception as exc:
+            STATE["health"] = None
+            return refuse(self, exc)
 
         def finish(context, result):
             STATE.update(health=result["health"], quota=result["quota"], assets=result["assets"])
@@ -428,7 +486,7 @@ class OPEN3DFORGE_OT_cancel(bpy.types.Operator):
     def execute(self, context):
         _ACTIVE["job"].cancel()
         STATE["status"] = "cancelling on the server..."
-        _redraw_all()
+        _redraw_all(context)
         return {'FINISHED'}
 
 
@@ -473,10 +531,8 @@ class OPEN3DFORGE_OT_export(_Network, bpy.types.Operator):
             asset_id = collection.get(importer.ASSET_ID, "")
             job = jobs.Job(jobs.export_plan(engine, {"use_fbx": False}), connection(context), asset_id=asset_id,
                            title=f"export {engine}")
-        except (ValueError, *DOMAIN_ERRORS) as exc:
-            STATE["error"] = str(exc)
-            self.report({'ERROR'}, str(exc))
-            return {'CANCELLED'}
+        except Exception as exc:
+            return refuse(self, exc)
         wanted = collection.name
 
         def finish(context, result):
@@ -484,13 +540,13 @@ class OPEN3DFORGE_OT_export(_Network, bpy.types.Operator):
             if found is None or found.get(importer.ASSET_ID) != asset_id:
                 raise AddonError(f"the collection {wanted!r} went away while its {engine} package was fetched")
             path = exporter.write_engine_zip(context, found, folder, engine, server_package=result["package"])
-            STATE["last_zip"] = str(path)
+            STATE.update(last_zip=str(path), error="")
             return f"Open3DForge: wrote {path}"
 
         return self._begin(context, job, finish)
 
     def _written(self, path):
-        STATE["last_zip"] = str(path)
+        STATE.update(last_zip=str(path), error="", status="done")
         self.report({'INFO'}, f"Open3DForge: wrote {path}")
         return {'FINISHED'}
 
@@ -517,15 +573,21 @@ CLASSES = (OPEN3DFORGE_OT_forge, OPEN3DFORGE_OT_generate, OPEN3DFORGE_OT_postpro
            OPEN3DFORGE_OT_connect, OPEN3DFORGE_OT_cancel, OPEN3DFORGE_OT_export)
 
 
+@bpy.app.handlers.persistent
+def _on_load_pre(*_args) -> None:
+    end_active("another file was opened")
+
+
 def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
+    bpy.app.handlers.load_pre.append(_on_load_pre)
 
 
 def unregister() -> None:
-    job = _ACTIVE["job"]
-    if job is not None:
-        job.cancel()
-        _ACTIVE["job"] = None
+    end_active("the add-on was disabled")
+    for handler in [h for h in bpy.app.handlers.load_pre if getattr(h, "__name__", "") == _on_load_pre.__name__
+                    and getattr(h, "__module__", "") == __name__]:
+        bpy.app.handlers.load_pre.remove(handler)
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

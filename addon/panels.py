@@ -6,6 +6,9 @@ from . import importer
 from .operators import STATE
 
 
+HISTORY_ROWS = 15
+
+
 class _Panel:
     bl_space_type = 'VIEW_3D'
     bl_region_type = 'UI'
@@ -169,11 +172,14 @@ class OPEN3DFORGE_PT_history(_Panel, bpy.types.Panel):
         assets = STATE["assets"] or []
         if not assets:
             layout.label(text="No assets listed: Connect / Refresh")
-        for row_data in assets[:15]:
+        for row_data in [a for a in assets if isinstance(a, dict)][:HISTORY_ROWS]:
             row = layout.row()
-            row.label(text=f"{row_data.get('name', '?')} ({row_data.get('status', '?')})")
-            op = row.operator("open3dforge.import_asset", text="", icon='IMPORT')
-            op.asset_id = row_data.get("asset_id", "")
+            row.label(text=f"{row_data.get('name') or '?'} ({row_data.get('status') or '?'})")
+            asset_id = row_data.get("asset_id")
+            if isinstance(asset_id, str) and asset_id:  # a row the server could not name cannot be imported
+                row.operator("open3dforge.import_asset", text="", icon='IMPORT').asset_id = asset_id
+        if len(assets) > HISTORY_ROWS:
+            layout.label(text=f"... and {len(assets) - HISTORY_ROWS} older")
         imported = importer.asset_collections()
         if imported:
             layout.label(text=f"In this file: {', '.join(c.name for c in imported[-5:])}")
