@@ -18,6 +18,23 @@ for root in (HERE, HERE.parent):
             sys.path.insert(0, str(root))
         break
 
+# Environment first, before torch or a model library is imported (they read it at import), as the official
+# Spaces do. setdefault: a Space variable of the same name wins.
+MODEL_ENVIRONMENT = {
+    "ATTN_BACKEND": "xformers",  # TRELLIS and TRELLIS.2 sparse attention; no flash_attn wheel for this stack
+    "SPCONV_ALGO": "native",  # TRELLIS's spconv: no first-call autotuning inside a GPU call
+    "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True",  # multi-stage pipelines fragment VRAM otherwise
+    "FLEX_GEMM_AUTOTUNE_CACHE_PATH": str(HERE / "autotune_cache.json"),  # TRELLIS.2's FlexGEMM keeps its tuning
+}
+for key, value in MODEL_ENVIRONMENT.items():
+    os.environ.setdefault(key, value)
+
+# The compiled extensions travel as wheels in the Space repo (the build container has no nvcc).
+if (HERE / "wheels" / "lock.json").is_file():
+    from install_wheels import install_wheels
+
+    WHEELS = install_wheels(HERE / "wheels")
+
 # ZeroGPU's queue holds a single waiting event unless told otherwise; say how many may wait.
 QUEUE_SIZE = 16
 # Persistent storage, when the Space has it, is mounted at /data; otherwise the workspace is ephemeral.

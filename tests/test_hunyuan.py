@@ -13,6 +13,7 @@ import weakref
 import numpy as np
 import pytest
 import safetensors.torch
+from PIL import Image
 
 from server import gpu
 from server.cache import StageCache
@@ -323,6 +324,85 @@ def test_two_to_four_views_run_the_mv_model_with_its_view_dict(weights, host):
     assert type(pipeline.image_processor).__name__ == "MVImageProcessorV2"
     with pytest.raises(InputError, match="no top view"):
         run(["front", "top"])
+
+
+# Blender axes: the marker colour of each side that has one (sRGB); -X and the top and bottom stay grey.
+MARKERS = {(0, 1): (0.85, 0.10, 0.10), (1, -1): (0.10, 0.20, 0.85), (1, 1): (0.10, 0.70, 0.15)}  # (axis, sign)
+MARKER_NAMES = {(0.85, 0.10, 0.10): "red +X", (0.10, 0.20, 0.85): "blue -Y", (0.10, 0.70, 0.15): "green +Y"}
+
+
+def _marked_box_glb(path):
+    """A 0.8 x 0.6 x 0.5 m box, Z up, each face one colour: +X red, -Y (the front) blue, +Y green, the others
+    grey, so each of the four side views shows a colour no other one does (the camera on -X: grey only)."""
+    import trimesh
+
+    box = trimesh.creation.box(extents=(0.8, 0.6, 0.5))
+    box.unmerge_vertices()
+    colours = np.full((len(box.faces), 3), 0.6)
+    for face, normal in enumerate(box.face_normals):
+        axis = int(np.argmax(np.abs(normal)))
+        colours[face] = MARKERS.get((axis, int(np.sign(normal[axis]))), (0.6, 0.6, 0.6))
+    linear = np.where(colours <= 0.04045, colours / 12.92, ((colours + 0.055) / 1.055) ** 2.4)
+    vertex_colours = np.zeros((len(box.vertices), 4), np.uint8)
+    for face, corners in enumerate(box.faces):
+        vertex_colours[corners] = (*np.round(linear[face] * 255).astype(np.uint8), 255)
+    # glTF is Y up: a Blender point (x, y, z) is written as (x, z, -y), which Blender's importer turns back.
+    written = box.vertices @ np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]])
+    trimesh.Trimesh(written, box.faces, vertex_colors=vertex_colours, process=False).export(path)
+    return path
+
+
+def _marker_seen(image) -> str:
+    """Which marker colour covers most of the object in an RGBA image, or 'grey' when none does."""
+    rgba = np.asarray(image.convert("RGBA"), np.float64) / 255
+    rgb = rgba[rgba[..., 3] > 0.5][:, :3]
+    assert len(rgb) > 100, "the object is not in the view"
+    shares = {name: (np.abs(rgb - colour).max(axis=1) < 0.12).mean() for colour, name in MARKER_NAMES.items()}
+    name, share = max(shares.items(), key=lambda item: item[1])
+    others = sorted(shares.values())[:-1]
+    if share > 0.5 and max(others) < 0.05:
+        return name
+    assert share < 0.05, f"a mixed view: {shares}"
+    return "grey"
+
+
+@pytest.fixture(scope="module")
+def marked_box_views(tmp_path_factory):
+    """Blender's orthographic front, left, back and right renders (RGBA arrays) of the marked box."""
+    if importlib.util.find_spec("bpy") is None:
+        pytest.skip("bpy (Blender as a Python module) is not installed; cannot render test views")
+    from blender_render import render_views
+
+    folder = tmp_path_factory.mktemp("marked_box")
+    paths = render_views(_marked_box_glb(folder / "box.glb"), folder / "views",
+                         views=("front", "left", "back", "right"), size=96, samples=8)
+    return {label: np.asarray(Image.open(path).convert("RGBA")) for label, path in paths.items()}
+
+
+def test_mv_gets_our_right_view_as_its_left_and_our_left_as_its_right(weights, host, marked_box_views,
+                                                                      shapegen, monkeypatch):
+    # The renders are the truth: the camera on +X (our "right") sees the red +X side, the one on -X grey.
+    seen_by_us = {label: _marker_seen(Image.fromarray(rgba)) for label, rgba in marked_box_views.items()}
+    assert seen_by_us == {"front": "blue -Y", "left": "grey", "back": "green +Y", "right": "red +X"}
+
+    handed = []
+    processor = shapegen.preprocessors.MVImageProcessorV2
+    original = processor.__call__
+
+    def recording(self, image_dict, *args, **kwargs):
+        handed.append(dict(image_dict))
+        return original(self, image_dict, *args, **kwargs)
+
+    monkeypatch.setattr(processor, "__call__", recording)
+    request = GenerationRequest(dict(marked_box_views), seed=0, settings=FAST)
+    result = hunyuan.Hunyuan3DGenerator().generate(request)
+    assert result.info["variant"] == "mv" and result.info["views"] == ["front", "left", "back", "right"]
+    assert len(handed) == 1 and set(handed[0]) == {"front", "left", "back", "right"}
+    # Hunyuan3D-2mv's "left" shows the object's left side (+X for an object facing -Y): our right view.
+    seen_by_hy3dgen = {key: _marker_seen(image) for key, image in handed[0].items()}
+    assert seen_by_hy3dgen == {"front": "blue -Y", "left": "red +X", "back": "green +Y", "right": "grey"}
+    assert np.array_equal(np.asarray(handed[0]["left"]), marked_box_views["right"])
+    assert np.array_equal(np.asarray(handed[0]["right"]), marked_box_views["left"])
 
 
 def test_fast_runs_the_turbo_dit_with_the_flashvdm_vae_from_its_own_folder(weights, host):

@@ -29,7 +29,9 @@ def _front_matter(readme: Path) -> dict:
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("space") / "space"
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "make_space.py"), "--out", str(out)],
+    # No model sources and no wheels here (no network, nothing built): tests/test_space_stack.py covers both.
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "make_space.py"), "--out", str(out),
+                             "--no-model-sources", "--wheels", str(out.parent / "no-wheels")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == str(out.resolve())
@@ -38,7 +40,7 @@ def bundle(tmp_path_factory) -> Path:
 
 def test_bundle_layout(bundle):
     top = {path.name for path in bundle.iterdir()}
-    assert top == {"server", "vendor", "app.py", "README.md", "requirements.txt"}
+    assert top == {"server", "vendor", "app.py", "install_wheels.py", "README.md", "requirements.txt"}
     assert (bundle / "server" / "__init__.py").is_file()
     assert (bundle / "server" / "app.py").is_file()
     assert list((bundle / "server" / "presets").glob("*.json")), "preset JSON files travel with the package"
@@ -73,6 +75,7 @@ def test_requirements(bundle):
     torch_pin = next(line for line in lines if line.startswith("torch=="))
     major, minor = (int(part) for part in torch_pin.split("==")[1].split(".")[:2])
     assert (major, minor) >= (2, 8) and (major, minor) <= (2, 11), torch_pin
+    assert "--extra-index-url https://download.pytorch.org/whl/cu130" in lines
 
 
 def test_make_space_refuses_bpy_and_secrets(bundle, tmp_path):
@@ -127,7 +130,8 @@ def test_space_app_builds_without_bpy(bundle, tmp_path):
 
 
 def _manifests() -> list[Path]:
-    return sorted((ROOT / "vendor").glob("*.toml"))
+    """The model manifests (vendor/wheels.toml is the stack's wheel list, checked by its own tests)."""
+    return sorted(p for p in (ROOT / "vendor").glob("*.toml") if p.name != "wheels.toml")
 
 
 def test_vendor_manifests_exist():

@@ -96,6 +96,8 @@ def fake_trellis(monkeypatch, tmp_path, host):
     monkeypatch.setitem(sys.modules, "trellis.pipelines",
                         fake_module("trellis.pipelines", TrellisImageTo3DPipeline=FakePipeline))
     monkeypatch.setitem(sys.modules, "torch", fake_torch())
+    for extension, _ in trellis.COMPILED:
+        monkeypatch.setitem(sys.modules, extension, fake_module(extension))
     weights = tmp_path / "trellis-image-large"
     weights.mkdir()
     (weights / "pipeline.json").write_text("{}")
@@ -234,6 +236,11 @@ def test_availability_reasons(monkeypatch, tmp_path):
     assert not available and reason.startswith("library TRELLIS is not installed (trellis.pipelines not found")
     monkeypatch.setitem(sys.modules, "trellis.pipelines", fake_module("trellis.pipelines"))
     monkeypatch.setitem(sys.modules, "torch", fake_torch(lambda: False))
+    monkeypatch.setitem(sys.modules, "spconv", None)
+    monkeypatch.setitem(sys.modules, "xformers", fake_module("xformers"))
+    assert generator.availability() == (False, "compiled extension spconv is not installed (PyPI spconv-cu126, "
+                                               "its sparse convolutions)")
+    monkeypatch.setitem(sys.modules, "spconv", fake_module("spconv"))
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     assert generator.availability() == (False, "no CUDA GPU on this server")
     monkeypatch.setitem(sys.modules, "torch", fake_torch())

@@ -111,6 +111,8 @@ def fake_trellis2(monkeypatch, tmp_path, host):
     monkeypatch.setitem(sys.modules, "trellis2.pipelines",
                         fake_module("trellis2.pipelines", Trellis2ImageTo3DPipeline=FakePipeline))
     monkeypatch.setitem(sys.modules, "torch", fake_torch())
+    for extension, _ in trellis2.COMPILED:
+        monkeypatch.setitem(sys.modules, extension, fake_module(extension))
     (tmp_path / "pipeline.json").write_text("{}")
     monkeypatch.setenv(trellis2.WEIGHTS_ENV, str(tmp_path))
     monkeypatch.setenv("HF_TOKEN", "hf_test")
@@ -217,6 +219,16 @@ def test_availability_gives_each_reason_in_turn(monkeypatch, tmp_path):
     assert generator.availability() == (False, "PyTorch is not installed")
     gpu_flag = {"ok": False}
     monkeypatch.setitem(sys.modules, "torch", fake_torch(lambda: gpu_flag["ok"]))
+    for extension, _ in trellis2.COMPILED:  # each missing compiled piece is named, with the wheel it comes from
+        monkeypatch.setitem(sys.modules, extension, None)
+    assert generator.availability() == (False, "compiled extension o_voxel is not installed (the o_voxel wheel of "
+                                               "vendor/wheels.toml; tools/build_space_wheels.sh builds it)")
+    for extension, _ in trellis2.COMPILED:
+        monkeypatch.setitem(sys.modules, extension, fake_module(extension))
+    monkeypatch.setitem(sys.modules, "xformers", None)
+    available, reason = generator.availability()
+    assert reason.startswith("compiled extension xformers is not installed (PyPI xformers")
+    monkeypatch.setitem(sys.modules, "xformers", fake_module("xformers"))
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     assert generator.availability() == (False, "no CUDA GPU on this server")
     gpu_flag["ok"] = True

@@ -1,10 +1,12 @@
 """Assemble exactly what to push to the Hugging Face Space, then check it.
 
-    python tools/make_space.py [--out dist/space]
+    python tools/make_space.py [--out dist/space] [--sources dist/sources] [--wheels dist/wheels]
 
-The folder gets server/ (no __pycache__, no tests), app.py, README.md (from space/README.md),
-requirements.txt and vendor/. It is emptied first. The last line printed is the folder's path. Exits
-non-zero, naming every problem, when a check fails.
+The folder gets server/ (no __pycache__, no tests), app.py and install_wheels.py, README.md (from
+space/README.md), requirements.txt, vendor/, the model source trees the vendor manifests pin (trellis2/,
+trellis/ with FlexiCubes; archives read from --sources, downloaded there when missing unless --offline) and
+the compiled wheels of vendor/wheels.toml found in --wheels (wheels/ with lock.json). It is emptied first. The
+last line printed is the folder's path. Exits non-zero, naming every problem, when a check fails.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MAX_FILE_BYTES = 10 * 1024 * 1024
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import model_sources  # noqa: E402  (tools/ is not a package)
+import space_wheels  # noqa: E402
+
+MAX_FILE_BYTES = 10 * 1024 * 1024  # the Hub's limit for a file outside Git LFS
+MAX_WHEEL_BYTES = 200 * 1024 * 1024  # wheels go through LFS (the Hub uploads large files there)
 SKIP_DIRS = {"__pycache__", "tests", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 SKIP_SUFFIXES = {".pyc", ".pyo"}
 SECRET_NAMES = re.compile(r"(^\.env(\..*)?$|^\.netrc$|\.pem$|\.key$|^id_rsa|^id_ed25519|credentials|^\.git-credentials$|^token$)",
@@ -36,9 +43,8 @@ def assemble(out: Path) -> None:
     out.mkdir(parents=True)
     shutil.copytree(ROOT / "server", out / "server", ignore=_ignore)
     shutil.copytree(ROOT / "vendor", out / "vendor", ignore=_ignore)
-    shutil.copy2(ROOT / "space" / "app.py", out / "app.py")
-    shutil.copy2(ROOT / "space" / "README.md", out / "README.md")
-    shutil.copy2(ROOT / "space" / "requirements.txt", out / "requirements.txt")
+    for name in ("app.py", "install_wheels.py", "README.md", "requirements.txt"):
+        shutil.copy2(ROOT / "space" / name, out / name)
 
 
 def front_matter(readme: Path) -> dict:
@@ -89,6 +95,7 @@ def check(out: Path) -> list[str]:
         problems.append(f"requirements.txt pins gradio {sorted(pins) or 'nowhere'}, README sdk_version is {meta.get('sdk_version')!r}")
     if not (out / "server" / "__init__.py").is_file():
         problems.append("server/ package missing")
+    problems.extend(space_wheels.bundle_problems(out, meta, requirements.read_text(encoding="utf-8")))
     for path in sorted(out.rglob("*")):
         relative = path.relative_to(out)
         if path.is_symlink():
@@ -101,7 +108,10 @@ def check(out: Path) -> list[str]:
         if SECRET_NAMES.search(path.name):
             problems.append(f"{relative}: looks like a secret file")
         size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
+        if path.suffix == ".whl" and relative.parts[0] == "wheels":
+            if size > MAX_WHEEL_BYTES:
+                problems.append(f"{relative}: {size / 1e6:.1f} MB, over the {MAX_WHEEL_BYTES >> 20} MB wheel limit")
+        elif size > MAX_FILE_BYTES:
             problems.append(f"{relative}: {size / 1e6:.1f} MB, over the 10 MB limit")
         elif path.suffix in {".py", ".md", ".txt", ".toml", ".json", ".cfg", ".yaml", ".yml"}:
             if SECRET_TEXT.search(path.read_text(encoding="utf-8", errors="replace")):
@@ -113,6 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "dist" / "space",
                         help="folder to write (emptied first; default dist/space)")
+    parser.add_argument("--sources", type=Path, default=ROOT / "dist" / "sources",
+                        help="folder of model source archives <owner>+<name>-<commit>.tar.gz (default dist/sources)")
+    parser.add_argument("--offline", action="store_true", help="never download a missing source archive")
+    parser.add_argument("--no-model-sources", action="store_true",
+                        help="leave the model source trees out (the models then report themselves unavailable)")
+    parser.add_argument("--wheels", type=Path, default=ROOT / "dist" / "wheels",
+                        help="folder of wheels built by tools/build_space_wheels.sh (default dist/wheels)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     if ROOT.is_relative_to(out):
@@ -122,7 +139,21 @@ def main(argv: list[str] | None = None) -> int:
     if out.exists() and any(out.iterdir()) and not (out / "app.py").is_file():
         parser.error(f"refusing to empty {out}: not empty and not a previous Space build")
     assemble(out)
-    problems = check(out)
+    problems = []
+    if not args.no_model_sources:
+        try:
+            for line in model_sources.add_sources(out, ROOT / "vendor", args.sources, download=not args.offline):
+                print(f"source {line}")
+        except model_sources.SourceProblem as exc:
+            problems.append(str(exc))
+    locked, missing, wheel_problems = space_wheels.place_wheels(out, args.wheels, ROOT / "vendor")
+    problems.extend(wheel_problems)
+    for entry in locked:
+        print(f"wheel {entry['file']} sha256 {entry['sha256'][:16]}...")
+    if missing:
+        print(f"make_space: no wheel for {', '.join(missing)} in {args.wheels} (tools/build_space_wheels.sh builds "
+              "them); the models that need them report themselves unavailable", file=sys.stderr)
+    problems.extend(check(out))
     for problem in problems:
         print(f"make_space: {problem}", file=sys.stderr)
     if problems:

@@ -89,19 +89,48 @@ def library_present(module: str) -> bool:
         return False  # the parent is missing, is a plain module (an unrelated namesake), or fails to import
 
 
-def runtime_problem(module: str, what: str, hint: str) -> str | None:
-    """Why a CUDA model cannot run here (library, PyTorch, GPU), or None when it can."""
-    if not library_present(module):
+def _import_failure(module: str) -> tuple[bool, str | None]:
+    """(found, why it does not import): found is False when `module` itself (or its package) does not exist."""
+    if module in sys.modules:
+        return (sys.modules[module] is not None), None if sys.modules[module] is not None else "import blocked"
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+            return False, None
+        return True, f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - any failure is the reason health reports
+        return True, f"{type(exc).__name__}: {exc}"
+    return True, None
+
+
+def runtime_problem(module: str, what: str, hint: str,
+                    compiled: tuple[tuple[str, str], ...] = ()) -> str | None:
+    """Why a CUDA model cannot run here, naming the missing piece (its source, PyTorch, a compiled extension and
+    the wheel that provides it, the GPU), or None when it can. `compiled` is ((module, where it comes from), ...).
+    A library that is present but fails to import for want of torch or an extension is reported as that want."""
+    found, failure = _import_failure(module)
+    if not found:
         return f"library {what} is not installed ({module} not found; {hint})"
     try:
         import torch
     except ImportError:
         return "PyTorch is not installed"
+    for extension, source in compiled:
+        if not library_present(extension):
+            return f"compiled extension {extension} is not installed ({source})"
+    if failure:
+        return f"library {what} does not import ({failure}; {hint})"
     from .. import gpu
 
     if not gpu.on_zero_gpu() and not torch.cuda.is_available():
         return "no CUDA GPU on this server"
     return None
+
+
+def space_wheel(name: str) -> str:
+    """Where a compiled extension of the Space's stack comes from, for health's reasons."""
+    return f"the {name} wheel of vendor/wheels.toml; tools/build_space_wheels.sh builds it"
 
 
 def cached_on_hub(repo: str, filename: str) -> bool:

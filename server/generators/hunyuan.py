@@ -33,10 +33,14 @@ NEUTRAL_GREY = (180, 180, 180, 255)
 SHAPE_FILES = ("config.yaml", "model.fp16.safetensors")  # hy3dgen's from_pretrained defaults (fp16 variant)
 PAINT_FOLDERS = ("hunyuan3d-delight-v2-0", "hunyuan3d-paint-v2-0")
 PAINT_REPO = "tencent/Hunyuan3D-2"
-# hy3dgen's MVImageProcessorV2 takes a dict with these keys, in the order "front, front clockwise 90, back,
-# front clockwise 270". Seen from above, a camera turning clockwise from the front (-Y) reaches -X first,
-# which is our "left" (camera on -X), so the labels map to the keys of the same name.
+# hy3dgen's MVImageProcessorV2 takes a dict with these keys (view indices 0 to 3 in this order).
 MV_KEYS = ("front", "left", "back", "right")
+# Our view label -> Hunyuan3D-2mv's key. CONVENTIONS.md "Input views": our labels are Blender's, named by the
+# camera's side (left = camera on -X); 2mv names a view by the object's side it shows (its example left.png
+# shows the object's left side, the object facing image-left), which for an object facing -Y is its +X side,
+# our "right". So left and right swap; front and back do not. The output mesh needs no mirror for this:
+# to_blender is a rotation that keeps hy3dgen's +X (the object's left in its Y-up, front-+Z frame) on +X.
+MV_KEY_OF_VIEW = {"front": "front", "left": "right", "back": "back", "right": "left"}
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,8 @@ def _pil(label: str, rgba: np.ndarray) -> Image.Image:
 
 
 def model_images(views: dict[str, np.ndarray]) -> Image.Image | dict[str, Image.Image]:
-    """One front view as a PIL image for the single-view models, or 2 to 4 side views as the mv model's dict."""
+    """One front view as a PIL image for the single-view models, or 2 to 4 side views as the mv model's dict,
+    keyed by Hunyuan3D-2mv's names (MV_KEY_OF_VIEW: our left is its right and our right its left)."""
     if not 1 <= len(views) <= len(MV_KEYS):
         raise InputError("views", list(views), f"1 to {len(MV_KEYS)} labelled views for hunyuan3d-2")
     if len(views) == 1:
@@ -168,9 +173,10 @@ def model_images(views: dict[str, np.ndarray]) -> Image.Image | dict[str, Image.
             raise InputError("views", label, "'front' for a single image")
         return _pil(label, rgba)
     for label in views:
-        if label not in MV_KEYS:
+        if label not in MV_KEY_OF_VIEW:
             raise InputError("views", label, "front, left, back or right (Hunyuan3D-2mv takes no top view)")
-    return {label: _pil(label, rgba) for label, rgba in views.items()}
+    images = {MV_KEY_OF_VIEW[label]: _pil(label, rgba) for label, rgba in views.items()}
+    return {key: images[key] for key in MV_KEYS if key in images}  # in hy3dgen's view order
 
 
 def find_weights(repo: str, subfolder: str, files: tuple[str, ...] = SHAPE_FILES) -> Path | None:

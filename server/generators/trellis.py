@@ -22,12 +22,16 @@ from .base import (
     placed_in_blender,
     quality_of,
     runtime_problem,
+    space_wheel,
     to_numpy,
     weights_source,
 )
 from .modelhost import MODEL_HOST
 
 MODULE = "trellis.pipelines"  # PyPI's 'trellis' is an unrelated project: only the real one has .pipelines
+# Its compiled extensions: PyPI wheels for this stack (space/requirements.txt).
+COMPILED = (("spconv", "PyPI spconv-cu126, its sparse convolutions"),
+            ("xformers", "PyPI xformers, its attention backend (ATTN_BACKEND=xformers)"))
 REPO = "JeffreyXiang/TRELLIS-image-large"
 WEIGHTS_ENV = "O3F_TRELLIS_WEIGHTS"
 # DSO ("must stand"): a LoRA on the sparse-structure flow model (github.com/RuiningLi/dso, example.py).
@@ -165,7 +169,8 @@ class TrellisGenerator:
     uses_gpu = True
 
     def availability(self) -> tuple[bool, str]:
-        problem = runtime_problem(MODULE, "TRELLIS", "see vendor/trellis.toml; PyPI's 'trellis' is another project")
+        problem = runtime_problem(MODULE, "TRELLIS", "see vendor/trellis.toml; PyPI's 'trellis' is another project",
+                                  COMPILED)
         if problem:
             return False, problem
         source, where = weights_source(WEIGHTS_ENV, REPO, "pipeline.json")

@@ -17,6 +17,7 @@ from .base import (
     placed_in_blender,
     quality_of,
     runtime_problem,
+    space_wheel,
     to_numpy,
     weights_source,
 )
@@ -24,6 +25,10 @@ from .modelhost import MODEL_HOST
 from .volume import AttributeVolume, vertex_rgba
 
 MODULE = "trellis2.pipelines"
+# Its compiled extensions: our wheels on the Space (vendor/wheels.toml), and an attention kernel library.
+COMPILED = (("o_voxel", space_wheel("o_voxel")), ("cumesh", space_wheel("cumesh")),
+            ("flex_gemm", space_wheel("flex_gemm")), ("nvdiffrast", space_wheel("nvdiffrast")),
+            ("xformers", "PyPI xformers, its sparse attention backend (ATTN_BACKEND=xformers)"))
 REPO = "microsoft/TRELLIS.2-4B"
 WEIGHTS_ENV = "O3F_TRELLIS2_WEIGHTS"
 MODEL_KEY = "trellis2"
@@ -105,7 +110,7 @@ class Trellis2Generator:
     uses_gpu = True
 
     def availability(self) -> tuple[bool, str]:
-        problem = runtime_problem(MODULE, "TRELLIS.2", "see vendor/trellis2.toml")
+        problem = runtime_problem(MODULE, "TRELLIS.2", "see vendor/trellis2.toml", COMPILED)
         if problem:
             return False, problem
         source, where = weights_source(WEIGHTS_ENV, REPO, "pipeline.json")
