@@ -198,3 +198,30 @@ def test_install_wheels_refuses_a_wheel_whose_hash_differs(tmp_path):
     assert report[lock["wheels"][0]["name"]] == f"refused: {lock['wheels'][0]['file']} is missing"
     assert all(v.startswith("refused: ") for v in report.values()), report
     assert set(report) == {e["name"] for e in lock["wheels"]}
+
+
+def test_relabel_gives_a_fresh_build_the_stacks_local_version(tmp_path):
+    _, wheels = space_wheels.load(ROOT / "vendor")
+    nvdiffrast = next(w for w in wheels if w["name"] == "nvdiffrast")
+    raw = _wheel(tmp_path / "raw", "nvdiffrast", "0.4.0", "cp312-cp312-linux_x86_64")
+    built = space_wheels.relabel(raw, tmp_path / "out", STACK)
+    assert built.name == space_wheels.expected_file(nvdiffrast, STACK)
+    assert space_wheels.wheel_problems(built, nvdiffrast, STACK) == []
+    import base64
+    import hashlib
+
+    with zipfile.ZipFile(built) as archive:
+        record = archive.read("nvdiffrast-0.4.0+torch2.11.0.cu130.dist-info/RECORD").decode().splitlines()
+        for row in record:
+            name, digest, size = row.split(",")
+            if digest:
+                data = archive.read(name)
+                expected = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+                assert digest == f"sha256={expected}" and int(size) == len(data), row
+    assert {row.split(",")[0] for row in record} == set(zipfile.ZipFile(built).namelist())
+
+
+def test_the_wheel_builder_says_what_this_machine_lacks():
+    problems = space_wheels._check_builder(STACK)
+    if sys.version_info[:2] != (3, 12):
+        assert any(p.startswith(f"Python {sys.version.split()[0]}, the stack needs 3.12") for p in problems)

@@ -149,3 +149,89 @@ def bundle_problems(bundle: Path, meta: dict, requirements_text: str) -> list[st
     if unlisted:
         problems.append(f"wheels/ holds {sorted(unlisted)}, which wheels/{LOCK_NAME} does not list")
     return problems
+
+
+def relabel(wheel_path: Path, out_dir: Path, stack: dict) -> Path:
+    """A copy of a freshly built wheel whose version carries the stack's local label (+torch2.11.0.cu130).
+
+    setuptools builds `name-1.0-cp312-cp312-linux_x86_64.whl`; the Space needs the torch and CUDA it was built
+    against in the version, so that pip and the lock can tell wheels for different stacks apart.
+    """
+    import base64
+
+    info = read_wheel(wheel_path)
+    base_version = info["version"].split("+", 1)[0]
+    version = f"{base_version}+{local_version(stack)}"
+    old_info = f"{_normal(info['name'])}-{info['version']}.dist-info"
+    new_info = f"{_normal(info['name'])}-{version}.dist-info"
+    tag = f"{python_tag(stack)}-{python_tag(stack)}-{stack['platform']}"
+    target = out_dir / f"{_normal(info['name'])}-{version}-{tag}.whl"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = []
+    partial = target.with_suffix(".part")
+    with zipfile.ZipFile(wheel_path) as source, zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as dest:
+        for item in source.infolist():
+            name = item.filename
+            top, _, rest = name.partition("/")
+            if top.lower() == old_info.lower():
+                name = f"{new_info}/{rest}"
+            if name == f"{new_info}/RECORD":
+                continue
+            data = source.read(item)
+            if name == f"{new_info}/METADATA":
+                data = re.sub(rb"(?m)^Version: .*$", f"Version: {version}".encode(), data, count=1)
+            dest.writestr(name, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            records.append(f"{name},sha256={digest},{len(data)}")
+        records.append(f"{new_info}/RECORD,,")
+        dest.writestr(f"{new_info}/RECORD", "\n".join(records) + "\n")
+    partial.replace(target)
+    return target
+
+
+def _plan(vendor_dir: Path) -> None:
+    """One line per wheel for tools/build_space_wheels.sh: name repo commit subdir [path=repo@commit ...]."""
+    _, wheels = load(vendor_dir)
+    for wheel in wheels:
+        subs = " ".join(f"{s['path']}={s['repo']}@{s['commit']}" for s in wheel.get("submodules", []))
+        print(f"{wheel['name']} {wheel['repo']} {wheel['commit']} {wheel.get('subdir', '.')} {subs}".rstrip())
+
+
+def _check_builder(stack: dict) -> list[str]:
+    """What this machine lacks to build wheels for the stack (Python, torch and its CUDA, nvcc)."""
+    import shutil as _shutil
+    import sys
+
+    problems = []
+    if f"{sys.version_info.major}.{sys.version_info.minor}" != stack["python"]:
+        problems.append(f"Python {sys.version.split()[0]}, the stack needs {stack['python']}")
+    try:
+        import torch
+    except ImportError:
+        return problems + [f"torch is not installed (the stack needs torch=={stack['torch']} on CUDA {stack['cuda']})"]
+    if torch.__version__.split("+", 1)[0] != stack["torch"] or (torch.version.cuda or "") != stack["cuda"]:
+        problems.append(f"torch {torch.__version__} on CUDA {torch.version.cuda}, the stack needs "
+                        f"{stack['torch']} on CUDA {stack['cuda']}")
+    if _shutil.which("nvcc") is None:
+        problems.append("nvcc is not on PATH")
+    return problems
+
+
+if __name__ == "__main__":
+    import sys
+
+    vendor = Path(__file__).resolve().parent.parent / "vendor"
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    stack_now = load(vendor)[0]
+    if command == "plan":
+        _plan(vendor)
+    elif command == "arch":
+        print(stack_now["arch_list"])
+    elif command == "check-builder":
+        found = _check_builder(stack_now)
+        print("\n".join(found) or "ok")
+        sys.exit(1 if found else 0)
+    elif command == "relabel" and len(sys.argv) == 4:
+        print(relabel(Path(sys.argv[2]), Path(sys.argv[3]), stack_now))
+    else:
+        sys.exit("usage: space_wheels.py plan | arch | check-builder | relabel WHEEL OUT_DIR")
