@@ -73,7 +73,7 @@ def test_stage_records_ok_error_and_cancel(tmp_path):
     record = asset.read()
     assert [s["status"] for s in record["stages"]] == ["ok", "error", "cancelled"]
     assert record["stages"][1]["error"] == "no object"
-    assert record["stages"][0]["wall_seconds"] >= 0 and "gpu_seconds" in record["stages"][0]
+    assert isinstance(record["stages"][0]["wall_seconds"], float) and record["stages"][0]["gpu_seconds"] == 0
     assert record["outputs"] == {"high_poly": "high_poly.glb"}
     assert record["status"] == "cancelled"
 
@@ -102,7 +102,7 @@ def test_a_process_killed_mid_write_leaves_a_readable_record(tmp_path):
         writer.send_signal(signal.SIGKILL)
         writer.wait()
         record = json.loads(path.read_text())  # must parse: old or new, never half
-        assert record["version"] >= 0
+        assert isinstance(record["version"], int)
         assert record["payload"] in ("", "x" * 2_000_000)
     leftovers = [p for p in tmp_path.iterdir() if p.name != "asset.json"]
     # A killed writer may leave its temporary file; it never replaces the record half-written.

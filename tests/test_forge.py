@@ -71,7 +71,9 @@ def test_imported_textured_mesh_keeps_its_colours_through_the_chain(api, tmp_pat
     assert {"SM_Mug.glb", "SM_Mug_LOD1.glb", "SM_Mug_LOD2.glb", "T_Mug_BC.png", "T_Mug_N.png", "T_Mug_ORM.png",
             "import_Mug.py", "manifest.json", "preview.png"} <= set(files)
     manifest = json.loads(files["manifest.json"])
-    assert manifest["checks"]["ok"] in (True, False) and manifest["checks"]["checks"]
+    checks = manifest["checks"]
+    assert checks["checks"] and checks["ok"] == all(c["ok"] for c in checks["checks"]), checks
+    assert {"name", "ok", "value", "expected"} <= set(checks["checks"][0])
 
     # Sample the original textured surface, find each point on the exported LOD0, read the baked colour.
     original = trimesh.load(source_path, file_type="glb")

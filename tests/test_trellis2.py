@@ -195,7 +195,7 @@ def test_vertex_colours_and_factors_come_from_the_volume(fake_trellis2):
     assert np.all(result.colors[left, :3] == [255, 0, 0]) and np.all(result.colors[~left, :3] == [0, 0, 255])
     assert np.all(result.colors[:, 3] == 255)
     assert result.roughness == pytest.approx(0.25)
-    assert result.info["gpu_seconds"] >= 0 and result.info["pipeline_type"] == "1024_cascade"
+    assert isinstance(result.info["gpu_seconds"], float) and result.info["pipeline_type"] == "1024_cascade"
     assert result.info["voxels"] == RES ** 3
 
 
