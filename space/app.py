@@ -48,6 +48,15 @@ os.environ.setdefault("O3F_QUEUE_SIZE", str(QUEUE_SIZE))
 from server.api import ForgeApi  # noqa: E402  (after sys.path and the environment are set)
 from server.app import build_app  # noqa: E402
 
+from server import gpu  # noqa: E402
+from server.generators.registry import serve_models, served_names  # noqa: E402
+
+# On ZeroGPU the served models load here, at module level (ZeroGPU moves them to CUDA for each GPU call), never
+# inside a GPU call; elsewhere they load lazily, one at a time.
+SERVED = serve_models(served_names(dict(os.environ), gpu.on_zero_gpu()))
+for model_name, outcome in SERVED.items():
+    print(f"Open3DForge: {model_name}: {outcome}", flush=True)
+
 api = ForgeApi()
 demo = build_app(api)  # build_app calls demo.queue(max_size=api.settings.queue_size)
 

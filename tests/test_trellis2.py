@@ -280,3 +280,19 @@ def test_real_weights_make_a_mesh_with_a_volume():
     result = Trellis2Generator().generate(GenerationRequest({"front": square_view(256)}, settings={"quality": "fast"}))
     assert len(result.mesh.faces) > 1000 and result.attribute_volume is not None
     assert result.info["gpu_seconds"] > 0
+
+
+def test_a_served_model_loads_at_start_up_and_no_generation_loads_it_again(fake_trellis2, host):
+    from server.generators.registry import serve_models, served_names
+
+    assert served_names({}, on_zero_gpu=True) == ["trellis2", "hunyuan3d-2"]
+    assert served_names({}, on_zero_gpu=False) == []
+    assert served_names({"O3F_SERVE_MODELS": ""}, on_zero_gpu=True) == []
+    report = serve_models(["trellis2", "silhouette"])
+    assert report == {"trellis2": "TRELLIS.2-4B loaded", "silhouette": "nothing to load (no weights)"}
+    assert host.pinned == [trellis2.MODEL_KEY] and host.loads == [trellis2.MODEL_KEY]
+    run()
+    run()
+    assert host.loads == [trellis2.MODEL_KEY], "a pinned model is never loaded again"
+    with pytest.raises(InputError, match="O3F_SERVE_MODELS='nope'"):
+        serve_models(["nope"])

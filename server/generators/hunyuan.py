@@ -403,6 +403,14 @@ class Hunyuan3DGenerator:
             seconds += paint_seconds(None)
         return seconds
 
+    def preload(self) -> str:
+        """Pin the shape model a single image gets at the default quality (a Space calls this at start-up)."""
+        the_plan, sources = self.check_settings({}, 1)
+        job = SampleJob(the_plan.variant, sources, _device(), None, 0, the_plan.steps, the_plan.octree_resolution,
+                        the_plan.quality)
+        MODEL_HOST.pin(job.key, partial(load_shape_pipeline, job.variant, job.sources, job.device))
+        return f"Hunyuan3D-2 {the_plan.variant} loaded"
+
     def generate(self, request: GenerationRequest) -> GeneratedMesh:
         images = model_images(request.views)
         the_plan, sources = self.check_settings(request.settings, len(request.views))

@@ -1,4 +1,5 @@
-"""One model in GPU memory at a time: pipelines load lazily on first use and the previous one is let go."""
+"""One model in GPU memory at a time: pipelines load lazily on first use and the previous one is let go; models a
+Space serves are pinned at start-up instead (loaded once, outside any GPU call, and never let go)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,14 @@ class ModelHost:
         self._key: str | None = None
         self._model: Any = None
         self._lock = threading.RLock()
+        self._pinned: dict[str, Any] = {}
         self.loads: list[str] = []  # keys in load order, for diagnostics and tests
 
     def get(self, key: str, loader: Callable[[], Any]) -> Any:
         """The model for `key`, loading it with `loader()` after releasing whatever else is held."""
         with self._lock:
+            if key in self._pinned:
+                return self._pinned[key]
             if self._key == key and self._model is not None:
                 return self._model
             self.release()
@@ -38,6 +42,22 @@ class ModelHost:
             self._key = key
             self.loads.append(key)
             return self._model
+
+    def pin(self, key: str, loader: Callable[[], Any]) -> Any:
+        """Load `key` now and keep it for good (ZeroGPU: weights move to CUDA at module level, in the parent
+        process, so no GPU call ever loads them); get(key) answers it from then on."""
+        with self._lock:
+            if key not in self._pinned:
+                if self._key == key:
+                    self._pinned[key], self._model, self._key = self._model, None, None
+                else:
+                    self._pinned[key] = loader()
+                    self.loads.append(key)
+            return self._pinned[key]
+
+    @property
+    def pinned(self) -> list[str]:
+        return sorted(self._pinned)
 
     @contextmanager
     def lease(self) -> Iterator[None]:

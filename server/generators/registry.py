@@ -101,3 +101,39 @@ def choose(name: str, view_count: int, kind: str, settings: dict | None = None) 
         raise InputError("images", f"{view_count} images", f"at most {generator.max_views} for {key}")
     _check(generator, settings, view_count)
     return generator
+
+
+SERVE_ENV = "O3F_SERVE_MODELS"
+ZERO_GPU_DEFAULT = ("trellis2", "hunyuan3d-2")  # both fit ZeroGPU's offload disk; TRELLIS (v1) loads on demand
+
+
+def serve_models(names: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """Load the named model generators now and keep them (a Space at start-up); {name: what happened}.
+
+    An unknown name is refused; an unavailable generator is skipped with its reason, so the Space still starts.
+    """
+    unknown = [name for name in names if name not in GENERATORS]
+    if unknown:
+        raise InputError(SERVE_ENV, ",".join(unknown), f"names from {', '.join(GENERATORS)}")
+    report = {}
+    for name in names:
+        generator = GENERATORS[name]
+        available, reason = generator.availability()
+        preload = getattr(generator, "preload", None)
+        if preload is None:
+            report[name] = "nothing to load (no weights)"
+        elif not available:
+            report[name] = f"not loaded: {reason}"
+        else:
+            try:
+                report[name] = preload()
+            except Exception as exc:  # noqa: BLE001 - a model that fails to load must not stop the Space
+                report[name] = f"failed to load: {type(exc).__name__}: {exc}"
+    return report
+
+
+def served_names(environ: dict, on_zero_gpu: bool) -> list[str]:
+    """O3F_SERVE_MODELS (comma-separated; empty loads none), else ZeroGPU's default, else none (lazy loading)."""
+    if SERVE_ENV in environ:
+        return [name.strip() for name in environ[SERVE_ENV].split(",") if name.strip()]
+    return list(ZERO_GPU_DEFAULT) if on_zero_gpu else []

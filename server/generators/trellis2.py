@@ -126,6 +126,11 @@ class Trellis2Generator:
         if view_count != 1:
             raise InputError("images", f"{view_count} images", "one image for trellis2")
 
+    def preload(self) -> str:
+        """Pin the pipeline (a Space serving TRELLIS.2 calls this at start-up)."""
+        MODEL_HOST.pin(MODEL_KEY, load_pipeline)
+        return "TRELLIS.2-4B loaded"
+
     def generate(self, request: GenerationRequest) -> GeneratedMesh:
         quality = quality_of(request.settings)
         self.check_settings(request.settings, len(request.views))
