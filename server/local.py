@@ -45,7 +45,8 @@ def server_process(workspace: Path, extra_env: dict | None = None, timeout: floa
             if process.poll() is not None:
                 raise RuntimeError(f"server exited with {process.returncode}: {Path(log.name).read_text()[-2000:]}")
             try:
-                if httpx.get(url, timeout=2).status_code == 200:
+                headers = {"x-o3f-token": env["O3F_TOKEN"]} if env.get("O3F_TOKEN") else {}
+                if httpx.get(url, timeout=2, headers=headers).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
