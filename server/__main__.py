@@ -11,7 +11,7 @@ import logging
 import sys
 
 from .api import ForgeApi
-from .app import build_app
+from .app import build_app, launch_options
 from .auth import AuthSetupError, TokenMiddleware, check_exposure, load_token
 
 
@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> None:
 
         app_kwargs["middleware"] = [Middleware(TokenMiddleware, token=token)]
         log.info("access token required on every request")
-    app.launch(server_name=args.host, server_port=args.port, allowed_paths=[str(api.settings.workspace)],
-               show_error=True, share=False, app_kwargs=app_kwargs)
+    app.launch(server_name=args.host, server_port=args.port, share=False, app_kwargs=app_kwargs,
+               **launch_options(api))
 
 
 if __name__ == "__main__":

@@ -43,6 +43,16 @@ def _progress_of(progress: gr.Progress):
     return lambda fraction, message: progress(fraction, desc=message)
 
 
+UPLOAD_CACHE = (3600, 24 * 3600)  # (how often, how old) in seconds
+
+
+def launch_options(api: ForgeApi) -> dict:
+    """What every launch of the app passes (python -m server and the Space): uploads over the limit are refused
+    by Gradio before they reach an endpoint."""
+    return {"allowed_paths": [str(api.settings.workspace)], "show_error": True,
+            "max_file_size": api.settings.max_upload_bytes}
+
+
 def build_app(api: ForgeApi) -> gr.Blocks:
     @_endpoint
     def generate(images, name, generator, views, preset, seed, options, progress=gr.Progress()):
@@ -101,7 +111,8 @@ def build_app(api: ForgeApi) -> gr.Blocks:
     generator_choices = ["auto", *GENERATORS]
     preset_choices = list(all_presets())
 
-    with gr.Blocks(title="Open3DForge") as app:
+    # Uploads land in Gradio's cache: files older than a day are deleted every hour (the assets keep their copies).
+    with gr.Blocks(title="Open3DForge", delete_cache=UPLOAD_CACHE) as app:
         gr.Markdown("# Open3DForge\nConcept images or meshes to game-ready assets for UE5, Unity and Godot.")
         with gr.Tabs():
             with gr.Tab("Generate"):

@@ -46,7 +46,7 @@ if not os.environ.get("O3F_WORKSPACE"):
 os.environ.setdefault("O3F_QUEUE_SIZE", str(QUEUE_SIZE))
 
 from server.api import ForgeApi  # noqa: E402  (after sys.path and the environment are set)
-from server.app import build_app  # noqa: E402
+from server.app import build_app, launch_options  # noqa: E402
 
 from server import gpu  # noqa: E402
 from server.generators.registry import serve_models, served_names  # noqa: E402
@@ -61,4 +61,4 @@ api = ForgeApi()
 demo = build_app(api)  # build_app calls demo.queue(max_size=api.settings.queue_size)
 
 if __name__ == "__main__":
-    demo.launch(allowed_paths=[str(api.settings.workspace)], show_error=True)
+    demo.launch(**launch_options(api))

@@ -110,3 +110,18 @@ def test_the_addon_worker_sends_its_token(server, tmp_path):
     bad = jobs.Job(jobs.health_plan(), jobs.Connection(server=url, download_dir=str(tmp_path)))
     final = jobs.pump(bad, timeout=60)
     assert final.kind == jobs.ERROR and "credentials" in final.message
+
+
+def test_an_upload_over_the_limit_is_refused_before_any_work(tmp_path):
+    from gradio_client import Client
+
+    workspace = tmp_path / "workspace"
+    big = tmp_path / "big.glb"
+    big.write_bytes(b"glTF" + b"\0" * 300_000)
+    with running_server(workspace, {"O3F_MAX_UPLOAD_BYTES": "100000"}) as url:
+        client = Client(url, verbose=False)
+        with pytest.raises(Exception, match="(?i)file size|too large|exceed"):
+            client.predict({"path": str(big), "meta": {"_type": "gradio.FileData"}}, "Big", "{}",
+                           api_name="/import_mesh")
+        assert json.loads(client.predict(api_name="/assets")) == [], "nothing was made from the refused upload"
+        assert json.loads(client.predict(api_name="/health"))["status"] == "ok"
