@@ -143,35 +143,24 @@ class ForgeApi:
             up_axis=str(opts.get("up_axis", "auto")), asset_id=asset_id, progress=progress)
         return json.dumps(record), str(glb)
 
-    def _running(self, asset_id: Any):
-        """The asset to work on, its cancel check; refuses an asset that another job is changing."""
-        asset = self.ctx.store.open(asset_id)
-        if self.ctx.flags.active(asset.asset_id):
-            raise InputError("asset_id", asset_id, "an asset that no other job is working on right now")
-        return asset, self.ctx.flags.checker(asset.asset_id)
-
     def postprocess(self, asset_id: Any, options: Any = "",
                     progress: Callable[[float, str], None] = _no_progress) -> str:
         """Repair, clean, decimate, symmetrise, unwrap, LODs, collision, pivot and scale; returns asset JSON."""
         opts = parse_options(options, POSTPROCESS_OPTIONS)
-        asset, check = self._running(asset_id)
+        asset = self.ctx.store.open(asset_id)
         settings = post_settings(opts, asset.read().get("parameters", {}).get("preset"))
-        try:
+        with self.ctx.flags.claim(asset.asset_id) as check:
             run_postprocess(asset, settings, progress, check)
-        finally:
-            self.ctx.flags.forget(asset.asset_id)
         return json.dumps(asset.read())
 
     def bake(self, asset_id: Any, options: Any = "",
              progress: Callable[[float, str], None] = _no_progress) -> str:
         """Bake normal (DirectX and OpenGL), base colour, metallic, roughness, AO onto LOD0; returns asset JSON."""
         opts = parse_options(options, BAKE_OPTIONS)
-        asset, check = self._running(asset_id)
+        asset = self.ctx.store.open(asset_id)
         settings, engine = bake_settings(opts, asset.read().get("parameters", {}).get("preset"))
-        try:
+        with self.ctx.flags.claim(asset.asset_id) as check:
             run_bake(asset, settings, engine, progress, check, quota=self.ctx.quota)
-        finally:
-            self.ctx.flags.forget(asset.asset_id)
         return json.dumps(asset.read())
 
     def export(self, asset_id: Any, engine: Any = "ue5", options: Any = "",
@@ -182,11 +171,9 @@ class ForgeApi:
         for key in EXPORT_OPTIONS & set(opts):
             if not isinstance(opts[key], bool):
                 raise InputError(f"options.{key}", opts[key], "true or false")
-        asset, check = self._running(asset_id)
-        try:
+        asset = self.ctx.store.open(asset_id)
+        with self.ctx.flags.claim(asset.asset_id) as check:
             path = run_export(asset, engine_key, opts, progress, check)
-        finally:
-            self.ctx.flags.forget(asset.asset_id)
         return json.dumps(asset.read()), str(path)
 
     def decimate_preview(self, asset_id: Any, target_triangles: Any) -> tuple[str, str]:
@@ -195,9 +182,10 @@ class ForgeApi:
                 or not 100 <= target_triangles <= 500_000:
             raise InputError("target_triangles", target_triangles, "a whole number from 100 to 500000")
         asset = self.ctx.store.open(asset_id)
-        mesh = read_high_poly(asset)
-        preview = decimate_preview(MeshArrays(mesh.vertices, mesh.faces), int(target_triangles))
-        path = asset.write_bytes("preview_decimated.glb", glb_bytes(preview.to_trimesh()))
+        with self.ctx.flags.claim(asset.asset_id):  # it writes into the asset folder like any other job
+            mesh = read_high_poly(asset)
+            preview = decimate_preview(MeshArrays(mesh.vertices, mesh.faces), int(target_triangles))
+            path = asset.write_bytes("preview_decimated.glb", glb_bytes(preview.to_trimesh()))
         return json.dumps({"asset_id": asset.asset_id, "triangles": preview.face_count,
                            "high_poly_triangles": len(mesh.faces)}), str(path)
 
@@ -241,9 +229,7 @@ class ForgeApi:
         asset_id = validate_asset_id(asset_id)
         asset = self.ctx.store.open(asset_id)
         status = asset.read().get("status")
-        running = self.ctx.flags.active(asset_id)
-        if running:
-            self.ctx.flags.cancel(asset_id)
+        running = self.ctx.flags.cancel(asset_id)
         return json.dumps({"asset_id": asset_id, "cancel_requested": running, "status": status})
 
     def presets(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import time
@@ -15,8 +16,8 @@ from . import gpu
 from .asset import Asset, atomic_write_bytes
 from .bake.engine import BakeSettings, HighPoly, bake, resolve_engine
 from .bake.sources import AttributeSource, FieldSource, source_from_trimesh
-from .cache import StageCache, file_digest, meshes_from_file, meshes_to_bytes
-from .errors import ForgeError
+from .cache import FIELDS, StageCache, file_digest, meshes_from_file, meshes_to_bytes
+from .errors import ForgeError, InputError
 from .export.package import ExportBundle, export_package
 from .gameready import PostSettings, apply_transform, postprocess
 from .generators.volume import AttributeVolume, volume_source
@@ -55,8 +56,10 @@ def run_postprocess(asset: Asset, settings: PostSettings, progress: Progress, ch
     mesh = read_high_poly(asset)
     high = high_arrays(mesh)
     cache = StageCache(asset.folder / "cache")
+    high_digest = file_digest(asset.folder / "high_poly.glb")
     with asset.stage("postprocess", jsonable(settings.__dict__)) as run:
-        game = postprocess(high, file_digest(asset.folder / "high_poly.glb"), settings, cache, progress, check)
+        run["made_from"] = {"high_poly": high_digest}
+        game = postprocess(high, high_digest, settings, cache, progress, check)
         check()
         asset.write_bytes("game/lods.npz", meshes_to_bytes(game.lods))
         asset.write_bytes("game/hulls.npz", meshes_to_bytes(game.hulls))
@@ -68,7 +71,24 @@ def run_postprocess(asset: Asset, settings: PostSettings, progress: Progress, ch
         run["parameters"]["report"] = jsonable(game.report)
         state = {"settings": settings.__dict__, "report": jsonable(game.report)}
         run["parameters"]["checks"] = game_ready_checks(game.lods, game.hulls, state, None)
+        run["made"] = {"lod0": lod0_digest(game.lods)}
     return game.report
+
+
+def lod0_digest(lods: list[MeshArrays]) -> str:
+    """SHA-256 (24 hex digits, like cache.digest) of LOD0's arrays: the surface the maps are baked onto.
+
+    The arrays, not game/lods.npz's bytes: the npz zip stamps its write time, so an identical LOD0 written
+    again would read as a new one.
+    """
+    hasher = hashlib.sha256()
+    for name in FIELDS:
+        value = getattr(lods[0], name)
+        if value is not None:
+            array = np.ascontiguousarray(value)
+            hasher.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+            hasher.update(array.tobytes())
+    return hasher.hexdigest()[:24]
 
 
 def load_game_mesh(asset: Asset) -> tuple[list[MeshArrays], list[MeshArrays], dict]:
@@ -116,6 +136,7 @@ def run_bake(asset: Asset, settings: BakeSettings, engine: str, progress: Progre
     with asset.stage("bake", {"size": settings.size, "engine": engine, "device": device,
                               "ao_samples": settings.ao_samples, "max_distance_m": settings.max_distance,
                               "ao_distance_m": settings.ao_distance}) as run:
+        run["made_from"] = {"lod0": lod0_digest(lods), "high_poly": file_digest(asset.folder / "high_poly.glb")}
         check()
         progress(0.1, f"baking {settings.size}x{settings.size} maps")
         started = time.perf_counter()
@@ -184,6 +205,8 @@ def run_export(asset: Asset, engine: str, options: dict, progress: Progress, che
     lods, hulls, state = load_game_mesh(asset)
     textures = load_textures(asset)
     record = asset.read()
+    lod0 = lod0_digest(lods)
+    bake_run = check_maps_match(asset, record, lod0)
     checks = game_ready_checks(lods, hulls, state, textures)
     manifest = {"asset_id": asset.asset_id, "name": record["name"], "kind": record["kind"],
                 "generator": record.get("generator"), "checks": checks,
@@ -191,6 +214,7 @@ def run_export(asset: Asset, engine: str, options: dict, progress: Progress, che
     bundle = ExportBundle(name=record["name"], lods=lods, hulls=hulls, textures=textures,
                           manifest=jsonable(manifest), skeletal=False, nanite=bool(options.get("nanite", False)))
     with asset.stage("export", {"engine": engine, **options}) as run:
+        run["made_from"] = {"lod0": lod0, "bake_started": bake_run["started"]}
         check()
         progress(0.2, f"writing the {engine} package")
         use_fbx = options.get("use_fbx")
@@ -200,6 +224,19 @@ def run_export(asset: Asset, engine: str, options: dict, progress: Progress, che
         run["outputs"][f"export_{engine.lower()}"] = str(path.relative_to(asset.folder))
         run["parameters"]["checks_ok"] = bool(checks.get("ok", False))
     return path
+
+
+def check_maps_match(asset: Asset, record: dict, lod0: str) -> dict:
+    """The last finished bake when it baked onto this LOD0; refuses maps left from an earlier LOD0."""
+    bakes = [run for run in record.get("stages", []) if run.get("stage") == "bake" and run.get("status") == "ok"]
+    baked_onto = bakes[-1].get("made_from", {}).get("lod0") if bakes else None
+    if baked_onto is None:
+        raise InputError("asset_id", asset.asset_id, "maps whose bake recorded the LOD0 it baked onto, but "
+                         "the last bake recorded none (an older version made it): run bake again")
+    if baked_onto != lod0:
+        raise InputError("asset_id", asset.asset_id, "maps baked onto its current LOD0, but they were baked "
+                         "for an earlier LOD0 (postprocess ran after the last bake): run bake again")
+    return bakes[-1]
 
 
 def _with_high_poly(asset: Asset, package: Path, transform: dict) -> Path:

@@ -14,7 +14,7 @@ import numpy as np
 from . import gpu
 from .asset import Asset, AssetStore
 from .config import Settings
-from .errors import Cancelled
+from .errors import Cancelled, InputError
 from .generators.base import GenerationRequest
 from .generators.modelhost import MODEL_HOST
 from .generators.registry import choose
@@ -28,36 +28,50 @@ ATTRIBUTES = "attributes.npz"  # a generator's attribute volume, read by the bak
 
 
 class CancelFlags:
-    """One flag per asset id, set by cancel() and checked between stages and inside long loops."""
+    """Which assets a job holds in this process, each with the cancel flag its job checks."""
 
     def __init__(self):
         self._flags: dict[str, threading.Event] = {}
         self._guard = threading.Lock()
 
-    def flag(self, asset_id: str) -> threading.Event:
-        with self._guard:
-            return self._flags.setdefault(asset_id, threading.Event())
+    @contextmanager
+    def claim(self, asset_id: str) -> Iterator[Callable[[], None]]:
+        """Hold the asset for one job and yield its cancel check; refuses an asset another job holds.
+
+        Enter it only once every argument has been checked: a refusal before the claim holds nothing.
+        """
+        event = threading.Event()
+        with self._guard:  # check and set under one lock: two requests cannot both get the asset
+            if asset_id in self._flags:
+                raise InputError("asset_id", asset_id, "an asset that no other job is working on right now")
+            self._flags[asset_id] = event
+        try:
+            yield _cancel_check(asset_id, event)
+        finally:
+            with self._guard:
+                if self._flags.get(asset_id) is event:
+                    del self._flags[asset_id]
 
     def active(self, asset_id: str) -> bool:
         """Whether a job on this asset runs in this server process now."""
         with self._guard:
             return asset_id in self._flags
 
-    def cancel(self, asset_id: str) -> None:
-        self.flag(asset_id).set()
-
-    def checker(self, asset_id: str) -> Callable[[], None]:
-        event = self.flag(asset_id)
-
-        def check() -> None:
-            if event.is_set():
-                raise Cancelled(f"asset {asset_id} was cancelled")
-
-        return check
-
-    def forget(self, asset_id: str) -> None:
+    def cancel(self, asset_id: str) -> bool:
+        """Ask the job holding the asset to stop; False (and nothing held) when no job holds it."""
         with self._guard:
-            self._flags.pop(asset_id, None)
+            event = self._flags.get(asset_id)
+        if event is not None:
+            event.set()
+        return event is not None
+
+
+def _cancel_check(asset_id: str, event: threading.Event) -> Callable[[], None]:
+    def check() -> None:
+        if event.is_set():
+            raise Cancelled(f"asset {asset_id} was cancelled")
+
+    return check
 
 
 @dataclass
@@ -120,14 +134,13 @@ def run_generate(ctx: Context, job: GenerateJob, progress: Progress) -> tuple[di
                           max_bytes=ctx.settings.max_image_bytes) for i, path in enumerate(job.images)]
     parameters = {"preset": job.preset["name"], "views": job.views, "background": job.background,
                   **job.settings}
-    asset = ctx.store.create(name=job.name, kind=job.kind, generator=generator.name, seed=job.seed,
-                             parameters=parameters, asset_id=job.asset_id)
-    check = ctx.flags.checker(asset.asset_id)
-    try:
+    asset_id = job.asset_id or ctx.store.new_id()
+    # Claimed before the folder exists, so no other request can act on the asset while it is made.
+    with ctx.flags.claim(asset_id) as check:
+        asset = ctx.store.create(name=job.name, kind=job.kind, generator=generator.name, seed=job.seed,
+                                 parameters=parameters, asset_id=asset_id)
         cutouts = _background_stage(asset, job, pictures, check, progress)
         glb = _generate_stage(ctx, asset, job, generator, cutouts, check, progress, estimate)
-    finally:
-        ctx.flags.forget(asset.asset_id)
     return asset.read(), glb
 
 
