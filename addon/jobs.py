@@ -276,7 +276,7 @@ class Job:
 
     def __init__(self, plan: Callable[[Worker], Any], connection: Connection, *, asset_id: str = "",
                  title: str = "job"):
-        if asset_id and not ASSET_ID_PATTERN.match(asset_id):
+        if asset_id and not ASSET_ID_PATTERN.fullmatch(asset_id):
             raise ValueError(f"asset_id={asset_id!r}: expected an id like 20261122T004512-1a2b3c4d")
         self.plan = plan
         self.connection = connection

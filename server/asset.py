@@ -73,7 +73,7 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def validate_asset_id(asset_id: Any) -> str:
-    if not isinstance(asset_id, str) or not ASSET_ID_PATTERN.match(asset_id):
+    if not isinstance(asset_id, str) or not ASSET_ID_PATTERN.fullmatch(asset_id):
         raise InputError("asset_id", asset_id, "an id like 20261122T004512-1a2b3c4d as returned by generate")
     return asset_id
 
@@ -81,7 +81,7 @@ def validate_asset_id(asset_id: Any) -> str:
 def validate_file_name(name: str) -> str:
     """A relative path of plain names inside an asset folder (no '..', no absolute paths)."""
     parts = name.split("/")
-    if not parts or any(not FILE_NAME_PATTERN.match(p) or p in (".", "..") for p in parts):
+    if not parts or any(not FILE_NAME_PATTERN.fullmatch(p) or p in (".", "..") for p in parts):
         raise InputError("file name", name, "letters, digits, '_', '-', '.' and '/' between parts")
     return name
 
@@ -212,7 +212,7 @@ class AssetStore:
         """
         marked = []
         for folder in self.root.iterdir():
-            if not folder.is_dir() or not ASSET_ID_PATTERN.match(folder.name):
+            if not folder.is_dir() or not ASSET_ID_PATTERN.fullmatch(folder.name):
                 continue
             asset = Asset(folder.name, folder)
             try:
@@ -237,7 +237,7 @@ class AssetStore:
         """Summaries of the assets, newest first; a damaged record is listed as such, not skipped."""
         rows = []
         for folder in self.root.iterdir():
-            if not folder.is_dir() or not ASSET_ID_PATTERN.match(folder.name):
+            if not folder.is_dir() or not ASSET_ID_PATTERN.fullmatch(folder.name):
                 continue
             asset = Asset(folder.name, folder)
             try:

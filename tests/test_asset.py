@@ -121,3 +121,20 @@ def test_jobs_cut_off_by_a_killed_server_are_marked_interrupted(tmp_path):
     assert record["status"] == "interrupted" and record["stages"][0]["status"] == "interrupted"
     assert "run it again" in record["stages"][0]["error"]
     assert finished.read()["status"] == "ready" and finished.read()["outputs"] == {"high_poly": "high_poly.glb"}
+
+
+@pytest.mark.parametrize("bad", ["20261122T004512-1a2b3c4d\n", "20261122T004512-1a2b3c4d\r\n"])
+def test_an_id_with_a_trailing_newline_is_refused(bad):
+    from server.asset import validate_asset_id
+    from server.errors import InputError
+
+    with pytest.raises(InputError, match="asset_id"):
+        validate_asset_id(bad)
+
+
+def test_a_file_name_part_with_a_trailing_newline_is_refused():
+    from server.asset import validate_file_name
+    from server.errors import InputError
+
+    with pytest.raises(InputError, match="file name"):
+        validate_file_name("textures/T_A_BC.png\n")

@@ -40,7 +40,7 @@ def sanitize_name(text: str, fallback: str = "Asset") -> str:
 
 def check_name(name) -> str:
     """The asset name itself when it is already sanitised; InputError naming the problem otherwise."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name) or len(name) > MAX_NAME_LENGTH:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or len(name) > MAX_NAME_LENGTH:
         raise InputError("bundle.name", name, f"1 to {MAX_NAME_LENGTH} characters of [A-Za-z0-9_]")
     return name
 
