@@ -29,15 +29,22 @@ def sanitize_name(name: Any, fallback: str = "Asset") -> str:
     return cleaned or fallback
 
 
+MAX_OPTIONS_CHARS = 100_000  # options are a few keys per stage; anything this long is not a settings object
+
+
 def parse_options(options: Any, allowed: set[str]) -> dict:
     """Options arrive as a JSON object (or its text); unknown keys are refused by name."""
     if options is None or options == "":
         return {}
     if isinstance(options, str):
+        if len(options) > MAX_OPTIONS_CHARS:
+            raise InputError("options", f"{len(options)} characters", f"at most {MAX_OPTIONS_CHARS} characters")
         try:
             options = json.loads(options)
         except json.JSONDecodeError as exc:
             raise InputError("options", options, f"a JSON object ({exc.msg})") from exc
+        except RecursionError as exc:  # nested deeper than the parser's stack
+            raise InputError("options", "deeply nested JSON", "a JSON object nested at most a few levels") from exc
     if not isinstance(options, dict):
         raise InputError("options", options, "a JSON object such as {\"kind\": \"prop\"}")
     unknown = sorted(set(options) - allowed)

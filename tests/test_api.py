@@ -235,3 +235,17 @@ def test_a_killed_server_leaves_finished_assets_intact_and_says_what_was_cut_off
         assert kept["status"] == "ready"
         assert (workspace / done["asset_id"] / "high_poly.glb").read_bytes() == kept_bytes
         assert json.loads(client.predict(api_name="/health"))["status"] == "ok"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[" * 100_000 + "]" * 100_000, "at most 100000 characters"),
+    ("[" * 40_000 + "]" * 40_000, "nested at most a few levels"),
+    ('{"target_triangles": NaN}', "a number from"),
+    ('{"target_triangles": Infinity}', "a number from"),
+])
+def test_hostile_options_text_gets_a_named_refusal(text, expected):
+    from server.errors import InputError
+    from server.options import parse_options, number_option
+
+    with pytest.raises(InputError, match=expected):
+        number_option(parse_options(text, {"target_triangles"}), "target_triangles", 100, 500_000, True)
