@@ -37,7 +37,7 @@ def load_rgba(path: str | Path, *, argument: str, max_pixels: int, max_bytes: in
                 probe.verify()  # catches truncated and corrupt files before decoding
             with Image.open(io.BytesIO(data)) as image:
                 image.load()
-                rgba = np.asarray(image.convert("RGBA"))
+                rgba = to_rgba8(image)
     except InputError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -48,6 +48,21 @@ def load_rgba(path: str | Path, *, argument: str, max_pixels: int, max_bytes: in
         raise InputError(argument, f"{path.name} ({rgba.shape[1]}x{rgba.shape[0]})",
                          f"an image at least {MIN_SIDE} pixels on each side")
     return rgba
+
+
+def to_rgba8(image: Image.Image) -> np.ndarray:
+    """RGBA uint8 of any mode; 16-bit and float greys are scaled to 0..255 (PIL's convert would clip them white)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode.startswith("I;16"):
+            scale = 65535.0
+        elif image.mode == "F":
+            scale = 1.0 if values.size and float(np.nanmax(values)) <= 1.0 else 65535.0
+        else:  # 32-bit integer greys: what PNG's 16-bit greys often decode to
+            scale = 65535.0 if values.size and values.max() > 255 else 255.0
+        grey = np.clip(np.nan_to_num(values / scale) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.dstack([grey, grey, grey, np.full_like(grey, 255)])
+    return np.asarray(image.convert("RGBA"))
 
 
 def save_png(rgba: np.ndarray, compress_level: int = 1) -> bytes:

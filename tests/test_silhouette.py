@@ -148,3 +148,18 @@ def test_flat_base_stands_and_the_rounded_one_rocks():
     assert np.ptp(flat.vertices[bottom, 1]) > 0.5 * flat.extents[1]  # a wide, flat footprint
     assert stands_upright(MeshArrays(flat.vertices, flat.faces))["stable"] is True
     assert stands_upright(MeshArrays(rounded.vertices, rounded.faces))["stable"] is False
+
+
+def test_a_16_bit_grey_png_keeps_its_tones(tmp_path):
+    from PIL import Image
+
+    from server.images import load_rgba
+
+    ramp = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "grey16.png")
+    assert Image.open(tmp_path / "grey16.png").mode == "I;16"
+    rgba = load_rgba(tmp_path / "grey16.png", argument="images[0]", max_pixels=10**7, max_bytes=10**7)
+    assert rgba.dtype == np.uint8 and rgba.shape == (64, 64, 4)
+    assert rgba[0, 0, 0] == 0 and rgba[-1, -1, 0] == 255
+    assert abs(int(rgba[32, 0, 0]) - 128) <= 1, "mid grey stays mid grey (PIL's convert would clip it to white)"
+    assert (rgba[..., 3] == 255).all()
