@@ -210,13 +210,16 @@ class ForgeApi:
         def part(start: float, end: float):
             return lambda fraction, message: progress(start + (end - start) * fraction, message)
 
-        record_json, _ = self.generate(images, name, opts.get("generator", "auto"), views, preset,
-                                       opts.get("seed", 0), generate_options, part(0.0, 0.35))
-        asset_id = json.loads(record_json)["asset_id"]
-        self.postprocess(asset_id, sections["postprocess"], part(0.35, 0.6))
-        self.bake(asset_id, sections["bake"], part(0.6, 0.9))
-        record_json, zip_path = self.export(asset_id, engine_key, sections["export"], part(0.9, 1.0))
-        return record_json, zip_path
+        asset_id = validate_asset_id(generate_options["asset_id"]) if "asset_id" in generate_options \
+            else self.ctx.store.new_id()
+        generate_options["asset_id"] = asset_id
+        # One claim over the whole chain: a cancel that arrives between two stages stops the next one.
+        with self.ctx.flags.claim(asset_id):
+            self.generate(images, name, opts.get("generator", "auto"), views, preset, opts.get("seed", 0),
+                          generate_options, part(0.0, 0.35))
+            self.postprocess(asset_id, sections["postprocess"], part(0.35, 0.6))
+            self.bake(asset_id, sections["bake"], part(0.6, 0.9))
+            return self.export(asset_id, engine_key, sections["export"], part(0.9, 1.0))
 
     def assets(self) -> str:
         return json.dumps(self.ctx.store.history())

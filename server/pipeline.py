@@ -32,25 +32,33 @@ class CancelFlags:
 
     def __init__(self):
         self._flags: dict[str, threading.Event] = {}
+        self._owners: dict[str, int] = {}  # asset id -> the thread that holds it
         self._guard = threading.Lock()
 
     @contextmanager
     def claim(self, asset_id: str) -> Iterator[Callable[[], None]]:
         """Hold the asset for one job and yield its cancel check; refuses an asset another job holds.
 
-        Enter it only once every argument has been checked: a refusal before the claim holds nothing.
+        Enter it only once every argument has been checked: a refusal before the claim holds nothing. The thread
+        that holds an asset may claim it again (forge runs its stages inside one claim, so a cancel between two
+        stages is not lost); only the outermost claim releases it.
         """
-        event = threading.Event()
+        me = threading.get_ident()
         with self._guard:  # check and set under one lock: two requests cannot both get the asset
             if asset_id in self._flags:
-                raise InputError("asset_id", asset_id, "an asset that no other job is working on right now")
-            self._flags[asset_id] = event
+                if self._owners.get(asset_id) != me:
+                    raise InputError("asset_id", asset_id, "an asset that no other job is working on right now")
+                event, outermost = self._flags[asset_id], False
+            else:
+                event, outermost = threading.Event(), True
+                self._flags[asset_id], self._owners[asset_id] = event, me
         try:
             yield _cancel_check(asset_id, event)
         finally:
-            with self._guard:
-                if self._flags.get(asset_id) is event:
-                    del self._flags[asset_id]
+            if outermost:
+                with self._guard:
+                    if self._flags.get(asset_id) is event:
+                        del self._flags[asset_id], self._owners[asset_id]
 
     def active(self, asset_id: str) -> bool:
         """Whether a job on this asset runs in this server process now."""

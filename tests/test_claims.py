@@ -97,9 +97,22 @@ def test_a_refused_export_option_is_refused_before_the_claim_and_a_valid_export_
 
 
 def test_decimate_preview_is_refused_while_another_job_holds_the_asset(api, asset_id):
-    with api.ctx.flags.claim(asset_id):
+    holding, done = threading.Event(), threading.Event()
+
+    def other_job():  # another request's thread holds the asset
+        with api.ctx.flags.claim(asset_id):
+            holding.set()
+            done.wait(30)
+
+    holder = threading.Thread(target=other_job)
+    holder.start()
+    try:
+        assert holding.wait(30)
         with pytest.raises(InputError, match=BUSY):
             api.decimate_preview(asset_id, 2000)
+    finally:
+        done.set()
+        holder.join()
     summary, path = api.decimate_preview(asset_id, 2000)
     assert json.loads(summary)["triangles"] == pytest.approx(2000, rel=0.05) and path.endswith(".glb")
 
@@ -162,3 +175,52 @@ def test_export_refuses_maps_baked_for_an_earlier_lod0_until_baked_again(api, as
     api.postprocess(asset_id, {**POST, "target_triangles": 1000})  # the same LOD0 again keeps its maps
     api.export(asset_id, "ue5", {"use_fbx": False})
     assert last_stage(api, asset_id)["stage"] == "export" and last_stage(api, asset_id)["status"] == "ok"
+
+
+def test_a_cancel_between_forges_stages_stops_the_next_one(api, image):
+    asset_id = "20261204T010101-f0e9e1a5"
+    seen = {"cancelled": None}
+
+    def progress(fraction, message):
+        # The first report of the post-processing part: generation has finished, no stage holds the asset now.
+        if fraction >= 0.35 and seen["cancelled"] is None:
+            seen["cancelled"] = json.loads(api.cancel(asset_id))["cancel_requested"]
+
+    options = {"generator": "silhouette", "generate": {**GENERATE, "asset_id": asset_id}, "postprocess": POST,
+               "bake": BAKE}
+    with pytest.raises(Cancelled):
+        api.forge([str(image)], "Between", "front", "", json.dumps(options), progress=progress)
+    assert seen["cancelled"] is True, "the chain holds the asset between its stages"
+    record = json.loads(api.asset(asset_id))
+    assert record["status"] == "cancelled"
+    assert [s["stage"] for s in record["stages"] if s["status"] == "ok"][-1] in ("background", "generate")
+    assert not any(s["stage"] in ("bake", "export") for s in record["stages"])
+    with api.ctx.flags.claim(asset_id):  # released: a new job may take it
+        pass
+
+
+def test_the_thread_that_holds_an_asset_may_claim_it_again_but_no_other_may():
+    flags = CancelFlags()
+    with flags.claim(IDLE_ID) as outer:
+        with flags.claim(IDLE_ID) as inner:
+            assert flags.active(IDLE_ID)
+        assert flags.active(IDLE_ID), "an inner claim does not release the outer one"
+        errors = []
+        other = threading.Thread(target=lambda: _try_claim(flags, errors))
+        other.start()
+        other.join()
+        assert errors and BUSY in errors[0]
+        flags.cancel(IDLE_ID)
+        with pytest.raises(Cancelled):
+            inner()
+        with pytest.raises(Cancelled):
+            outer()
+    assert not flags.active(IDLE_ID)
+
+
+def _try_claim(flags, errors):
+    try:
+        with flags.claim(IDLE_ID):
+            pass
+    except InputError as exc:
+        errors.append(str(exc))
