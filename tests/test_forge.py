@@ -74,6 +74,10 @@ def test_imported_textured_mesh_keeps_its_colours_through_the_chain(api, tmp_pat
     checks = manifest["checks"]
     assert checks["checks"] and checks["ok"] == all(c["ok"] for c in checks["checks"]), checks
     assert {"name", "ok", "value", "expected"} <= set(checks["checks"][0])
+    # The import script's closing self-check expects the triangles the manifest lists for each LOD.
+    script = files["import_Mug.py"].decode()
+    line = next(l for l in script.splitlines() if l.startswith("LOD_TRIANGLES = "))
+    assert line.split("=", 1)[1].split("#")[0].strip() == str([lod["triangles"] for lod in manifest["lods"]])
 
     # Sample the original textured surface, find each point on the exported LOD0, read the baked colour.
     original = trimesh.load(source_path, file_type="glb")

@@ -200,7 +200,7 @@ def _write_ue5(bundle, textures, names, stage: Path, use_fbx: bool, timeout: flo
     script = import_script(
         bundle.name, [f for f in names.mesh_files if f], render, tex, names.material,
         hull_count=len(bundle.hulls), nanite=bundle.nanite, skeletal=bundle.skeletal,
-        opacity_mask="opacity" in textures,
+        opacity_mask="opacity" in textures, lod_triangles=[int(lod.face_count) for lod in bundle.lods],
     )
     (stage / names.import_script).write_text(script, encoding="utf-8")
     return {

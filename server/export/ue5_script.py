@@ -2,8 +2,11 @@
 
 The generated script runs inside the editor (`import unreal`): Output Log "Python" mode, or
 File > Execute Python Script. It works with the legacy FBX importer (FbxImportUI) and where Interchange
-handles FBX (UE 5.5+); it checks every `unreal` attribute before using it and prints what it did,
-what it skipped and why.
+handles FBX (UE 5.5+) or glTF: Interchange options go in an InterchangePipelineStackOverride, LODs are
+imported as temporary meshes and copied in with set_lod_from_static_mesh (import_lod returns before the
+LOD exists there). It checks every `unreal` attribute before using it, prints what it did, what it
+skipped and why, and ends with a self-check that reads back LODs, triangles, collision hulls, material
+and texture bindings and Nanite, logging an error for each mismatch with the manifest.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ import os
 
 import unreal
 
-REPORT = {"done": [], "skipped": [], "failed": []}
+REPORT = {"done": [], "skipped": [], "failed": [], "checked": [], "mismatch": []}
+BUILT = {"material_name": None, "texture_nodes": {}}  # what this run made, for the self-check
 
 
 def _say(kind, message):
     REPORT[kind].append(message)
     line = "[Open3DForge] %s: %s" % (kind, message)
-    logger = getattr(unreal, {"failed": "log_error", "skipped": "log_warning"}.get(kind, "log"), None)
+    logger = getattr(unreal, {"failed": "log_error", "mismatch": "log_error",
+                              "skipped": "log_warning"}.get(kind, "log"), None)
     if logger is not None:
         logger(line)  # the Output Log, coloured by severity
     else:
@@ -36,6 +41,14 @@ def skipped(message):
 
 def failed(message):
     _say("failed", message)
+
+
+def checked(message):
+    _say("checked", message)
+
+
+def mismatch(message):
+    _say("mismatch", message)
 
 
 def lookup(dotted):
@@ -58,6 +71,15 @@ def set_prop(obj, name, value, what):
         return True
     except Exception as exc:  # an older or newer editor without this property
         skipped("%s.%s: %s" % (what, name, exc))
+        return False
+
+
+def has_prop(obj, name):
+    """Whether obj has the editor property name in this editor version (renamed ones differ by version)."""
+    try:
+        obj.get_editor_property(name)
+        return True
+    except Exception:
         return False
 
 
@@ -102,7 +124,7 @@ def interchange_handles_fbx():
     return bool(version and version >= (5, 5) and lookup("InterchangeGenericAssetsPipeline") is not None)
 
 
-def fbx_import_ui(for_interchange):
+def fbx_import_ui(for_interchange, for_lod=False):
     """Legacy FBX options. Where Interchange converts them, auto_generate_collision becomes Interchange's
     import_collision, which also gates UCX hulls: so it is on there (only when the file has hulls)."""
     ui = unreal.FbxImportUI()
@@ -128,14 +150,23 @@ def fbx_import_ui(for_interchange):
     if not SKELETAL:
         set_prop(data, "combine_meshes", True, what)
         set_prop(data, "one_convex_hull_per_ucx", True, what)
-        set_prop(data, "auto_generate_collision", bool(for_interchange and HULL_COUNT > 0), what)
+        set_prop(data, "auto_generate_collision", bool(for_interchange and HULL_COUNT > 0 and not for_lod), what)
         set_prop(data, "generate_lightmap_u_vs", True, what)
         set_prop(data, "import_mesh_lods", False, what)
     return ui
 
 
-def interchange_pipeline():
-    """Interchange options (UE 5.5+ FBX, and glTF): the same choices as fbx_import_ui."""
+def goes_through_interchange(filename):
+    """True where this file is imported by Interchange: FBX from UE 5.5 (or where the project turned it on),
+    glTF/GLB wherever the Interchange pipeline classes exist (UE 5.3+)."""
+    if filename.lower().endswith(".fbx"):
+        return interchange_handles_fbx()
+    return lookup("InterchangeGenericAssetsPipeline") is not None
+
+
+def interchange_pipeline(for_lod=False):
+    """Interchange options (UE 5.5+ FBX, and glTF): the same choices as fbx_import_ui. for_lod: a LOD file
+    imported as its own temporary mesh (no collision, no Nanite: its geometry is copied into the main mesh)."""
     pipeline = unreal.InterchangeGenericAssetsPipeline()
     common = get_prop(pipeline, "common_meshes_properties", "InterchangeGenericAssetsPipeline")
     if common is not None:
@@ -147,59 +178,84 @@ def interchange_pipeline():
     meshes = get_prop(pipeline, "mesh_pipeline", "InterchangeGenericAssetsPipeline")
     if meshes is not None:
         what = "mesh_pipeline"
+        hulls = HULL_COUNT > 0 and not for_lod
         set_prop(meshes, "import_static_meshes", not SKELETAL, what)
         set_prop(meshes, "import_skeletal_meshes", SKELETAL, what)
         set_prop(meshes, "combine_static_meshes", True, what)
-        set_prop(meshes, "import_collision", HULL_COUNT > 0, what)
-        set_prop(meshes, "import_collision_according_to_mesh_name", True, what)
-        set_prop(meshes, "one_convex_hull_per_ucx", True, what)
-        set_prop(meshes, "build_nanite", NANITE, what)
+        # UE 5.5 renamed import_collision (bImportCollision) to collision (bCollision).
+        set_prop(meshes, "collision" if has_prop(meshes, "collision") else "import_collision", hulls, what)
+        if hulls:
+            set_prop(meshes, "import_collision_according_to_mesh_name", True, what)
+            set_prop(meshes, "one_convex_hull_per_ucx", True, what)
+        set_prop(meshes, "build_nanite", bool(NANITE and not for_lod), what)
         set_prop(meshes, "generate_lightmap_u_vs", True, what)
     materials = get_prop(pipeline, "material_pipeline", "InterchangeGenericAssetsPipeline")
     if materials is not None:
-        option = lookup("InterchangeMaterialImportOption.DO_NOT_CREATE_MATERIAL")
-        if option is not None:
-            set_prop(materials, "material_import", option, "material_pipeline")
-        else:
+        # InterchangeMaterialImportOption only has IMPORT_AS_MATERIALS / IMPORT_AS_MATERIAL_INSTANCES:
+        # "no materials" is the import_materials boolean.
+        if has_prop(materials, "import_materials"):
             set_prop(materials, "import_materials", False, "material_pipeline")
+        else:
+            skipped("material_pipeline.import_materials: not in this editor; Interchange may create materials")
         textures = get_prop(materials, "texture_pipeline", "material_pipeline")
         if textures is not None:
             set_prop(textures, "import_textures", False, "texture_pipeline")
     animations = get_prop(pipeline, "animation_pipeline", "InterchangeGenericAssetsPipeline")
     if animations is not None:
         set_prop(animations, "import_animations", False, "animation_pipeline")
-    return pipeline
+    return pipeline_stack(pipeline)
 
 
-def mesh_options(filename):
+def pipeline_stack(pipeline):
+    """AssetImportTask.options only takes Interchange pipelines inside an InterchangePipelineStackOverride;
+    anything else there and the project's default stack runs instead."""
+    cls = lookup("InterchangePipelineStackOverride")
+    if cls is None:
+        failed("InterchangePipelineStackOverride: not in this editor; the project's default Interchange stack "
+               "runs instead of these options (materials and collision may differ)")
+        return None
+    stack = cls()
+    if hasattr(stack, "add_pipeline"):
+        stack.add_pipeline(pipeline)
+    elif not set_prop(stack, "override_pipelines", [pipeline], "InterchangePipelineStackOverride"):
+        failed("InterchangePipelineStackOverride: could not add the pipeline; the default stack runs")
+        return None
+    return stack
+
+
+def mesh_options(filename, for_lod=False):
+    through_interchange = goes_through_interchange(filename)
     if filename.lower().endswith(".fbx"):
-        through_interchange = interchange_handles_fbx()
         if through_interchange and lookup("InterchangeGenericAssetsPipeline") is not None:
-            done("FBX goes through Interchange here: Interchange pipeline options (UCX collision by name, no materials)")
-            return interchange_pipeline()
+            if not for_lod:
+                done("FBX goes through Interchange here: Interchange pipeline stack override (UCX collision by "
+                     "name, no materials)")
+            return interchange_pipeline(for_lod)
         if lookup("FbxImportUI") is None:
             skipped("FbxImportUI: not in this editor; importing %s with the editor's default options" % filename)
             return None
-        if through_interchange:
-            done("FBX goes through Interchange, which converts the legacy FbxImportUI options")
-        else:
-            done("legacy FBX importer with FbxImportUI options")
-        return fbx_import_ui(through_interchange)
-    if lookup("InterchangeGenericAssetsPipeline") is not None:
-        return interchange_pipeline()
+        if not for_lod:
+            if through_interchange:
+                done("FBX goes through Interchange, which converts the legacy FbxImportUI options")
+            else:
+                done("legacy FBX importer with FbxImportUI options")
+        return fbx_import_ui(through_interchange, for_lod)
+    if through_interchange:
+        return interchange_pipeline(for_lod)
     skipped("no Interchange pipeline class: importing %s with the editor's default options" % filename)
     return None
 
 
-def import_file(filename, options=None):
+def import_file(filename, options=None, destination=None):
     """Run one AssetImportTask; returns the imported objects (possibly empty)."""
+    destination = destination or DESTINATION
     path = os.path.join(source_dir(), filename)
     if not os.path.isfile(path):
         failed("%s: file not found at %s" % (filename, path))
         return []
     task = unreal.AssetImportTask()
     set_prop(task, "filename", path, "AssetImportTask")
-    set_prop(task, "destination_path", DESTINATION, "AssetImportTask")
+    set_prop(task, "destination_path", destination, "AssetImportTask")
     set_prop(task, "automated", True, "AssetImportTask")
     set_prop(task, "replace_existing", True, "AssetImportTask")
     set_prop(task, "save", True, "AssetImportTask")
@@ -220,12 +276,12 @@ def import_file(filename, options=None):
     return objects
 
 
-def find(objects, class_name, asset_name):
+def find(objects, class_name, asset_name, destination=None):
     cls = lookup(class_name)
     for obj in objects:
         if cls is not None and isinstance(obj, cls):
             return obj
-    path = "%s/%s" % (DESTINATION, asset_name)
+    path = "%s/%s" % (destination or DESTINATION, asset_name)
     if lookup("EditorAssetLibrary.does_asset_exist") is not None and unreal.EditorAssetLibrary.does_asset_exist(path):
         obj = unreal.EditorAssetLibrary.load_asset(path)
         if obj is not None and (cls is None or isinstance(obj, cls)):
@@ -251,11 +307,6 @@ def import_mesh():
 
 def import_textures():
     """Each map with its compression and colour space (BC sRGB; N normal map, linear; ORM masks, linear)."""
-    settings = {
-        "base_color": ("TextureCompressionSettings.TC_DEFAULT", True, None),
-        "normal": ("TextureCompressionSettings.TC_NORMALMAP", False, "TextureGroup.TEXTUREGROUP_WORLD_NORMAL_MAP"),
-        "orm": ("TextureCompressionSettings.TC_MASKS", False, None),
-    }
     found = {}
     for role, filename in TEXTURES.items():
         objects = import_file(filename)
@@ -264,7 +315,7 @@ def import_textures():
         if texture is None:
             failed("%s: no texture came out of the import" % filename)
             continue
-        compression, srgb, group = settings[role]
+        compression, srgb, group = TEXTURE_SETTINGS[role]
         what = stem
         set_prop(texture, "compression_settings", lookup(compression), what)
         set_prop(texture, "srgb", srgb, what)
@@ -279,6 +330,32 @@ def import_textures():
     return found
 
 
+TEXTURE_SETTINGS = {
+    "base_color": ("TextureCompressionSettings.TC_DEFAULT", True, None),
+    "normal": ("TextureCompressionSettings.TC_NORMALMAP", False, "TextureGroup.TEXTUREGROUP_WORLD_NORMAL_MAP"),
+    "orm": ("TextureCompressionSettings.TC_MASKS", False, None),
+}
+
+
+def material_target():
+    """(name, existing plain Material or None). An existing M_<Name> that is not a plain unreal.Material
+    (a material instance, say: set_editor_property / expression calls on it raise) is left alone and the
+    material goes to the first free or plain-Material M_<Name>_N instead, reported as skipped."""
+    assets = unreal.EditorAssetLibrary
+    for attempt in range(1, 100):
+        name = MATERIAL_NAME if attempt == 1 else "%s_%d" % (MATERIAL_NAME, attempt)
+        path = "%s/%s" % (DESTINATION, name)
+        exists = hasattr(assets, "does_asset_exist") and assets.does_asset_exist(path)
+        existing = assets.load_asset(path) if exists else None
+        if exists and not isinstance(existing, unreal.Material):
+            continue  # a material instance or another asset type under this name
+        if attempt > 1:
+            skipped("material %s: %s/%s exists and is not a plain Material (left as it is); %s %s instead"
+                    % (MATERIAL_NAME, DESTINATION, MATERIAL_NAME, "reusing" if exists else "building", name))
+        return name, existing
+    return None, None
+
+
 def build_material(textures):
     """M_<Name> with TextureSample nodes: BC -> Base Color, N -> Normal, ORM R/G/B -> AO/Roughness/Metallic."""
     needed = ["MaterialEditingLibrary", "Material", "MaterialFactoryNew", "MaterialExpressionTextureSample",
@@ -288,23 +365,27 @@ def build_material(textures):
         skipped("material %s: this editor lacks unreal.%s" % (MATERIAL_NAME, ", unreal.".join(missing)))
         return None
     mel = unreal.MaterialEditingLibrary
-    assets = unreal.EditorAssetLibrary
-    path = "%s/%s" % (DESTINATION, MATERIAL_NAME)
-    if hasattr(assets, "does_asset_exist") and assets.does_asset_exist(path):
-        material = assets.load_asset(path)
+    name, material = material_target()
+    if name is None:
+        failed("material %s: %s/%s and M_<Name>_2..99 all exist and are not plain Materials"
+               % (MATERIAL_NAME, DESTINATION, MATERIAL_NAME))
+        return None
+    path = "%s/%s" % (DESTINATION, name)
+    if material is not None:
         if hasattr(mel, "delete_all_material_expressions"):
             mel.delete_all_material_expressions(material)
     else:
         material = unreal.AssetToolsHelpers.get_asset_tools().create_asset(
-            MATERIAL_NAME, DESTINATION, unreal.Material, unreal.MaterialFactoryNew())
+            name, DESTINATION, unreal.Material, unreal.MaterialFactoryNew())
     if material is None:
-        failed("material %s: could not be created" % MATERIAL_NAME)
+        failed("material %s: could not be created" % name)
         return None
+    BUILT["material_name"] = name
 
     def sample(role, x, y, samplers):
         texture = textures.get(role)
         if texture is None:
-            skipped("material %s: no %s texture to sample" % (MATERIAL_NAME, role))
+            skipped("material %s: no %s texture to sample" % (name, role))
             return None
         node = mel.create_material_expression(material, unreal.MaterialExpressionTextureSample, x, y)
         set_prop(node, "texture", texture, "TextureSample " + role)
@@ -312,6 +393,7 @@ def build_material(textures):
             if lookup(sampler) is not None:
                 set_prop(node, "sampler_type", lookup(sampler), "TextureSample " + role)
                 break
+        BUILT["texture_nodes"][role] = (node, texture)
         return node
 
     def connect(node, output, prop):
@@ -319,17 +401,17 @@ def build_material(textures):
         if node is None:
             return
         if value is None:
-            skipped("material %s: no MaterialProperty.%s" % (MATERIAL_NAME, prop))
+            skipped("material %s: no MaterialProperty.%s" % (name, prop))
             return
         if mel.connect_material_property(node, output, value) is False:
-            failed("material %s: %s -> %s did not connect" % (MATERIAL_NAME, output, prop))
+            failed("material %s: %s -> %s did not connect" % (name, output, prop))
         else:
-            done("material %s: %s -> %s" % (MATERIAL_NAME, output, prop))
+            done("material %s: %s -> %s" % (name, output, prop))
 
     base = sample("base_color", -600, -300, ["MaterialSamplerType.SAMPLERTYPE_COLOR"])
     connect(base, "RGB", "MP_BASE_COLOR")
     if USE_OPACITY_MASK:
-        set_prop(material, "blend_mode", lookup("BlendMode.BLEND_MASKED"), MATERIAL_NAME)
+        set_prop(material, "blend_mode", lookup("BlendMode.BLEND_MASKED"), name)
         connect(base, "A", "MP_OPACITY_MASK")
     normal = sample("normal", -600, 0, ["MaterialSamplerType.SAMPLERTYPE_NORMAL"])
     connect(normal, "RGB", "MP_NORMAL")
@@ -349,44 +431,75 @@ def build_material(textures):
 def assign_material(mesh, material):
     if mesh is None or material is None:
         return
+    name = BUILT["material_name"] or MATERIAL_NAME
     if hasattr(mesh, "set_material"):
         mesh.set_material(0, material)
-        done("%s slot 0 uses %s" % (MESH_ASSET, MATERIAL_NAME))
+        done("%s slot 0 uses %s" % (MESH_ASSET, name))
         return
     slots = get_prop(mesh, "static_materials" if not SKELETAL else "materials", MESH_ASSET)
     if slots:
         set_prop(slots[0], "material_interface", material, MESH_ASSET + " slot 0")
         set_prop(mesh, "static_materials" if not SKELETAL else "materials", slots, MESH_ASSET)
-        done("%s slot 0 uses %s" % (MESH_ASSET, MATERIAL_NAME))
+        done("%s slot 0 uses %s" % (MESH_ASSET, name))
     else:
-        skipped("%s: no material slots to assign %s to" % (MESH_ASSET, MATERIAL_NAME))
+        skipped("%s: no material slots to assign %s to" % (MESH_ASSET, name))
+
+
+def subsystem(class_name):
+    cls = lookup(class_name)
+    if cls is None or lookup("get_editor_subsystem") is None:
+        return None
+    try:
+        return unreal.get_editor_subsystem(cls)
+    except Exception:
+        return None
 
 
 def lod_importer():
-    """import_lod(mesh, index, path): StaticMeshEditorSubsystem (UE 5), else EditorStaticMeshLibrary."""
+    """import_lod(mesh, index, path) for the legacy FBX importer: StaticMeshEditorSubsystem (UE 5), else the
+    deprecated EditorStaticMeshLibrary; skeletal: SkeletalMeshEditorSubsystem, else EditorSkeletalMeshLibrary."""
     if SKELETAL:
+        found = subsystem("SkeletalMeshEditorSubsystem")
+        if found is not None and hasattr(found, "import_lod"):
+            return "SkeletalMeshEditorSubsystem.import_lod", found.import_lod
         library = lookup("EditorSkeletalMeshLibrary")
         if library is not None and hasattr(library, "import_lod"):
-            return "EditorSkeletalMeshLibrary.import_lod", library.import_lod
+            return "EditorSkeletalMeshLibrary.import_lod (deprecated)", library.import_lod
         return None, None
-    subsystem_class = lookup("StaticMeshEditorSubsystem")
-    if subsystem_class is not None and lookup("get_editor_subsystem") is not None:
-        subsystem = unreal.get_editor_subsystem(subsystem_class)
-        if subsystem is not None and hasattr(subsystem, "import_lod"):
-            return "StaticMeshEditorSubsystem.import_lod", subsystem.import_lod
+    found = subsystem("StaticMeshEditorSubsystem")
+    if found is not None and hasattr(found, "import_lod"):
+        return "StaticMeshEditorSubsystem.import_lod", found.import_lod
     library = lookup("EditorStaticMeshLibrary")
     if library is not None and hasattr(library, "import_lod"):
         return "EditorStaticMeshLibrary.import_lod", library.import_lod
     return None, None
 
 
-def import_lods(mesh):
+def lod_setter():
+    """set_lod_from_static_mesh(destination, lod_index, source, source_lod_index, reuse_existing_material_slots):
+    synchronous, unlike import_lod under Interchange (which returns before the LOD exists)."""
+    found = subsystem("StaticMeshEditorSubsystem")
+    if found is not None and hasattr(found, "set_lod_from_static_mesh"):
+        return "StaticMeshEditorSubsystem.set_lod_from_static_mesh", found.set_lod_from_static_mesh
+    library = lookup("EditorStaticMeshLibrary")
+    if library is not None and hasattr(library, "set_lod_from_static_mesh"):
+        return "EditorStaticMeshLibrary.set_lod_from_static_mesh", library.set_lod_from_static_mesh
+    return None, None
+
+
+LOD_FOLDER = "LODs"  # temporary LOD meshes under Interchange go to DESTINATION/LODs and are deleted afterwards
+
+
+def import_lods(mesh, material=None):
     if mesh is None or len(MESH_FILES) < 2:
         return
+    if not SKELETAL and goes_through_interchange(MESH_FILES[0]):
+        return import_lods_as_meshes(mesh, material)
     name, importer = lod_importer()
     if importer is None:
-        skipped("LOD1..LOD%d: this editor has no import_lod (StaticMeshEditorSubsystem / EditorStaticMeshLibrary)"
-                % (len(MESH_FILES) - 1))
+        skipped("LOD1..LOD%d: this editor has no import_lod (%s)" % (
+            len(MESH_FILES) - 1, "SkeletalMeshEditorSubsystem / EditorSkeletalMeshLibrary" if SKELETAL
+            else "StaticMeshEditorSubsystem / EditorStaticMeshLibrary"))
         return
     for index, filename in enumerate(MESH_FILES[1:], start=1):
         path = os.path.join(source_dir(), filename)
@@ -401,19 +514,184 @@ def import_lods(mesh):
     save(mesh)
 
 
-def enable_nanite(mesh):
-    if not NANITE:
+def import_lods_as_meshes(mesh, material=None):
+    """Interchange: each LOD file becomes a temporary static mesh in DESTINATION/LODs, its LOD0 is copied into
+    the main mesh with set_lod_from_static_mesh, then the temporary asset is deleted. The temporary mesh gets
+    the main material first, so reuse_existing_material_slots maps its section onto slot 0 (no extra slot)."""
+    name, setter = lod_setter()
+    if setter is None:
+        skipped("LOD1..LOD%d: this editor has no set_lod_from_static_mesh (StaticMeshEditorSubsystem)"
+                % (len(MESH_FILES) - 1))
         return
-    if mesh is None or SKELETAL:
-        skipped("Nanite: only for static meshes")
+    folder = "%s/%s" % (DESTINATION, LOD_FOLDER)
+    assets = unreal.EditorAssetLibrary
+    for index, filename in enumerate(MESH_FILES[1:], start=1):
+        path = os.path.join(source_dir(), filename)
+        if not os.path.isfile(path):
+            failed("LOD%d: file not found at %s" % (index, path))
+            continue
+        stem = os.path.splitext(filename)[0]
+        source = find(import_file(filename, mesh_options(filename, for_lod=True), folder), "StaticMesh", stem, folder)
+        if source is None:
+            failed("LOD%d: no static mesh came out of importing %s into %s" % (index, filename, folder))
+            continue
+        if material is not None and hasattr(source, "set_material"):
+            source.set_material(0, material)
+        result = setter(mesh, index, source, 0, True)
+        if result is None or result < 0:
+            failed("LOD%d: %s(%s) returned %s" % (index, name, filename, result))
+        elif result != index:
+            failed("LOD%d: %s set LOD%d instead (is an earlier LOD missing?)" % (index, name, result))
+        else:
+            done("LOD%d from %s via a temporary mesh and %s" % (index, filename, name))
+        if hasattr(assets, "delete_asset"):
+            source_path = "%s/%s" % (folder, stem)
+            try:
+                assets.delete_asset(source.get_path_name() if hasattr(source, "get_path_name") else source_path)
+            except Exception as exc:
+                skipped("LOD%d: temporary mesh %s not deleted (%s); it can be deleted by hand" % (index, source_path, exc))
+    if hasattr(assets, "does_directory_exist") and hasattr(assets, "delete_directory"):
+        try:
+            if assets.does_directory_exist(folder):
+                assets.delete_directory(folder)
+        except Exception:
+            pass
+    save(mesh)
+
+
+def set_nanite(mesh):
+    """Nanite on or off from the manifest flag (a re-import over a Nanite mesh must be able to turn it off)."""
+    if SKELETAL or mesh is None:
+        if NANITE:
+            skipped("Nanite: only for static meshes")
         return
     settings = get_prop(mesh, "nanite_settings", MESH_ASSET)
     if settings is None:
-        skipped("Nanite: this editor has no nanite_settings")
+        if NANITE:
+            skipped("Nanite: this editor has no nanite_settings")
         return
-    if set_prop(settings, "enabled", True, "nanite_settings") and set_prop(mesh, "nanite_settings", settings, MESH_ASSET):
+    if set_prop(settings, "enabled", bool(NANITE), "nanite_settings") and set_prop(mesh, "nanite_settings", settings, MESH_ASSET):
         save(mesh)
-        done("Nanite enabled on %s (the LOD chain stays as the fallback mesh)" % MESH_ASSET)
+        done("Nanite %s on %s%s" % ("enabled" if NANITE else "disabled", MESH_ASSET,
+                                     " (the LOD chain stays as the fallback mesh)" if NANITE else ""))
+
+
+def manifest_value(key):
+    path = os.path.join(source_dir(), "manifest.json")
+    if not os.path.isfile(path):
+        return None
+    try:
+        import json
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle).get(key)
+    except Exception:
+        return None
+
+
+def call_first(options, *args):
+    """The first (name, result) of [(name, callable-or-None)] that exists and answers."""
+    for name, function in options:
+        if function is None:
+            continue
+        try:
+            return name, function(*args)
+        except Exception:
+            continue
+    return None, None
+
+
+def method(obj, name):
+    return getattr(obj, name) if obj is not None and hasattr(obj, name) else None
+
+
+def expect(what, got, wanted):
+    if got == wanted:
+        checked("%s: %s" % (what, got))
+    else:
+        mismatch("%s: %s, the manifest says %s" % (what, got, wanted))
+
+
+def self_check(mesh, material, textures):
+    """Reads back what the import made and compares it with the manifest; log_error for each mismatch."""
+    if mesh is None:
+        mismatch("%s: no mesh to check" % MESH_ASSET)
+        return
+    sm_subsystem = subsystem("SkeletalMeshEditorSubsystem" if SKELETAL else "StaticMeshEditorSubsystem")
+    _, lod_count = call_first([("subsystem", method(sm_subsystem, "get_lod_count"))], mesh)
+    if lod_count is None and method(mesh, "get_num_lods") is not None:
+        _, lod_count = call_first([("mesh", mesh.get_num_lods)])
+    if lod_count is None:
+        skipped("check: LOD count not readable in this editor")
+    else:
+        expect("%s LOD count" % MESH_ASSET, lod_count, len(MESH_FILES))
+    triangles = list(LOD_TRIANGLES or manifest_value("lod_triangles") or [])
+    counter = method(mesh, "get_num_triangles")
+    if not SKELETAL and triangles and counter is not None and lod_count is not None:
+        for index, wanted in enumerate(triangles[:lod_count]):
+            try:
+                got = counter(index)
+            except Exception as exc:
+                skipped("check: LOD%d triangles not readable (%s)" % (index, exc))
+                continue
+            if abs(got - wanted) <= TRIANGLE_TOLERANCE * max(wanted, 1):
+                checked("%s LOD%d: %d triangles (manifest %d)" % (MESH_ASSET, index, got, wanted))
+            else:
+                mismatch("%s LOD%d: %d triangles, the manifest says %d" % (MESH_ASSET, index, got, wanted))
+    elif not SKELETAL:
+        skipped("check: triangles per LOD not compared (%s)" % (
+            "no lod_triangles in manifest.json" if not triangles else "get_num_triangles not in this editor"))
+    if not SKELETAL:
+        name, hulls = call_first([("convex", method(sm_subsystem, "get_convex_collision_count")),
+                                  ("simple", method(sm_subsystem, "get_simple_collision_count"))], mesh)
+        if hulls is None:
+            body = get_prop(mesh, "body_setup", MESH_ASSET) if has_prop(mesh, "body_setup") else None
+            geometry = get_prop(body, "agg_geom", "body_setup") if body is not None else None
+            elems = get_prop(geometry, "convex_elems", "agg_geom") if geometry is not None else None
+            hulls, name = (len(elems), "body setup convex") if elems is not None else (None, None)
+        if hulls is None:
+            skipped("check: collision hull count not readable in this editor")
+        else:
+            expect("%s %s collision hulls" % (MESH_ASSET, name), hulls, HULL_COUNT)
+        settings = get_prop(mesh, "nanite_settings", MESH_ASSET) if has_prop(mesh, "nanite_settings") else None
+        if settings is not None and has_prop(settings, "enabled"):
+            expect("%s Nanite" % MESH_ASSET, bool(settings.get_editor_property("enabled")), bool(NANITE))
+    material_name = BUILT["material_name"]
+    if material is None:
+        mismatch("material %s: not built" % MATERIAL_NAME)
+    else:
+        getter = method(mesh, "get_material")
+        if getter is not None:
+            try:
+                bound = getter(0)
+            except Exception:
+                bound = None
+            slots = method(sm_subsystem, "get_number_materials")
+            if slots is not None and not SKELETAL:
+                _, count = call_first([("subsystem", slots)], mesh)
+                if count is not None:
+                    expect("%s material slots" % MESH_ASSET, count, 1)
+            expect("%s slot 0 material" % MESH_ASSET, getattr(bound, "get_name", lambda: None)() if bound is not None
+                   else None, material.get_name() if hasattr(material, "get_name") else material_name)
+        used = method(lookup("MaterialEditingLibrary"), "get_used_textures")
+        used_names = None
+        if used is not None:
+            try:
+                used_names = sorted(t.get_name() for t in used(material))
+            except Exception:
+                used_names = None
+        for role, filename in TEXTURES.items():
+            stem = os.path.splitext(filename)[0]
+            node, texture = BUILT["texture_nodes"].get(role, (None, None))
+            bound = get_prop(node, "texture", "TextureSample " + role) if node is not None else None
+            expect("material %s %s sample" % (material_name, role),
+                   bound.get_name() if bound is not None and hasattr(bound, "get_name") else None, stem)
+            if used_names is not None and stem not in used_names:
+                mismatch("material %s does not use %s (get_used_textures: %s)" % (material_name, stem, used_names))
+            texture = textures.get(role)
+            if texture is not None:
+                compression, srgb, _ = TEXTURE_SETTINGS[role]
+                expect("%s compression" % stem, get_prop(texture, "compression_settings", stem), lookup(compression))
+                expect("%s sRGB" % stem, bool(get_prop(texture, "srgb", stem)), srgb)
 
 
 def main():
@@ -428,11 +706,13 @@ def main():
     textures = import_textures()
     material = build_material(textures)
     assign_material(mesh, material)
-    import_lods(mesh)
-    enable_nanite(mesh)
-    print("[Open3DForge] finished %s: %d done, %d skipped, %d failed"
-          % (ASSET_NAME, len(REPORT["done"]), len(REPORT["skipped"]), len(REPORT["failed"])))
-    for kind in ("skipped", "failed"):
+    import_lods(mesh, material)
+    set_nanite(mesh)
+    self_check(mesh, material, textures)
+    print("[Open3DForge] finished %s: %d done, %d skipped, %d failed; self-check %d ok, %d mismatch(es)"
+          % (ASSET_NAME, len(REPORT["done"]), len(REPORT["skipped"]), len(REPORT["failed"]),
+             len(REPORT["checked"]), len(REPORT["mismatch"])))
+    for kind in ("checked", "skipped", "failed", "mismatch"):
         for message in REPORT[kind]:
             print("[Open3DForge]   %s: %s" % (kind, message))
     return REPORT
@@ -441,6 +721,7 @@ def main():
 if __name__ == "__main__":
     main()
 '''
+
 
 
 def import_script(
@@ -455,10 +736,13 @@ def import_script(
     skeletal: bool = False,
     opacity_mask: bool = False,
     destination: str | None = None,
+    lod_triangles: list[int] | None = None,
 ) -> str:
     """The text of import_<Name>.py. mesh_files[0] holds LOD0 (+ UCX hulls); the others are LOD1, LOD2...
 
     textures: role ('base_color', 'normal', 'orm') -> file name beside the script.
+    lod_triangles: triangles per LOD for the script's closing self-check; left out, the script reads
+    `lod_triangles` from the manifest.json beside it.
     """
     destination = destination or f"/Game/Open3DForge/{name}"
     header = [
@@ -472,6 +756,8 @@ def import_script(
         f"MESH_FILES = {list(mesh_files)!r}  # LOD0 (with UCX hulls), LOD1, LOD2...",
         f"MESH_ASSET = {mesh_asset!r}",
         f"HULL_COUNT = {int(hull_count)!r}",
+        f"LOD_TRIANGLES = {[int(t) for t in (lod_triangles or [])]!r}  # for the self-check; empty: from manifest.json",
+        "TRIANGLE_TOLERANCE = 0.01  # self-check: a LOD's triangle count may differ this much (degenerates removed)",
         f"TEXTURES = {dict(textures)!r}",
         f"MATERIAL_NAME = {material!r}",
         f"USE_OPACITY_MASK = {bool(opacity_mask)!r}  # base colour alpha -> Opacity Mask (masked blend mode)",

@@ -1,0 +1,495 @@
+"""A strict, recording stand-in for the Unreal editor's `unreal` Python module, per engine version 5.3..5.8.
+
+It models what import_<Name>.py meets in a real editor, so the failures of issue 12 fail tests here:
+
+* Attributes: only what is listed below exists. `unreal.X`, `Enum.MEMBER`, `obj.method` of anything else
+  raise AttributeError (so `hasattr` is False); set_editor_property / get_editor_property of a property the
+  class lacks in that version raise too (the real editor raises for an unknown property name).
+* FBX importer: 5.3 and 5.4 use the legacy FBX importer by default; from 5.5 Interchange imports FBX by default
+  (console variable Interchange.FeatureFlags.Import.FBX). glTF/GLB go through Interchange in every modelled
+  version. PNG textures import without options.
+* AssetImportTask.options under Interchange: honoured only when it is an InterchangePipelineStackOverride
+  holding pipelines; any other object (a bare InterchangeGenericAssetsPipeline included) is ignored and the
+  project's default stack runs: materials imported, collision on, no Nanite. An FbxImportUI there is
+  converted (auto_generate_collision -> collision) like the real FBX-options conversion.
+  Docs: InterchangePipelineStackOverride "is used to pass override pipelines in the ImportAssetTask Options
+  member" (dev.epicgames.com API/Runtime/InterchangeEngine/UInterchangePipelineStackOverrid-, 5.0-5.7);
+  Python: add_pipeline(pipeline_base) (python-api/class/InterchangePipelineStackOverride, 5.7). The 5.2
+  Python page lists only override_pipelines (Array[InterchangePipelineBase]) and no add_pipeline, and the 5.4
+  C++ page marks the Add*Pipeline functions UFUNCTION(BlueprintCallable); the stand-in therefore gives 5.3
+  only override_pipelines (taking pipeline objects) and 5.4+ add_pipeline (an assumption for 5.3).
+* InterchangeGenericMeshPipeline: `import_collision` (bImportCollision) in 5.3/5.4, renamed `collision`
+  (bCollision) from 5.5 (python-api/class/InterchangeGenericMeshPipeline 5.3/5.4 vs 5.5/5.7);
+  import_collision_according_to_mesh_name, one_convex_hull_per_ucx, build_nanite in all.
+* InterchangeMaterialImportOption has only IMPORT_AS_MATERIALS and IMPORT_AS_MATERIAL_INSTANCES
+  (python-api/class/InterchangeMaterialImportOption 5.1 and 5.7; EInterchangeMaterialImportOption in
+  InterchangeGenericMaterialPipeline.h); "no materials" is InterchangeGenericMaterialPipeline.import_materials
+  (bool, python-api 5.1).
+* StaticMeshEditorSubsystem.import_lod(mesh, lod_index, path): synchronous with the legacy importer; under
+  Interchange it returns the index before the LOD exists (issue 12; the LOD is queued and never lands while
+  the script runs). set_lod_from_static_mesh(destination, destination_lod_index, source, source_lod_index,
+  reuse_existing_material_slots) is synchronous and returns the LOD index set, or a negative value; with
+  reuse_existing_material_slots, sections are remapped onto destination slots "when they have the same
+  material assigned", otherwise appended (API/Editor/StaticMeshEditor/UStaticMeshEditorSubsystem/
+  SetLodFromStaticMesh, 5.3). get_lod_count, get_number_materials, get_convex_collision_count,
+  get_simple_collision_count (same class, 5.3/5.4 pages).
+* SkeletalMeshEditorSubsystem.import_lod / get_lod_count (API/Editor/SkeletalMeshEditor/
+  USkeletalMeshEditorSubsystem/ImportLOD); EditorStaticMeshLibrary / EditorSkeletalMeshLibrary are the
+  deprecated Editor Scripting Utilities ("Use the function in Static Mesh Editor Subsystem") and record as such.
+* StaticMesh.get_num_lods / get_num_triangles(lod) / get_material / set_material, nanite_settings.enabled.
+* A material instance (MaterialInstanceConstant) is not an unreal.Material; MaterialEditingLibrary expression
+  calls on it raise.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+from pathlib import Path
+
+VERSIONS = ["5.3", "5.4", "5.5", "5.6", "5.7", "5.8"]
+LEGACY_FBX_VERSIONS = ["5.3", "5.4"]
+
+
+class Enum:
+    """An enum namespace holding only the listed members: unreal.Foo.BAR -> 'Foo.BAR'; others raise."""
+
+    def __init__(self, name, members):
+        self._name = name
+        for member in members:
+            setattr(self, member, f"{name}.{member}")
+
+
+def parse_version(text):
+    major, minor = re.match(r"(\d+)\.(\d+)", str(text)).groups()
+    return int(major), int(minor)
+
+
+def default_triangles(stem):
+    match = re.search(r"_LOD(\d+)$", stem)
+    return 1000 >> int(match.group(1)) if match else 1000
+
+
+def build_unreal(version="5.3", *, interchange_fbx=None, drop=(), ucx_hulls=2, triangles=None, existing=None):
+    """The stand-in for one editor version.
+
+    interchange_fbx: FBX through Interchange (default: from 5.5). ucx_hulls: UCX hulls in the LOD0 file.
+    triangles: file stem -> triangles of that file's mesh (default 1000, 500, 250 for LOD0..2).
+    existing: content path -> class name of assets already in the project. drop: dotted names removed.
+    """
+    ver = parse_version(version)
+    if interchange_fbx is None:
+        interchange_fbx = ver >= (5, 5)
+    triangles = dict(triangles or {})
+    calls = []
+    imports = []  # what each mesh import really did (importer, stack, materials, collision, nanite)
+    assets = {}
+    pending_lods = []  # import_lod under Interchange: queued, never applied while the script runs
+    unreal = types.ModuleType("unreal")
+    unreal.calls, unreal.imports, unreal.assets, unreal.pending_lods = calls, imports, assets, pending_lods
+    unreal.version = ver
+    K = types.SimpleNamespace()
+
+    class UObject:
+        properties: dict = {}
+
+        def __init__(self, *args, **kwargs):
+            self._props = {k: (v() if callable(v) else v) for k, v in self.properties.items()}
+            self.name = kwargs.get("name", "")
+            self.path = kwargs.get("path", self.name)
+
+        def set_editor_property(self, name, value):
+            if name not in self.properties:
+                raise AttributeError(f"{type(self).__name__}: failed to find property {name!r}")
+            calls.append(("set", type(self).__name__, self.name, name, value))
+            self._props[name] = value
+
+        def get_editor_property(self, name):
+            if name not in self.properties:
+                raise AttributeError(f"{type(self).__name__}: failed to find property {name!r}")
+            return self._props[name]
+
+        def get_name(self):
+            return self.name
+
+        def get_path_name(self):
+            return self.path
+
+    def cls(name, props=(), base=UObject, **attrs):
+        merged = dict(getattr(base, "properties", {}))
+        merged.update(props if isinstance(props, dict) else {p: None for p in props})
+        made = type(name, (base,), dict(attrs, properties=merged))
+        setattr(unreal, name, made)
+        return made
+
+    # ---- legacy FBX options
+    fbx_common = ["normal_import_method", "normal_generation_method", "convert_scene", "convert_scene_unit",
+                  "force_front_x_axis", "import_uniform_scale"]
+    cls("FbxStaticMeshImportData", fbx_common + ["combine_meshes", "one_convex_hull_per_ucx", "auto_generate_collision",
+                                                 "generate_lightmap_u_vs", "import_mesh_lods", "build_nanite"])
+    cls("FbxSkeletalMeshImportData", fbx_common + ["import_mesh_lods"])
+    cls("FbxImportUI", {"import_mesh": True, "import_as_skeletal": False, "mesh_type_to_import": None,
+                        "automated_import_should_detect_type": True, "import_materials": True,
+                        "import_textures": True, "import_animations": True,
+                        "static_mesh_import_data": unreal.FbxStaticMeshImportData,
+                        "skeletal_mesh_import_data": unreal.FbxSkeletalMeshImportData})
+
+    # ---- Interchange pipelines
+    cls("InterchangePipelineBase")
+    cls("InterchangeGenericCommonMeshesProperties", ["recompute_normals", "recompute_tangents", "use_mikk_t_space",
+                                                     "import_lods"], base=unreal.InterchangePipelineBase)
+    collision_name = "collision" if ver >= (5, 5) else "import_collision"
+    cls("InterchangeGenericMeshPipeline", {"import_static_meshes": True, "import_skeletal_meshes": True,
+                                           "combine_static_meshes": False, collision_name: True,
+                                           "import_collision_according_to_mesh_name": True,
+                                           "one_convex_hull_per_ucx": True, "build_nanite": False,
+                                           "generate_lightmap_u_vs": True}, base=unreal.InterchangePipelineBase)
+    cls("InterchangeGenericTexturePipeline", {"import_textures": True}, base=unreal.InterchangePipelineBase)
+    cls("InterchangeGenericAnimationPipeline", {"import_animations": True}, base=unreal.InterchangePipelineBase)
+    unreal.InterchangeMaterialImportOption = Enum("InterchangeMaterialImportOption",
+                                                  ["IMPORT_AS_MATERIALS", "IMPORT_AS_MATERIAL_INSTANCES"])
+    cls("InterchangeGenericMaterialPipeline", {
+        "import_materials": True, "material_import": unreal.InterchangeMaterialImportOption.IMPORT_AS_MATERIALS,
+        "parent_material": None, "texture_pipeline": unreal.InterchangeGenericTexturePipeline},
+        base=unreal.InterchangePipelineBase)
+    cls("InterchangeGenericAssetsPipeline", {
+        "common_meshes_properties": unreal.InterchangeGenericCommonMeshesProperties,
+        "mesh_pipeline": unreal.InterchangeGenericMeshPipeline,
+        "material_pipeline": unreal.InterchangeGenericMaterialPipeline,
+        "animation_pipeline": unreal.InterchangeGenericAnimationPipeline}, base=unreal.InterchangePipelineBase)
+
+    class InterchangePipelineStackOverride(UObject):
+        properties = {"override_pipelines": list}
+
+        def set_editor_property(self, name, value):
+            if name == "override_pipelines" and ver >= (5, 4):
+                # 5.4+: Array[SoftObjectPath]; a transient pipeline object has no asset path to point at.
+                raise TypeError("override_pipelines takes SoftObjectPath; use add_pipeline")
+            super().set_editor_property(name, value)
+
+    if ver >= (5, 4):
+        def add_pipeline(self, pipeline_base):
+            if not isinstance(pipeline_base, K.InterchangePipelineBase):
+                raise TypeError("add_pipeline takes an InterchangePipelineBase")
+            calls.append(("add_pipeline", type(pipeline_base).__name__))
+            self._props["override_pipelines"].append(pipeline_base)
+
+        InterchangePipelineStackOverride.add_pipeline = add_pipeline
+    unreal.InterchangePipelineStackOverride = InterchangePipelineStackOverride
+
+    # ---- assets
+    cls("MeshNaniteSettings", {"enabled": False})
+
+    class StaticMesh(UObject):
+        properties = {"nanite_settings": unreal.MeshNaniteSettings, "static_materials": list}
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.lods = []  # triangles per LOD
+            self.hulls = 0
+            self.slots = {}
+
+        def get_num_lods(self):
+            return len(self.lods)
+
+        def get_num_triangles(self, lod_index):
+            return self.lods[lod_index] if 0 <= lod_index < len(self.lods) else 0
+
+        def get_material(self, index):
+            return self.slots.get(index)
+
+        def set_material(self, index, material):
+            calls.append(("set_material", self.name, index, material.name))
+            self.slots[index] = material
+
+    unreal.StaticMesh = StaticMesh
+
+    class SkeletalMesh(UObject):
+        properties = {"materials": list}
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.lods = []
+
+    unreal.SkeletalMesh = SkeletalMesh
+    cls("Texture2D", {"compression_settings": "TextureCompressionSettings.TC_DEFAULT", "srgb": True,
+                      "flip_green_channel": False, "lod_group": None})
+    cls("MaterialInterface")
+    cls("Material", {"blend_mode": None}, base=unreal.MaterialInterface)
+    cls("MaterialInstanceConstant", {"parent": None}, base=unreal.MaterialInterface)
+    cls("MaterialFactoryNew")
+    cls("MaterialExpressionTextureSample", {"texture": None, "sampler_type": None})
+
+    def world_grid():
+        if "WorldGridMaterial" not in K.__dict__:
+            K.WorldGridMaterial = K.Material(name="WorldGridMaterial")
+        return K.WorldGridMaterial
+
+    def add_asset(path, obj):
+        obj.path = f"{path}.{path.rsplit('/', 1)[-1]}"
+        assets[path] = obj
+        return obj
+
+    for path, class_name in (existing or {}).items():
+        add_asset(path, getattr(unreal, class_name)(name=path.rsplit("/", 1)[-1]))
+
+    class AssetImportTask(UObject):
+        properties = {"filename": "", "destination_path": "", "destination_name": "", "automated": False,
+                      "replace_existing": False, "save": False, "options": None, "imported_object_paths": list}
+
+        def get_objects(self):
+            return getattr(self, "_objects", [])
+
+    unreal.AssetImportTask = AssetImportTask
+
+    def through_interchange(filename):
+        suffix = Path(filename).suffix.lower()
+        return suffix in (".glb", ".gltf") or (suffix == ".fbx" and interchange_fbx)
+
+    def effective_settings(filename, options):
+        """What the importer really applies: (importer, stack, materials, collision, nanite, skeletal)."""
+        if not through_interchange(filename):
+            ui = options if isinstance(options, K.FbxImportUI) else K.FbxImportUI()
+            data = ui._props["static_mesh_import_data"]
+            # The legacy importer always imports UCX_ custom collision.
+            return ("legacy", "FbxImportUI" if options is ui else "defaults", ui._props["import_materials"],
+                    True, bool(data._props.get("build_nanite")), bool(ui._props["import_as_skeletal"]))
+        if isinstance(options, K.InterchangePipelineStackOverride) and options._props["override_pipelines"]:
+            pipeline = options._props["override_pipelines"][0]
+            meshes = pipeline._props["mesh_pipeline"]
+            return ("interchange", "override", pipeline._props["material_pipeline"]._props["import_materials"],
+                    bool(meshes._props[collision_name]) and bool(meshes._props["import_collision_according_to_mesh_name"]),
+                    bool(meshes._props["build_nanite"]), not meshes._props["import_static_meshes"])
+        if isinstance(options, K.FbxImportUI) and filename.lower().endswith(".fbx"):
+            data = options._props["static_mesh_import_data"]
+            return ("interchange", "converted FbxImportUI", options._props["import_materials"],
+                    bool(data._props.get("auto_generate_collision")), False, bool(options._props["import_as_skeletal"]))
+        # Anything else in options (a bare pipeline included) is not an override: the default stack runs.
+        return "interchange", "project default", True, True, False, False
+
+    class AssetTools:
+        def import_asset_tasks(self, tasks):
+            for task in tasks:
+                filename = Path(task.get_editor_property("filename"))
+                dest = task.get_editor_property("destination_path")
+                options = task._props.get("options")
+                calls.append(("import", filename.name, dest, type(options).__name__ if options else None))
+                stem = filename.stem
+                if filename.suffix.lower() == ".png":
+                    obj = K.Texture2D(name=stem)
+                else:
+                    importer, stack, materials, collision, nanite, skeletal = effective_settings(filename.name, options)
+                    obj = (K.SkeletalMesh if skeletal else K.StaticMesh)(name=stem)
+                    obj.lods = [triangles.get(stem, default_triangles(stem))]
+                    obj.slots = {0: world_grid()}  # no materials imported: the engine's default material
+                    file_hulls = ucx_hulls if "_LOD" not in stem else 0
+                    if not skeletal:
+                        obj.hulls = file_hulls if collision else 0
+                        obj._props["nanite_settings"]._props["enabled"] = nanite
+                    imports.append({"file": filename.name, "dest": dest, "importer": importer, "stack": stack,
+                                    "materials": materials, "hulls": getattr(obj, "hulls", 0), "nanite": nanite})
+                add_asset(f"{dest}/{stem}", obj)
+                task._objects = [obj]
+                task._props["imported_object_paths"] = [obj.path]
+
+        def create_asset(self, name, path, asset_class, factory):
+            calls.append(("create_asset", name, path, asset_class.__name__))
+            if f"{path}/{name}" in assets:
+                return None  # the real editor will not silently overwrite an asset of that name
+            return add_asset(f"{path}/{name}", asset_class(name=name))
+
+    tools = AssetTools()
+    unreal.AssetToolsHelpers = types.SimpleNamespace(get_asset_tools=lambda: tools)
+
+    class EditorAssetLibrary:
+        @staticmethod
+        def does_asset_exist(path):
+            return path.split(".")[0] in assets
+
+        @staticmethod
+        def load_asset(path):
+            return assets.get(path.split(".")[0])
+
+        @staticmethod
+        def save_loaded_asset(asset):
+            calls.append(("save", asset.name))
+            return True
+
+        @staticmethod
+        def delete_asset(path):
+            calls.append(("delete", path.split(".")[0]))
+            return assets.pop(path.split(".")[0], None) is not None
+
+        @staticmethod
+        def does_directory_exist(path):
+            return any(p.startswith(path + "/") for p in assets)
+
+        @staticmethod
+        def delete_directory(path):
+            calls.append(("delete_directory", path))
+            for p in [p for p in assets if p.startswith(path + "/")]:
+                del assets[p]
+            return True
+
+    unreal.EditorAssetLibrary = EditorAssetLibrary
+
+    def require_material(material):
+        if not isinstance(material, K.Material):
+            raise TypeError(f"{type(material).__name__} is not a Material: expressions only live in a Material")
+
+    class MaterialEditingLibrary:
+        @staticmethod
+        def create_material_expression(material, expression_class, x=0, y=0):
+            require_material(material)
+            node = expression_class(name=f"node{len([c for c in calls if c[0] == 'expression'])}")
+            material.__dict__.setdefault("expressions", []).append(node)
+            calls.append(("expression", material.name, expression_class.__name__, node.name))
+            return node
+
+        @staticmethod
+        def connect_material_property(node, output, prop):
+            texture = node._props.get("texture")
+            calls.append(("connect", texture.name if texture else None, output, prop))
+            return True
+
+        @staticmethod
+        def recompile_material(material):
+            require_material(material)
+            calls.append(("recompile", material.name))
+
+        @staticmethod
+        def layout_material_expressions(material):
+            require_material(material)
+
+        @staticmethod
+        def delete_all_material_expressions(material):
+            require_material(material)
+            material.__dict__["expressions"] = []
+            calls.append(("delete_expressions", material.name))
+
+        @staticmethod
+        def get_used_textures(material):
+            require_material(material)
+            return [n._props["texture"] for n in material.__dict__.get("expressions", []) if n._props["texture"]]
+
+    unreal.MaterialEditingLibrary = MaterialEditingLibrary
+
+    def import_lod(kind, mesh, index, path):
+        calls.append(("import_lod", kind, mesh.name, index, Path(path).name))
+        if index < 1 or index > len(mesh.lods):
+            return -1
+        stem = Path(path).stem
+        if through_interchange(path):
+            pending_lods.append((mesh.name, index, stem))  # returns before the LOD exists
+        else:
+            mesh.lods[index:index + 1] = [triangles.get(stem, default_triangles(stem))]
+        return index
+
+    def set_lod_from_static_mesh(kind, destination, destination_lod_index, source, source_lod_index,
+                                 reuse_existing_material_slots):
+        if not (0 <= source_lod_index < len(source.lods)) or destination_lod_index < 0:
+            return -1
+        index = min(destination_lod_index, len(destination.lods))
+        destination.lods[index:index + 1] = [source.lods[source_lod_index]]
+        material = source.slots.get(0)
+        if not (reuse_existing_material_slots and material in destination.slots.values()):
+            destination.slots[len(destination.slots)] = material  # appended as a new slot
+        calls.append(("set_lod", kind, destination.name, index, source.name, source_lod_index,
+                      reuse_existing_material_slots))
+        return index
+
+    class StaticMeshEditorSubsystem:
+        def import_lod(self, base_static_mesh, lod_index, source_filename):
+            return import_lod("subsystem", base_static_mesh, lod_index, source_filename)
+
+        def set_lod_from_static_mesh(self, destination_static_mesh, destination_lod_index, source_static_mesh,
+                                     source_lod_index, reuse_existing_material_slots):
+            return set_lod_from_static_mesh("subsystem", destination_static_mesh, destination_lod_index,
+                                            source_static_mesh, source_lod_index, reuse_existing_material_slots)
+
+        def get_lod_count(self, static_mesh):
+            return len(static_mesh.lods)
+
+        def get_number_materials(self, static_mesh):
+            return len(static_mesh.slots)
+
+        def get_convex_collision_count(self, static_mesh):
+            return static_mesh.hulls
+
+        def get_simple_collision_count(self, static_mesh):
+            return static_mesh.hulls
+
+    unreal.StaticMeshEditorSubsystem = StaticMeshEditorSubsystem
+
+    class EditorStaticMeshLibrary:  # deprecated Editor Scripting Utilities
+        @staticmethod
+        def import_lod(base_static_mesh, lod_index, source_filename):
+            return import_lod("library", base_static_mesh, lod_index, source_filename)
+
+        @staticmethod
+        def set_lod_from_static_mesh(destination_static_mesh, destination_lod_index, source_static_mesh,
+                                     source_lod_index, reuse_existing_material_slots):
+            return set_lod_from_static_mesh("library", destination_static_mesh, destination_lod_index,
+                                            source_static_mesh, source_lod_index, reuse_existing_material_slots)
+
+        @staticmethod
+        def get_lod_count(static_mesh):
+            return len(static_mesh.lods)
+
+    unreal.EditorStaticMeshLibrary = EditorStaticMeshLibrary
+
+    class SkeletalMeshEditorSubsystem:
+        def import_lod(self, base_mesh, lod_index, source_filename):
+            return import_lod("skeletal subsystem", base_mesh, lod_index, source_filename)
+
+        def get_lod_count(self, skeletal_mesh):
+            return len(skeletal_mesh.lods)
+
+    unreal.SkeletalMeshEditorSubsystem = SkeletalMeshEditorSubsystem
+
+    class EditorSkeletalMeshLibrary:  # deprecated Editor Scripting Utilities
+        @staticmethod
+        def import_lod(base_mesh, lod_index, source_filename):
+            return import_lod("skeletal library (deprecated)", base_mesh, lod_index, source_filename)
+
+        @staticmethod
+        def get_lod_count(skeletal_mesh):
+            return len(skeletal_mesh.lods)
+
+    unreal.EditorSkeletalMeshLibrary = EditorSkeletalMeshLibrary
+    subsystems = {}
+
+    def get_editor_subsystem(subsystem_class):
+        return subsystems.setdefault(subsystem_class, subsystem_class())
+
+    unreal.get_editor_subsystem = get_editor_subsystem
+
+    def cvar(name):
+        calls.append(("cvar", name))
+        return interchange_fbx if name == "Interchange.FeatureFlags.Import.FBX" else False
+
+    engine_version = version if str(version).count(".") >= 2 else f"{version}.1-0+++UE5+Release-{version}"
+    unreal.SystemLibrary = types.SimpleNamespace(get_engine_version=lambda: engine_version,
+                                                 get_console_variable_bool_value=cvar)
+    unreal.TextureCompressionSettings = Enum("TextureCompressionSettings", ["TC_DEFAULT", "TC_NORMALMAP", "TC_MASKS"])
+    unreal.TextureGroup = Enum("TextureGroup", ["TEXTUREGROUP_WORLD_NORMAL_MAP"])
+    unreal.MaterialProperty = Enum("MaterialProperty", ["MP_BASE_COLOR", "MP_NORMAL", "MP_AMBIENT_OCCLUSION",
+                                                        "MP_ROUGHNESS", "MP_METALLIC", "MP_OPACITY_MASK"])
+    unreal.MaterialSamplerType = Enum("MaterialSamplerType", ["SAMPLERTYPE_COLOR", "SAMPLERTYPE_NORMAL",
+                                                              "SAMPLERTYPE_MASKS", "SAMPLERTYPE_LINEAR_COLOR"])
+    unreal.FBXImportType = Enum("FBXImportType", ["FBXIT_STATIC_MESH", "FBXIT_SKELETAL_MESH"])
+    unreal.FBXNormalImportMethod = Enum("FBXNormalImportMethod", ["FBXNIM_IMPORT_NORMALS_AND_TANGENTS"])
+    unreal.FBXNormalGenerationMethod = Enum("FBXNormalGenerationMethod", ["MIKK_T_SPACE"])
+    unreal.BlendMode = Enum("BlendMode", ["BLEND_MASKED"])
+    unreal.log = lambda text: calls.append(("log", text))
+    unreal.log_warning = lambda text: calls.append(("log_warning", text))
+    unreal.log_error = lambda text: calls.append(("log_error", text))
+
+    K.__dict__.update(vars(unreal))  # what existed before `drop`: the stand-in's own logic keeps using it
+    for dotted in drop:
+        owner_path, _, attr = dotted.rpartition(".")
+        owner = unreal
+        for part in filter(None, owner_path.split(".")):
+            owner = getattr(owner, part)
+        delattr(owner, attr)
+    return unreal
