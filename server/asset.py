@@ -6,6 +6,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import threading
 import time
@@ -197,6 +198,13 @@ class AssetStore:
         }
         atomic_write_json(folder / RECORD, record)
         return Asset(asset_id, folder)
+
+    def discard(self, asset: Asset) -> None:
+        """Remove an asset that was never made (its input was refused): renamed away first, so no reader sees
+        it half-deleted."""
+        doomed = self.root / f".discarded-{asset.asset_id}-{secrets.token_hex(4)}"
+        asset.folder.rename(doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
 
     def open(self, asset_id: Any) -> Asset:
         asset_id = validate_asset_id(asset_id)

@@ -18,5 +18,9 @@ class InputError(ForgeError, ValueError):
         self.expected = expected
 
 
+class RefusedInput(ForgeError):
+    """The input proved unusable while it was processed (a picture with no object in it): nothing is kept."""
+
+
 class Cancelled(ForgeError):
     """The job was cancelled by the user; partial outputs are discarded."""

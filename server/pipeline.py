@@ -14,7 +14,7 @@ import numpy as np
 from . import gpu
 from .asset import Asset, AssetStore
 from .config import Settings
-from .errors import Cancelled, InputError
+from .errors import Cancelled, InputError, RefusedInput
 from .generators.base import GenerationRequest
 from .generators.modelhost import MODEL_HOST
 from .generators.registry import choose
@@ -147,8 +147,12 @@ def run_generate(ctx: Context, job: GenerateJob, progress: Progress) -> tuple[di
     with ctx.flags.claim(asset_id) as check:
         asset = ctx.store.create(name=job.name, kind=job.kind, generator=generator.name, seed=job.seed,
                                  parameters=parameters, asset_id=asset_id)
-        cutouts = _background_stage(asset, job, pictures, check, progress)
-        glb = _generate_stage(ctx, asset, job, generator, cutouts, check, progress, estimate)
+        try:
+            cutouts = _background_stage(asset, job, pictures, check, progress)
+            glb = _generate_stage(ctx, asset, job, generator, cutouts, check, progress, estimate)
+        except (InputError, RefusedInput):  # the input itself was refused (no object in a picture, ...): nothing was made
+            ctx.store.discard(asset)
+            raise
     return asset.read(), glb
 
 

@@ -13,7 +13,7 @@ import trimesh
 from PIL import Image
 
 from .. import gpu
-from ..errors import ForgeError, InputError
+from ..errors import ForgeError, InputError, RefusedInput
 from .base import (
     DOWNLOAD_ENV,
     GeneratedMesh,
@@ -158,7 +158,7 @@ def _pil(label: str, rgba: np.ndarray) -> Image.Image:
     if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8:
         raise InputError(f"views[{label}]", f"array {rgba.shape} {rgba.dtype}", "an RGBA uint8 image")
     if not (rgba[..., 3] > 0).any():
-        raise ForgeError(f"views[{label}]: the view has no object in it after background removal")
+        raise RefusedInput(f"views[{label}]: the view has no object in it after background removal")
     return Image.fromarray(np.ascontiguousarray(rgba))
 
 

@@ -11,7 +11,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 from skimage import measure
 
-from ..errors import ForgeError
+from ..errors import ForgeError, RefusedInput
 from .base import GeneratedMesh, GenerationRequest
 
 SIDE_VIEWS = ("front", "back", "left", "right")
@@ -69,7 +69,7 @@ def read_silhouette(rgba: np.ndarray, flat_base: bool = False) -> Silhouette:
     distance field (and the depth inflated from it) stays full at the base instead of closing to an edge."""
     mask = rgba[..., 3] >= 128
     if not mask.any():
-        raise ForgeError("a view has no object in it after background removal")
+        raise RefusedInput("a view has no object in it after background removal")
     shape_mask = mask
     if flat_base:
         last = np.flatnonzero(mask.any(axis=1))[-1]

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from ..errors import ForgeError
+from ..errors import ForgeError, RefusedInput
 
 METHODS = ("auto", "alpha", "rembg", "classical")
 # An object must cover at least this share of the picture to count as one.
@@ -155,10 +155,10 @@ def cut_out(rgba: np.ndarray, *, method: str = "auto", label: str = "image") -> 
     mask, used = object_mask(rgba, method)
     fraction = float(mask.mean())
     if fraction < MIN_OBJECT_FRACTION:
-        raise ForgeError(f"{label}: found no object; the picture looks like plain background "
+        raise RefusedInput(f"{label}: found no object; the picture looks like plain background "
                          f"(method {used}). Use a picture with the object on a plain background or "
                          "with a transparent background.")
     if fraction > MAX_OBJECT_FRACTION:
-        raise ForgeError(f"{label}: the object fills the whole picture (method {used}), so its outline "
+        raise RefusedInput(f"{label}: the object fills the whole picture (method {used}), so its outline "
                          "cannot be found. Leave a margin of background around it.")
     return Cutout(crop_square(rgba, mask), used, fraction)
