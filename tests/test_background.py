@@ -1,6 +1,9 @@
 """Background removal on real photos, renders with a known mask, and pictures with no object."""
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,3 +102,14 @@ def test_rembg_reports_why_it_is_unavailable():
     assert isinstance(available, bool) and reason
     if not available:
         assert "rembg" in reason and ("not installed" in reason or "missing" in reason)
+
+
+def test_asking_whether_rembg_can_run_does_not_import_it():
+    # rembg's first import compiles pymatting's numba kernels (33 s on two cores with a fresh install), which made
+    # the add-on's first `health` call time out; the check finds the packages without importing them.
+    probe = ("import sys; from server.stages.background import rembg_status; rembg_status(); "
+             "print(sorted(m for m in ('rembg', 'pymatting', 'onnxruntime') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

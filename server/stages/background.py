@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +30,14 @@ class Cutout:
 
 
 def rembg_status() -> tuple[bool, str]:
-    """Whether rembg can run here without downloading anything, and why not."""
-    try:
-        import rembg  # noqa: F401
-    except ImportError:
-        return False, "rembg is not installed (pip install 'rembg[cpu]'); using the classical fallback"
+    """Whether rembg can run here without downloading anything, and why not.
+
+    Found, not imported: rembg's first import compiles pymatting's numba kernels (over 30 s on two cores), which
+    would make `health` time out on a fresh server.
+    """
+    for module in ("rembg", "onnxruntime"):
+        if importlib.util.find_spec(module) is None:
+            return False, f"{module} is not installed (pip install 'rembg[cpu]'); using the classical fallback"
     home = Path(os.environ.get("U2NET_HOME") or Path.home() / ".u2net")
     model = home / "u2net.onnx"
     if not model.is_file():

@@ -87,7 +87,7 @@ def test_every_modal_job_adds_and_removes_exactly_one_timer(window, name):
 
 
 def test_connect_and_forge_run_to_finished(window):
-    assert window["connect"]["result"] == ["FINISHED"]
+    assert window["connect"]["result"] == ["FINISHED"], window["connect"]
     assert window["connected"]["health"]
     forge = window["forge"]
     assert forge["result"] == ["FINISHED"] and forge["collection"]
