@@ -25,8 +25,9 @@ all measured from the evaluated mesh in Blender.
 
 Python use (bpy only in the subprocess)::
 
-    from tests.scene_render import render_scene
+    from tests.scene_render import render_scene, rendered
     truth = render_scene(spec, out_dir)   # the truth.json dict, with "image" and "masks" paths added
+    truth = rendered("market", tmp_root)  # one of SCENES, rendered once per test session
 """
 
 from __future__ import annotations
@@ -40,6 +41,39 @@ from pathlib import Path
 
 SHAPES = ("box", "sphere", "cylinder", "cone", "mesh")
 MASK_SAMPLES = 4
+HOUSE = Path(__file__).resolve().parent / "data" / "house.glb"
+
+# The scenes the tests render (camera: the defaults server/scene/camera.py assumes). MARKET: five objects,
+# the ball just in front of the crate's edge, so the two touch in the picture at a neck; the house (a shipped
+# mesh) far back with nothing in front of it. SINGLE: a scene of one.
+MARKET = {
+    "size": [448, 336], "samples": 16,
+    "camera": {"vfov_deg": 50, "camera_height_m": 1.6, "pitch_deg": 15},
+    "backdrop": [0.8, 0.8, 0.8],
+    "objects": [
+        {"name": "crate", "shape": "box", "size": [0.7, 0.7, 0.7], "at": [-1.2, 3.3], "yaw_deg": "face_camera",
+         "colour": [0.75, 0.2, 0.15]},
+        {"name": "ball", "shape": "sphere", "size": [0.55, 0.55, 0.55], "at": [-0.5, 2.95],
+         "yaw_deg": "face_camera", "colour": [0.9, 0.6, 0.1]},
+        {"name": "barrel", "shape": "cylinder", "size": [0.6, 0.6, 0.9], "at": [1.0, 4.0], "yaw_deg": "face_camera",
+         "colour": [0.15, 0.3, 0.75]},
+        {"name": "post", "shape": "cylinder", "size": [0.5, 0.5, 1.3], "at": [0.4, 5.0], "yaw_deg": "face_camera",
+         "colour": [0.2, 0.6, 0.2]},
+        {"name": "house", "shape": "mesh", "mesh": str(HOUSE), "size": [1.2, 1.2, 1.4], "at": [-0.9, 7.0],
+         "yaw_deg": "face_camera"},
+    ],
+}
+SINGLE = {
+    "size": [320, 240], "samples": 8,
+    "camera": {"vfov_deg": 40, "camera_height_m": 1.2, "pitch_deg": 20},
+    "backdrop": [0.78, 0.8, 0.82],
+    "objects": [
+        {"name": "chest", "shape": "box", "size": [0.9, 0.5, 0.6], "at": [0.3, 3.2], "yaw_deg": "face_camera",
+         "colour": [0.3, 0.55, 0.2]},
+    ],
+}
+SCENES = {"market": MARKET, "single": SINGLE}
+_RENDERED: dict = {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -61,6 +95,13 @@ def render_scene(spec: dict, out_dir, *, timeout: float = 600) -> dict:
     truth["image"] = str(out_dir / "image.png")
     truth["masks"] = {o["name"]: str(out_dir / f"mask_{o['name']}.png") for o in truth["objects"]}
     return truth
+
+
+def rendered(name: str, out_root) -> dict:
+    """SCENES[name] rendered once per process into out_root/name (later calls reuse it), as render_scene returns."""
+    if name not in _RENDERED:
+        _RENDERED[name] = render_scene(SCENES[name], Path(out_root) / name)
+    return _RENDERED[name]
 
 
 # --------------------------------------------------------------------------------------------

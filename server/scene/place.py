@@ -100,7 +100,11 @@ def _as_mesh(mesh, argument: str) -> MeshArrays:
     return mesh
 
 
-def place_object(obj: ObjectMask, mesh, camera: SceneCamera, name: str = "Object") -> PlacedObject:
+FITS = ("outline", "bounds")
+
+
+def place_object(obj: ObjectMask, mesh, camera: SceneCamera, name: str = "Object", *,
+                 fit: str = "outline") -> PlacedObject:
     """Fit one mesh to one object's mask: position on the ground, yaw toward the camera, and scale.
 
     The mesh's outline, projected through the camera, must span the mask's top, bottom, left and right
@@ -109,9 +113,14 @@ def place_object(obj: ObjectMask, mesh, camera: SceneCamera, name: str = "Object
     object, or cut by the picture's border) is left out, and the scale is then one factor for all axes.
     The lowest point of the mesh stays on the ground.
     """
+    if fit not in FITS:
+        raise InputError("fit", fit, f"one of {', '.join(FITS)}")
     mesh = _as_mesh(mesh, f"meshes[{name}]")
-    outline = _outline(mesh)
     lo, hi = _bounds(mesh.vertices)
+    if fit == "bounds":
+        outline = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    else:
+        outline = _outline(mesh)
     extent = hi - lo
     bottom_centre = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]])
     points = outline - bottom_centre
@@ -192,7 +201,7 @@ def _edges_to_fit(obj: ObjectMask) -> tuple[list[str], list[str]]:
 
 
 def place_objects(objects: list[ObjectMask], meshes: list, camera: SceneCamera, *,
-                  names: list[str] | None = None, resolve: bool = True) -> list[PlacedObject]:
+                  names: list[str] | None = None, fit: str = "outline", resolve: bool = True) -> list[PlacedObject]:
     """Place every object's mesh (meshes[i] for objects[i], in Blender axes, any size and origin).
 
     With resolve (the default), objects whose boxes overlap are pushed apart by the smallest move
@@ -203,7 +212,7 @@ def place_objects(objects: list[ObjectMask], meshes: list, camera: SceneCamera, 
     names = list(names) if names is not None else [f"Object_{i + 1:02d}" for i in range(len(objects))]
     if len(names) != len(objects) or len(set(names)) != len(names):
         raise InputError("names", names, f"{len(objects)} different names")
-    placed = [place_object(obj, mesh, camera, name) for obj, mesh, name in zip(objects, meshes, names)]
+    placed = [place_object(obj, mesh, camera, name, fit=fit) for obj, mesh, name in zip(objects, meshes, names)]
     if resolve:
         resolve_overlaps(placed)
     return placed
