@@ -31,6 +31,12 @@ _PHRASE_ENDS = frozenset("""with on in of for from at by near under over above b
 onto made holding wearing that which who whose while and or but against covered standing sitting lying floating
 hanging without having like to as featuring resting leaning set placed filled decorated painted carved
 glowing""".split())
+# A phrase that ends on a participle ("a staff topped", "a scroll tied") ends one word earlier: the participle
+# belongs to the detail that follows. These nouns only look like participles.
+_NOUNS_LIKE_PARTICIPLES = frozenset("""ring king wing string building painting ceiling swing sling earring pudding
+railing awning clothing stocking bed shed sled steed seed reed weed""".split())
+_DETERMINERS = frozenset("a an the one single some this that".split())
+_PARTICLES = frozenset("out up down off away".split())
 _SETTING_STARTS = frozenset("on in at under inside near beside behind from against atop within".split())
 _FRAMING = re.compile(r"^(?:(?:an?|the)\s+)?(?:(?:low[- ]poly|stylized|stylised|realistic|3d|game|detailed|"
                       r"high[- ]quality)\s+)*(?:photo|photograph|picture|image|render|rendering|drawing|"
@@ -71,6 +77,24 @@ def _clean_words(text: str) -> list[str]:
     return [word for word in text.split() if _WORD_CHARS.sub("", word)]
 
 
+def _bare(word: str) -> str:
+    return _WORD_CHARS.sub("", word).lower()
+
+
+def _ends_phrase(word: str, phrase: list[str]) -> bool:
+    """A detail word ends the phrase; a participle among them only once the phrase has more than a determiner
+    ('a robot HOLDING a flower' ends there, 'a glowing orb' does not)."""
+    bare = _bare(word)
+    if bare not in _PHRASE_ENDS:
+        return False
+    return not _participle(bare) or any(_bare(earlier) not in _DETERMINERS for earlier in phrase)
+
+
+def _participle(word: str) -> bool:
+    word = _bare(word)
+    return len(word) > 3 and word.endswith(("ed", "ing")) and word not in _NOUNS_LIKE_PARTICIPLES
+
+
 def find_subject(text: str) -> Subject:
     """The subject of a short object prompt: the first clause that does not set a scene, without a framing
     phrase ('a photo of'), up to the first word that starts a detail ('with', 'on', ...); its last word is
@@ -82,9 +106,11 @@ def find_subject(text: str) -> Subject:
         words = _clean_words(clause)
         phrase: list[str] = []
         for index, word in enumerate(words):
-            if index > 0 and _WORD_CHARS.sub("", word).lower() in _PHRASE_ENDS:
+            if index > 0 and _ends_phrase(word, phrase):
                 break
             phrase.append(word)
+        while len(phrase) > 1 and (_participle(phrase[-1]) or _bare(phrase[-1]) in _PARTICLES):
+            phrase.pop()
         if phrase:
             noun = _WORD_CHARS.sub("", phrase[-1]).strip("'-")
             if noun:
