@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Sequence
 
 
+# The header that carries a client's owner key (server/owners.py reads it; a test keeps the two equal).
+OWNER_HEADER = "x-o3f-owner"
+
+
 class ServerError(Exception):
     """The server refused or failed a call; the message is the server's own words."""
 
@@ -31,12 +35,15 @@ def _server_words(exc: Exception) -> str:
 class ForgeClient:
     """One connection to a server: a local URL, a Space id such as user/space, or a Space URL."""
 
-    def __init__(self, server: str, token: str | None = None, download_dir: str | Path | None = None):
+    def __init__(self, server: str, token: str | None = None, download_dir: str | Path | None = None,
+                 owner_key: str | None = None):
         from gradio_client import Client  # imported here so importing this module never needs it
 
-        kwargs = {"verbose": False}
+        kwargs: dict = {"verbose": False}
         if token:
             kwargs["token"] = token
+        if owner_key:
+            kwargs["headers"] = {OWNER_HEADER: owner_key}
         if download_dir:
             kwargs["download_files"] = str(download_dir)
         try:

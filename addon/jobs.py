@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .client import ServerError
+from .client import OWNER_HEADER, ServerError
 
 PROGRESS, DONE, ERROR, CANCELLED = "progress", "done", "error", "cancelled"
 ASSET_ID_PATTERN = re.compile(r"^\d{8}T\d{6}-[0-9a-f]{8}$")
@@ -53,6 +53,7 @@ class Connection:
 
     server: str
     token: str = field(default="", repr=False)
+    owner_key: str = field(default="", repr=False)
     request_timeout: float = 30.0
     job_timeout: float = 1800.0
     download_dir: str = ""
@@ -61,6 +62,7 @@ class Connection:
     def of(cls, settings: Any, download_dir: str | Path = "") -> "Connection":
         """From preferences.ConnectionSettings (or anything with the same attributes)."""
         return cls(server=settings.server, token=getattr(settings, "token", "") or "",
+                   owner_key=getattr(settings, "owner_key", "") or "",
                    request_timeout=float(getattr(settings, "request_timeout", 30.0)),
                    job_timeout=float(getattr(settings, "job_timeout", 1800.0)), download_dir=str(download_dir))
 
@@ -146,6 +148,8 @@ class Worker:
         kwargs: dict = {"verbose": False, "httpx_kwargs": {"timeout": conn.request_timeout}}
         if conn.token:
             kwargs["token"] = conn.token
+        if conn.owner_key:
+            kwargs["headers"] = {OWNER_HEADER: conn.owner_key}
         if conn.download_dir:
             Path(conn.download_dir).mkdir(parents=True, exist_ok=True)
             kwargs["download_files"] = conn.download_dir

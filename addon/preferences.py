@@ -8,6 +8,7 @@ repr. Workers get a ConnectionSettings copy made on the main thread and never re
 # No `from __future__ import annotations` here: Blender reads the property annotations as objects.
 import os
 import re
+import secrets
 import tempfile
 from dataclasses import dataclass, field
 
@@ -57,6 +58,14 @@ class Open3DForgePreferences(bpy.types.AddonPreferences):
         subtype='PASSWORD',
         default="",
     )
+    owner_key: StringProperty(
+        name="Owner Key",
+        description=("Makes the assets you create on a shared server yours alone: other clients cannot list, "
+                     "change or download them. Made for you at the first connection; keep it to see your "
+                     "assets from another Blender"),
+        subtype='PASSWORD',
+        default="",
+    )
     default_engine: EnumProperty(
         name="Default Engine",
         description="The game engine a new export is made for",
@@ -100,6 +109,7 @@ class Open3DForgePreferences(bpy.types.AddonPreferences):
         box.prop(self, "token")
         if not self.token:
             box.label(text="No token set: HF_TOKEN or your saved Hugging Face login is used, if any", icon='INFO')
+        box.prop(self, "owner_key")
         if not bpy.app.online_access:
             box.label(text="Online access is off (Preferences > System > Network): Open3DForge cannot "
                            "reach a server until it is allowed", icon='ERROR')
@@ -121,6 +131,7 @@ class ConnectionSettings:
 
     server: str
     token: str = field(default="", repr=False)
+    owner_key: str = field(default="", repr=False)
     request_timeout: float = 30.0  # seconds
     job_timeout: float = 1800.0  # seconds
 
@@ -139,11 +150,14 @@ def get_preferences(context=None) -> Open3DForgePreferences:
 
 
 def connection_settings(context=None) -> ConnectionSettings:
-    """Copies what a worker needs out of the preferences (call on the main thread)."""
+    """Copies what a worker needs out of the preferences (call on the main thread); makes the owner key once."""
     prefs = get_preferences(context)
+    if not prefs.owner_key.strip():
+        prefs.owner_key = secrets.token_urlsafe(24)
     return ConnectionSettings(
         server=prefs.server.strip(),
         token=prefs.token.strip(),
+        owner_key=prefs.owner_key.strip(),
         request_timeout=float(prefs.request_timeout),
         job_timeout=60.0 * prefs.job_timeout,
     )

@@ -30,6 +30,7 @@ from .options import (
     sanitize_name,
     uploaded_path,
 )
+from .owners import LOCAL
 from .pipeline import CancelFlags, Context, GenerateJob, run_generate, run_import_mesh
 from .presets import all_presets, get_preset
 from .quota import QuotaLedger
@@ -84,7 +85,7 @@ class ForgeApi:
 
     def generate(self, images: Any, name: Any = "", generator: Any = "auto", views: Any = "",
                  preset: Any = "", seed: Any = 0, options: Any = "",
-                 progress: Callable[[float, str], None] = _no_progress) -> tuple[str, str]:
+                 progress: Callable[[float, str], None] = _no_progress, *, owner: str = LOCAL) -> tuple[str, str]:
         """Images (1 to 4, labelled views) to a coloured high poly; returns (asset JSON, GLB path)."""
         if images is None or images == []:
             raise InputError("images", images, "1 to 4 image files")
@@ -128,60 +129,61 @@ class ForgeApi:
         job = GenerateJob(
             images=paths, views=labels, name=sanitize_name(name, sanitize_name(Path(paths[0]).stem)),
             kind=kind_option(opts.get("kind"), preset_data.get("kind", "prop")), generator=generator or "auto",
-            preset=preset_data, seed=int(seed), settings=settings, background=background, asset_id=asset_id)
+            preset=preset_data, seed=int(seed), settings=settings, background=background, asset_id=asset_id,
+            owner=owner)
         record, glb = run_generate(self.ctx, job, progress)
         return json.dumps(record), str(glb)
 
     def import_mesh(self, mesh: Any, name: Any = "", options: Any = "",
-                    progress: Callable[[float, str], None] = _no_progress) -> tuple[str, str]:
+                    progress: Callable[[float, str], None] = _no_progress, *, owner: str = LOCAL) -> tuple[str, str]:
         """An uploaded GLB, glTF, PLY or OBJ zip becomes an asset; returns (asset JSON, GLB path)."""
         path = uploaded_path(mesh, "mesh")
         opts = parse_options(options, IMPORT_OPTIONS)
         asset_id = validate_asset_id(opts["asset_id"]) if "asset_id" in opts else None
         record, glb = run_import_mesh(
             self.ctx, path, name=sanitize_name(name), kind=kind_option(opts.get("kind"), "prop"),
-            up_axis=str(opts.get("up_axis", "auto")), asset_id=asset_id, progress=progress)
+            up_axis=str(opts.get("up_axis", "auto")), asset_id=asset_id, progress=progress, owner=owner)
         return json.dumps(record), str(glb)
 
     def postprocess(self, asset_id: Any, options: Any = "",
-                    progress: Callable[[float, str], None] = _no_progress) -> str:
+                    progress: Callable[[float, str], None] = _no_progress, *, owner: str = LOCAL) -> str:
         """Repair, clean, decimate, symmetrise, unwrap, LODs, collision, pivot and scale; returns asset JSON."""
         opts = parse_options(options, POSTPROCESS_OPTIONS)
-        asset = self.ctx.store.open(asset_id)
+        asset = self.ctx.store.open(asset_id, owner)
         settings = post_settings(opts, asset.read().get("parameters", {}).get("preset"))
         with self.ctx.flags.claim(asset.asset_id) as check:
             run_postprocess(asset, settings, progress, check)
         return json.dumps(asset.read())
 
     def bake(self, asset_id: Any, options: Any = "",
-             progress: Callable[[float, str], None] = _no_progress) -> str:
+             progress: Callable[[float, str], None] = _no_progress, *, owner: str = LOCAL) -> str:
         """Bake normal (DirectX and OpenGL), base colour, metallic, roughness, AO onto LOD0; returns asset JSON."""
         opts = parse_options(options, BAKE_OPTIONS)
-        asset = self.ctx.store.open(asset_id)
+        asset = self.ctx.store.open(asset_id, owner)
         settings, engine = bake_settings(opts, asset.read().get("parameters", {}).get("preset"))
         with self.ctx.flags.claim(asset.asset_id) as check:
             run_bake(asset, settings, engine, progress, check, quota=self.ctx.quota)
         return json.dumps(asset.read())
 
     def export(self, asset_id: Any, engine: Any = "ue5", options: Any = "",
-               progress: Callable[[float, str], None] = _no_progress) -> tuple[str, str]:
+               progress: Callable[[float, str], None] = _no_progress, *, owner: str = LOCAL) -> tuple[str, str]:
         """The engine package (UE5 by default); returns (asset JSON, zip path)."""
         engine_key = engine_name(engine)
         opts = parse_options(options, EXPORT_OPTIONS)
         for key in EXPORT_OPTIONS & set(opts):
             if not isinstance(opts[key], bool):
                 raise InputError(f"options.{key}", opts[key], "true or false")
-        asset = self.ctx.store.open(asset_id)
+        asset = self.ctx.store.open(asset_id, owner)
         with self.ctx.flags.claim(asset.asset_id) as check:
             path = run_export(asset, engine_key, opts, progress, check)
         return json.dumps(asset.read()), str(path)
 
-    def decimate_preview(self, asset_id: Any, target_triangles: Any) -> tuple[str, str]:
+    def decimate_preview(self, asset_id: Any, target_triangles: Any, *, owner: str = LOCAL) -> tuple[str, str]:
         """A quick fast-simplification of the high poly for the UI slider: (JSON with the count, GLB path)."""
         if isinstance(target_triangles, bool) or not isinstance(target_triangles, (int, float)) \
                 or not 100 <= target_triangles <= 500_000:
             raise InputError("target_triangles", target_triangles, "a whole number from 100 to 500000")
-        asset = self.ctx.store.open(asset_id)
+        asset = self.ctx.store.open(asset_id, owner)
         with self.ctx.flags.claim(asset.asset_id):  # it writes into the asset folder like any other job
             mesh = read_high_poly(asset)
             preview = decimate_preview(MeshArrays(mesh.vertices, mesh.faces), int(target_triangles))
@@ -190,7 +192,7 @@ class ForgeApi:
                            "high_poly_triangles": len(mesh.faces)}), str(path)
 
     def forge(self, images: Any, name: Any = "", views: Any = "", preset: Any = "", options: Any = "",
-              progress: Callable[[float, str], None] = _no_progress) -> tuple[str, str]:
+              progress: Callable[[float, str], None] = _no_progress, *, owner: str = LOCAL) -> tuple[str, str]:
         """The whole chain: generate, postprocess, bake, export; returns (report JSON, zip path)."""
         opts = parse_options(options, FORGE_SECTIONS)
         sections = {key: opts.get(key) or {} for key in ("generate", "postprocess", "bake", "export")}
@@ -216,21 +218,21 @@ class ForgeApi:
         # One claim over the whole chain: a cancel that arrives between two stages stops the next one.
         with self.ctx.flags.claim(asset_id):
             self.generate(images, name, opts.get("generator", "auto"), views, preset, opts.get("seed", 0),
-                          generate_options, part(0.0, 0.35))
-            self.postprocess(asset_id, sections["postprocess"], part(0.35, 0.6))
-            self.bake(asset_id, sections["bake"], part(0.6, 0.9))
-            return self.export(asset_id, engine_key, sections["export"], part(0.9, 1.0))
+                          generate_options, part(0.0, 0.35), owner=owner)
+            self.postprocess(asset_id, sections["postprocess"], part(0.35, 0.6), owner=owner)
+            self.bake(asset_id, sections["bake"], part(0.6, 0.9), owner=owner)
+            return self.export(asset_id, engine_key, sections["export"], part(0.9, 1.0), owner=owner)
 
-    def assets(self) -> str:
-        return json.dumps(self.ctx.store.history())
+    def assets(self, *, owner: str = LOCAL) -> str:
+        return json.dumps(self.ctx.store.history(owner))
 
-    def asset(self, asset_id: Any) -> str:
-        return json.dumps(self.ctx.store.open(asset_id).read())
+    def asset(self, asset_id: Any, *, owner: str = LOCAL) -> str:
+        return json.dumps(self.ctx.store.open(asset_id, owner).read())
 
-    def cancel(self, asset_id: Any) -> str:
+    def cancel(self, asset_id: Any, *, owner: str = LOCAL) -> str:
         """Ask a running job to stop; it stops at its next check and the asset is marked cancelled."""
         asset_id = validate_asset_id(asset_id)
-        asset = self.ctx.store.open(asset_id)
+        asset = self.ctx.store.open(asset_id, owner)
         status = asset.read().get("status")
         running = self.ctx.flags.cancel(asset_id)
         return json.dumps({"asset_id": asset_id, "cancel_requested": running, "status": status})

@@ -6,12 +6,18 @@ import functools
 import json
 import logging
 import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder as gradio_upload_folder
 
 from .api import ForgeApi
 from .errors import Cancelled, ForgeError
 from .generators.registry import GENERATORS
+from .owners import on_space, owner_of
 from .presets import DEFAULT_PRESET, all_presets
 
 log = logging.getLogger("open3dforge")
@@ -48,56 +54,88 @@ UPLOAD_CACHE = (3600, 24 * 3600)  # (how often, how old) in seconds
 
 def launch_options(api: ForgeApi) -> dict:
     """What every launch of the app passes (python -m server and the Space): uploads over the limit are refused
-    by Gradio before they reach an endpoint."""
-    return {"allowed_paths": [str(api.settings.workspace)], "show_error": True,
-            "max_file_size": api.settings.max_upload_bytes}
+    by Gradio before they reach an endpoint. The workspace is not among Gradio's allowed paths: no route serves
+    its files; a client gets only the copies its own requests returned (see deliver)."""
+    return {"show_error": True, "max_file_size": api.settings.max_upload_bytes}
+
+
+OUTBOX_AGE_S = 600  # Gradio copies a returned file into its cache as the request ends; ours can go after that
+
+
+def deliver(path: str) -> str:
+    """A copy of an asset's file where Gradio may take it from (its upload folder), for this response only.
+
+    Gradio serves a returned file from its cache under a digest of the content, so only the client that got the
+    response knows the address. Copies older than OUTBOX_AGE_S are removed on the way.
+    """
+    outbox = Path(gradio_upload_folder()) / "o3f-outbox"
+    outbox.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - OUTBOX_AGE_S
+    for old in outbox.iterdir():
+        try:
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+        except FileNotFoundError:
+            pass
+    folder = Path(tempfile.mkdtemp(dir=outbox))
+    target = folder / Path(path).name
+    shutil.copyfile(path, target)
+    return str(target)
 
 
 def build_app(api: ForgeApi) -> gr.Blocks:
+    # Every function takes the gr.Request (Gradio passes it; it is not an API argument) to know the owner.
     @_endpoint
-    def generate(images, name, generator, views, preset, seed, options, progress=gr.Progress()):
-        return api.generate(images, name, generator, views, preset, seed, options, _progress_of(progress))
+    def generate(images, name, generator, views, preset, seed, options, request: gr.Request,
+                 progress=gr.Progress()):
+        record, glb = api.generate(images, name, generator, views, preset, seed, options, _progress_of(progress),
+                                   owner=owner_of(request))
+        return record, deliver(glb)
 
     @_endpoint
-    def import_mesh(mesh, name, options, progress=gr.Progress()):
-        return api.import_mesh(mesh, name, options, _progress_of(progress))
+    def import_mesh(mesh, name, options, request: gr.Request, progress=gr.Progress()):
+        record, glb = api.import_mesh(mesh, name, options, _progress_of(progress), owner=owner_of(request))
+        return record, deliver(glb)
 
     @_endpoint
-    def postprocess(asset_id, options, progress=gr.Progress()):
-        return api.postprocess(asset_id, options, _progress_of(progress))
+    def postprocess(asset_id, options, request: gr.Request, progress=gr.Progress()):
+        return api.postprocess(asset_id, options, _progress_of(progress), owner=owner_of(request))
 
     @_endpoint
-    def preview_decimation(asset_id, target):
-        summary, glb = api.decimate_preview(asset_id, target)
-        return f"{json.loads(summary)['triangles']} triangles", glb
+    def preview_decimation(asset_id, target, request: gr.Request):
+        summary, glb = api.decimate_preview(asset_id, target, owner=owner_of(request))
+        return f"{json.loads(summary)['triangles']} triangles", deliver(glb)
 
     @_endpoint
-    def bake(asset_id, options, progress=gr.Progress()):
-        return api.bake(asset_id, options, _progress_of(progress))
+    def bake(asset_id, options, request: gr.Request, progress=gr.Progress()):
+        return api.bake(asset_id, options, _progress_of(progress), owner=owner_of(request))
 
     @_endpoint
-    def export(asset_id, engine, options, progress=gr.Progress()):
-        return api.export(asset_id, engine, options, _progress_of(progress))
+    def export(asset_id, engine, options, request: gr.Request, progress=gr.Progress()):
+        record, package = api.export(asset_id, engine, options, _progress_of(progress), owner=owner_of(request))
+        return record, deliver(package)
 
     @_endpoint
-    def forge(images, name, views, preset, options, progress=gr.Progress()):
-        return api.forge(images, name, views, preset, options, _progress_of(progress))
+    def forge(images, name, views, preset, options, request: gr.Request, progress=gr.Progress()):
+        record, package = api.forge(images, name, views, preset, options, _progress_of(progress),
+                                    owner=owner_of(request))
+        return record, deliver(package)
 
     @_endpoint
     def health():
         return api.health()
 
     @_endpoint
-    def assets():
-        return api.assets()
+    def assets(request: gr.Request):
+        return api.assets(owner=owner_of(request))
 
     @_endpoint
-    def asset(asset_id):
-        return api.asset(asset_id)
+    def asset(asset_id, request: gr.Request):
+        return api.asset(asset_id, owner=owner_of(request))
 
     @_endpoint
-    def cancel(asset_id):
-        return api.cancel(asset_id)
+    def cancel(asset_id, request: gr.Request):
+        return api.cancel(asset_id, owner=owner_of(request))
 
     @_endpoint
     def presets():
@@ -114,6 +152,8 @@ def build_app(api: ForgeApi) -> gr.Blocks:
     # Uploads land in Gradio's cache: files older than a day are deleted every hour (the assets keep their copies).
     with gr.Blocks(title="Open3DForge", delete_cache=UPLOAD_CACHE) as app:
         gr.Markdown("# Open3DForge\nConcept images or meshes to game-ready assets for UE5, Unity and Godot.")
+        if on_space():  # signed-in visitors own their assets across visits (server/owners.py)
+            gr.LoginButton()
         with gr.Tabs():
             with gr.Tab("Generate"):
                 with gr.Row():

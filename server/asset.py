@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .errors import Cancelled, ForgeError, InputError
+from .owners import LOCAL
 
 ASSET_ID_PATTERN = re.compile(r"^\d{8}T\d{6}-[0-9a-f]{8}$")
 FILE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -85,6 +86,18 @@ def validate_file_name(name: str) -> str:
     if not parts or any(not FILE_NAME_PATTERN.fullmatch(p) or p in (".", "..") for p in parts):
         raise InputError("file name", name, "letters, digits, '_', '-', '.' and '/' between parts")
     return name
+
+
+def owner_of_record(record: dict) -> str:
+    """Whose an asset is; records written before owners existed belong to the local owner."""
+    return record.get("owner") or LOCAL
+
+
+def _read_or_empty(asset: "Asset") -> dict:
+    try:
+        return asset.read()
+    except ForgeError:
+        return {}
 
 
 @dataclass
@@ -182,7 +195,7 @@ class AssetStore:
         return f"{stamp}-{secrets.token_hex(4)}"
 
     def create(self, *, name: str, kind: str, generator: str, seed: int, parameters: dict,
-               inputs: list[dict] | None = None, asset_id: str | None = None) -> Asset:
+               inputs: list[dict] | None = None, asset_id: str | None = None, owner: str = LOCAL) -> Asset:
         if kind not in KINDS:
             raise InputError("kind", kind, f"one of {', '.join(KINDS)}")
         asset_id = validate_asset_id(asset_id) if asset_id else self.new_id()
@@ -192,7 +205,8 @@ class AssetStore:
         except FileExistsError as exc:
             raise InputError("asset_id", asset_id, "an id that is not in use yet") from exc
         record = {
-            "asset_id": asset_id, "name": name, "kind": kind, "created": now_iso(), "updated": now_iso(),
+            "asset_id": asset_id, "owner": owner, "name": name, "kind": kind, "created": now_iso(),
+            "updated": now_iso(),
             "status": "created", "generator": generator, "seed": seed, "parameters": parameters,
             "inputs": inputs or [], "stages": [], "outputs": {},
         }
@@ -206,12 +220,14 @@ class AssetStore:
         asset.folder.rename(doomed)
         shutil.rmtree(doomed, ignore_errors=True)
 
-    def open(self, asset_id: Any) -> Asset:
+    def open(self, asset_id: Any, owner: str = LOCAL) -> Asset:
+        """The asset with this id, if `owner` owns it; another owner's asset is refused as if it did not exist."""
         asset_id = validate_asset_id(asset_id)
         folder = self.root / asset_id
-        if not (folder / RECORD).is_file():
-            raise InputError("asset_id", asset_id, "the id of an existing asset (see assets())")
-        return Asset(asset_id, folder)
+        asset = Asset(asset_id, folder)
+        if not (folder / RECORD).is_file() or owner_of_record(_read_or_empty(asset)) != owner:
+            raise InputError("asset_id", asset_id, "the id of an existing asset of yours (see assets())")
+        return asset
 
     def mark_interrupted(self) -> list[str]:
         """At start-up: assets a previous process left 'running' were cut off; say so in their records.
@@ -241,8 +257,8 @@ class AssetStore:
             marked.append(folder.name)
         return marked
 
-    def history(self, limit: int = 100) -> list[dict]:
-        """Summaries of the assets, newest first; a damaged record is listed as such, not skipped."""
+    def history(self, owner: str = LOCAL, limit: int = 100) -> list[dict]:
+        """Summaries of the owner's assets, newest first; a damaged record is listed (to the local owner) as such."""
         rows = []
         for folder in self.root.iterdir():
             if not folder.is_dir() or not ASSET_ID_PATTERN.fullmatch(folder.name):
@@ -251,8 +267,11 @@ class AssetStore:
             try:
                 record = asset.read()
             except ForgeError as exc:
-                rows.append({"asset_id": folder.name, "status": "unreadable", "error": str(exc),
-                             "created": ""})
+                if owner == LOCAL:
+                    rows.append({"asset_id": folder.name, "status": "unreadable", "error": str(exc),
+                                 "created": ""})
+                continue
+            if owner_of_record(record) != owner:
                 continue
             rows.append({key: record.get(key) for key in
                          ("asset_id", "name", "kind", "status", "generator", "created", "updated", "outputs")})

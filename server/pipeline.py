@@ -20,6 +20,7 @@ from .generators.modelhost import MODEL_HOST
 from .generators.registry import choose
 from .images import load_rgba, save_png
 from .meshfile import glb_bytes, load_mesh_upload, vertex_coloured
+from .owners import LOCAL
 from .quota import QuotaLedger
 from .stages.background import cut_out
 
@@ -32,7 +33,7 @@ class CancelFlags:
 
     def __init__(self):
         self._flags: dict[str, threading.Event] = {}
-        self._owners: dict[str, int] = {}  # asset id -> the thread that holds it
+        self._holders: dict[str, int] = {}  # asset id -> the thread that holds it
         self._guard = threading.Lock()
 
     @contextmanager
@@ -46,19 +47,19 @@ class CancelFlags:
         me = threading.get_ident()
         with self._guard:  # check and set under one lock: two requests cannot both get the asset
             if asset_id in self._flags:
-                if self._owners.get(asset_id) != me:
+                if self._holders.get(asset_id) != me:
                     raise InputError("asset_id", asset_id, "an asset that no other job is working on right now")
                 event, outermost = self._flags[asset_id], False
             else:
                 event, outermost = threading.Event(), True
-                self._flags[asset_id], self._owners[asset_id] = event, me
+                self._flags[asset_id], self._holders[asset_id] = event, me
         try:
             yield _cancel_check(asset_id, event)
         finally:
             if outermost:
                 with self._guard:
                     if self._flags.get(asset_id) is event:
-                        del self._flags[asset_id], self._owners[asset_id]
+                        del self._flags[asset_id], self._holders[asset_id]
 
     def active(self, asset_id: str) -> bool:
         """Whether a job on this asset runs in this server process now."""
@@ -96,6 +97,7 @@ class GenerateJob:
     settings: dict
     background: str
     asset_id: str | None = None
+    owner: str = LOCAL
     extra: dict = field(default_factory=dict)
 
 
@@ -146,7 +148,7 @@ def run_generate(ctx: Context, job: GenerateJob, progress: Progress) -> tuple[di
     # Claimed before the folder exists, so no other request can act on the asset while it is made.
     with ctx.flags.claim(asset_id) as check:
         asset = ctx.store.create(name=job.name, kind=job.kind, generator=generator.name, seed=job.seed,
-                                 parameters=parameters, asset_id=asset_id)
+                                 parameters=parameters, asset_id=asset_id, owner=job.owner)
         try:
             cutouts = _background_stage(asset, job, pictures, check, progress)
             glb = _generate_stage(ctx, asset, job, generator, cutouts, check, progress, estimate)
@@ -214,13 +216,14 @@ def _generate_stage(ctx: Context, asset: Asset, job: GenerateJob, generator, cut
 
 
 def run_import_mesh(ctx: Context, source: Path, *, name: str, kind: str, up_axis: str,
-                    asset_id: str | None, progress: Progress) -> tuple[dict, Path]:
+                    asset_id: str | None, progress: Progress, owner: str = LOCAL) -> tuple[dict, Path]:
     """Store an uploaded mesh as a new asset's high poly, keeping its textures or vertex colours."""
     progress(0.1, "reading the mesh")
     mesh = load_mesh_upload(source, argument="mesh", up_axis=up_axis, max_faces=ctx.settings.max_upload_faces,
                             max_bytes=ctx.settings.max_upload_bytes)
     asset = ctx.store.create(name=name, kind=kind, generator="import", seed=0,
-                             parameters={"up_axis": up_axis, "source": source.name[:200]}, asset_id=asset_id)
+                             parameters={"up_axis": up_axis, "source": source.name[:200]}, asset_id=asset_id,
+                             owner=owner)
     asset.write_file(f"inputs/upload{source.suffix.lower()}", source)
     asset.update(lambda record: record.update(inputs=[{"file": f"inputs/upload{source.suffix.lower()}",
                                                        "original_name": source.name[:200]}]))

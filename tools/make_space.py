@@ -90,7 +90,7 @@ def check(out: Path) -> list[str]:
     names = requirement_names(requirements)
     if "bpy" in names:
         problems.append("requirements.txt lists bpy, which has no cp312 wheel")
-    pins = {m.group(1) for m in re.finditer(r"^gradio==(\S+)", requirements.read_text(encoding="utf-8"), re.MULTILINE)}
+    pins = {m.group(1) for m in re.finditer(r"^gradio(?:\[[a-z,]+\])?==(\S+)", requirements.read_text(encoding="utf-8"), re.MULTILINE)}
     if pins != {str(meta.get("sdk_version"))}:
         problems.append(f"requirements.txt pins gradio {sorted(pins) or 'nowhere'}, README sdk_version is {meta.get('sdk_version')!r}")
     if not (out / "server" / "__init__.py").is_file():

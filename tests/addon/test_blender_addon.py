@@ -54,7 +54,7 @@ prefs.server = args["url"]
 prefs.output_folder = args["work"]
 prefs.request_timeout = 30
 scene = bpy.context.scene
-out["token_in_scene"] = "token" in scene.open3dforge.bl_rna.properties.keys()
+out["token_in_scene"] = bool({"token", "owner_key"} & set(scene.open3dforge.bl_rna.properties.keys()))
 out["options_default"] = operators.panel_options(scene.open3dforge, "")
 scene.open3dforge.quality, scene.open3dforge.must_stand = "hero", True
 out["options_models"] = operators.panel_options(scene.open3dforge, '{"generate": {"steps": 20}}')
@@ -147,7 +147,7 @@ except RuntimeError as exc:
 operators.apply_event = original
 cancelled_id = operators.STATE["asset_id"]
 out["cancel"] = {"result": result, "asset_id": cancelled_id,
-                 "status": ForgeClient(args["url"]).asset(cancelled_id)["status"],
+                 "status": ForgeClient(args["url"], owner_key=prefs.owner_key).asset(cancelled_id)["status"],
                  "collections_same": sorted(c.name for c in bpy.data.collections) == collections_before}
 save()
 

@@ -362,7 +362,7 @@ def test_preferences_are_registered_with_a_password_token(installed):
     assert installed["prefs_type"] == "Open3DForgePreferences"
     assert installed["prefs_bl_idname"] == "bl_ext.user_default.open3dforge"
     props = installed["props"]
-    assert props["token"] == {"type": "STRING", "subtype": "PASSWORD"}
+    assert props["token"] == props["owner_key"] == {"type": "STRING", "subtype": "PASSWORD"}
     assert props["server"]["type"] == "STRING"
     assert props["output_folder"] == {"type": "STRING", "subtype": "DIR_PATH"}
     assert props["default_engine"]["type"] == "ENUM"
@@ -377,7 +377,8 @@ def test_preferences_draw_only_real_properties_and_icons(installed):
     assert installed["draw_bad_props"] == [] and installed["draw_bad_icons"] == []
     for log in installed["draw"].values():
         shown = [entry[1] for entry in log if entry[0] == "prop"]
-        assert shown == ["server", "token", "default_engine", "output_folder", "request_timeout", "job_timeout"]
+        assert shown == ["server", "token", "owner_key", "default_engine", "output_folder", "request_timeout",
+                         "job_timeout"]
     assert any(entry[0] == "label" and "HF_TOKEN" in entry[1] for entry in installed["draw"]["without_token"])
     assert not any("HF_TOKEN" in entry[1] for entry in installed["draw"]["with_token"])
     assert not installed["online_access"]  # bpy as a module starts offline: the panel says so

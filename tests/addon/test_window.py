@@ -199,7 +199,7 @@ def test_quitting_blender_mid_job_cancels_it_on_the_server(server, tmp_path):
     proc, found = _run(tmp_path, server, mode="quit")
     assert proc.returncode == 0, proc.stderr[-3000:]
     asset_id = found["quit_asset_id"]
-    client = ForgeClient(server)
+    client = ForgeClient(server, owner_key=found["owner_key"])
     import time
 
     end = time.monotonic() + 90

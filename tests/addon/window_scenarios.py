@@ -44,6 +44,7 @@ wm = window.window_manager()
 ctx = window.Context(wm)
 images = args["images"]
 FRONT = [{"name": "front.png"}]
+OWNER_KEY = {"key": ""}  # the add-on's owner key, read once it has made one (its preferences go when it is disabled)
 BIG = dict(args["options"], generate={"resolution": 256, "target_faces": 200000})
 
 
@@ -82,7 +83,7 @@ def run(name: str, cls, on_tick=None, **props) -> dict:
 
 def server_status(asset_id: str, wait: float = 60.0) -> str:
     """The asset's status on the server once it is no longer running (or "running" after `wait`)."""
-    client = ForgeClient(args["url"])
+    client = ForgeClient(args["url"], owner_key=OWNER_KEY["key"])
     end = time.monotonic() + wait
     while True:
         status = client.asset(asset_id)["status"]
@@ -108,6 +109,7 @@ if args.get("mode") == "quit":
     def leave(op, n):
         # Quitting, Blender calls cancel() on every modal handler, then its Python ends (daemon threads die).
         out["quit_asset_id"] = operators.STATE["asset_id"]
+        out["owner_key"] = prefs.owner_key  # the asset is this add-on's: the test asks the server with its key
         op.cancel(ctx)
         save()
         sys.exit(0)
@@ -125,6 +127,7 @@ save()
 
 # -- connect, forge to the end (panels drawn while it runs and after) ---------------------------------------
 run("connect", operators.OPEN3DFORGE_OT_connect)
+OWNER_KEY["key"] = prefs.owner_key
 out["connected"] = {"drawn": draw_all(), "health": bool(operators.STATE["health"])}
 
 

@@ -84,14 +84,16 @@ def test_every_route_needs_the_token(server, tmp_path):
 
     with pytest.raises(Exception, match="credentials"):
         Client(url, verbose=False)
-    client = Client(url, token=TOKEN, verbose=False, download_files=str(tmp_path / "downloads"))
+    client = Client(url, token=TOKEN, verbose=False, download_files=False)
     record, package = client.predict([{"path": str(_image(tmp_path)), "meta": {"_type": "gradio.FileData"}}],
                                      "Guarded", "front", "", json.dumps(TINY), api_name="/forge")
     asset_id = json.loads(record)["asset_id"]
+    # The zip comes back as Gradio's cached copy; the workspace itself is served to nobody.
+    assert httpx.get(package["url"]).status_code == 401, "files are served only with the token"
+    download = httpx.get(package["url"], headers=bearer)
+    assert download.status_code == 200 and download.content[:2] == b"PK"
     zip_path = next(workspace.glob(f"{asset_id}/**/*.zip"))
-    route = f"{url}gradio_api/file={zip_path}"
-    assert httpx.get(route).status_code == 401, "files are served only with the token"
-    assert httpx.get(route, headers=bearer).status_code == 200
+    assert httpx.get(f"{url}gradio_api/file={zip_path}", headers=bearer).status_code == 403
     # A browser comes once with ?o3f_token=, then its cookie carries it.
     browser = httpx.Client()
     first = browser.get(f"{url}?o3f_token={TOKEN}")
