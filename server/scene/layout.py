@@ -96,10 +96,13 @@ def _gltf_matrix(placed: PlacedObject) -> np.ndarray:
     return p @ placed.matrix @ p.T
 
 
-def asset_names(name: str) -> dict:
-    """Where each object's own asset sits in the scene zip, per engine (one folder per object)."""
-    ue5 = naming.engine_names(name, "ue5")
-    unity = naming.engine_names(name, "unity")
+def asset_names(name: str, use_fbx: bool = True) -> dict:
+    """Where each object's own asset sits in the scene zip, per engine (one folder per object).
+
+    use_fbx=False: the packages carry GLB meshes under the same base names (a server without Blender).
+    """
+    ue5 = naming.engine_names(name, "ue5", use_fbx=use_fbx)
+    unity = naming.engine_names(name, "unity", use_fbx=use_fbx)
     godot = naming.engine_names(name, "godot")
     return {"folder": name,
             "ue5": {"mesh_asset": ue5.mesh_nodes[0], "mesh_file": ue5.mesh_files[0], "import_script": ue5.import_script},
@@ -108,11 +111,12 @@ def asset_names(name: str) -> dict:
 
 
 def scene_layout(name: str, placed: list[PlacedObject], camera: SceneCamera,
-                 segmentation: SceneSegmentation | None = None) -> dict:
+                 segmentation: SceneSegmentation | None = None, *, use_fbx: bool = True) -> dict:
     """scene.json's content: the camera, and per object its asset names and transform in every engine's axes.
 
     Object names must be asset names ([A-Za-z0-9_], see server/export/naming.py); the transforms place each
-    object's asset, whose own frame is the mesh given to place_objects.
+    object's asset, whose own frame is the mesh given to place_objects. use_fbx: whether the objects'
+    packages carry FBX (False: GLB under the same names).
     """
     naming.check_name(name)
     if not placed:
@@ -121,7 +125,7 @@ def scene_layout(name: str, placed: list[PlacedObject], camera: SceneCamera,
     for item in placed:
         naming.check_name(item.name)
         lo, hi = item.world_bounds()
-        entry = {"name": item.name, "asset": asset_names(item.name),
+        entry = {"name": item.name, "asset": asset_names(item.name, use_fbx),
                  "ue5": ue5_transform(item), "godot": godot_transform(item), "unity": unity_transform(item),
                  "blender": blender_transform(item),
                  "size_m": dict(zip(("width", "depth", "height"), _rounded(item.size_m))),

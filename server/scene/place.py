@@ -109,9 +109,13 @@ def place_object(obj: ObjectMask, mesh, camera: SceneCamera, name: str = "Object
 
     The mesh's outline, projected through the camera, must span the mask's top, bottom, left and right
     edges: four equations for the ground position (x, y), the horizontal scale (X and Y alike, keeping the
-    mesh's footprint) and the vertical scale. An edge that is unknown (the base hidden behind another
-    object, or cut by the picture's border) is left out, and the scale is then one factor for all axes.
-    The lowest point of the mesh stays on the ground.
+    mesh's footprint) and the vertical scale. The ground contact seen under the mask's lowest pixels starts
+    the fit. An edge that does not show the object's own outline (it borders another object, or the
+    picture's border cuts it) is left out, and the scale is then one factor for all axes; the known camera
+    height still fixes the distance. The lowest point of the mesh stays on the ground.
+
+    fit="outline" projects the mesh's convex hull (meshes of the object's true shape); fit="bounds" projects
+    its bounding box (inflated silhouette bodies, whose own top and depth are not the object's).
     """
     if fit not in FITS:
         raise InputError("fit", fit, f"one of {', '.join(FITS)}")
