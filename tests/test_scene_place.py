@@ -9,7 +9,7 @@ import trimesh
 from skimage.draw import polygon
 from scipy.spatial import ConvexHull
 
-from server.errors import InputError
+from server.errors import InputError, RefusedInput
 from server.meshdata import MeshArrays
 from server.scene.camera import SceneCamera
 from server.scene.place import PlacedObject, place_object, place_objects, resolve_overlaps, transform_matrix
@@ -120,3 +120,28 @@ def test_bad_input_is_named():
         place_object(mask, flat, CAMERA, "Flat")
     with pytest.raises(InputError, match="MeshArrays"):
         place_object(mask, "mesh.glb", CAMERA)
+
+
+def test_an_object_cut_by_the_bottom_edge_is_placed_from_its_other_edges():
+    """A box so near that the picture cuts off its base: its top and sides, the camera height and the ground
+    still give its distance and size."""
+    where = np.array([0.2, 1.95, 0.0])
+    yaw = np.degrees(np.arctan2(-0.2, 1.95))
+    mask = drawn_mask((0.6, 0.6, 0.6), where, yaw)
+    assert mask.bbox[2] == CAMERA.height  # cut by the bottom edge
+    cut = ObjectMask(**{**mask.__dict__, "clipped": ("bottom",)})
+    placed = place_object(cut, unit_box(), CAMERA, "Near")
+    assert placed.size_m == pytest.approx([0.6, 0.6, 0.6], rel=0.03)
+    lo, hi = placed.world_bounds()
+    assert (lo[:2] + hi[:2]) / 2 == pytest.approx(where[:2], abs=0.03)
+    assert any("bottom edge" in note for note in placed.notes)
+
+
+def test_an_object_above_the_horizon_is_refused():
+    """Its lowest pixels above the horizon: it cannot stand on the ground the assumed camera sees."""
+    mask = np.zeros((CAMERA.height, CAMERA.width), bool)
+    top = int(CAMERA.horizon_row) - 40
+    mask[top:top + 20, 200:240] = True
+    floating = ObjectMask(1, mask, (top, 200, top + 20, 240), int(mask.sum()), float(top + 20), 220.0)
+    with pytest.raises(RefusedInput, match="horizon"):
+        place_object(floating, unit_box(), CAMERA, "Bird")

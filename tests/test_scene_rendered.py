@@ -6,7 +6,9 @@ offset, as an ideal image-to-3D generator would return it: it must find position
 picture alone. The weight-free silhouette generator's meshes are checked in test_silhouette_meshes_in_the_scene.
 Targets (issue 19): mask IoU >= 0.9; position error <= 5 % of the scene's extent; scale error <= 10 %;
 front-to-back order right; lowest point on the ground within 1 cm; box overlap <= 1 %; scene.json reproduces
-scene.glb within 1 mm.
+scene.glb within 1 mm. The scene's extent is the diagonal of the box around all true objects (5.8 m for the
+market); position is an object's bounding-box centre; scale error is per axis of the object's own frame; a
+box overlap is the shared volume of two world boxes over the smaller box's volume.
 """
 
 from __future__ import annotations
