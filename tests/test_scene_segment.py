@@ -57,7 +57,7 @@ def test_shapes_without_a_neck_stay_whole():
     house |= (rows >= 60) & (rows < 120) & (np.abs(cols - 300) <= (rows - 60) * 0.9)
     assert not (house & peanut).any()
     labels = split_touching(bar | house | peanut)
-    assert labels.max() == 3
+    assert labels.max() == 3 and (labels[bar | house | peanut] > 0).all()
     for shape_mask in (bar, house, peanut):
         assert len(np.unique(labels[shape_mask])) == 1
 
@@ -126,3 +126,14 @@ def test_bad_arguments_name_themselves(argument, kwargs, image):
     with pytest.raises(InputError) as caught:
         segment_scene(picture, **kwargs)
     assert caught.value.argument == argument
+
+
+def test_an_object_inside_anothers_box_keeps_its_own_pixels():
+    """A ring's bounding box holds a disc in its hole: each keeps exactly its own pixels."""
+    shape = (240, 320)
+    ring = disc(shape, (120, 160), 90) & ~disc(shape, (120, 160), 60)
+    inner = disc(shape, (120, 160), 30)
+    labels = split_touching(ring | inner)
+    assert labels.max() == 2 and (labels[ring | inner] > 0).all()
+    assert len(np.unique(labels[ring])) == 1 and len(np.unique(labels[inner])) == 1
+    assert np.unique(labels[ring])[0] != np.unique(labels[inner])[0]

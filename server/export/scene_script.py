@@ -136,7 +136,8 @@ def import_object(item):
         report = scope.get("REPORT") or {}
         problems = len(report.get("failed", [])) + len(report.get("mismatch", []))
         if problems:
-            failed("%s: %s reported %d problem(s); see its lines above" % (item["name"], item["import_script"], problems))
+            failed("%s: %s reported %d problem(s); see its lines above"
+                   % (item["name"], item["import_script"], problems))
         else:
             done("%s: imported by %s" % (item["name"], item["import_script"]))
         destination = scope.get("DESTINATION", destination)

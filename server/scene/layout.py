@@ -105,7 +105,8 @@ def asset_names(name: str, use_fbx: bool = True) -> dict:
     unity = naming.engine_names(name, "unity", use_fbx=use_fbx)
     godot = naming.engine_names(name, "godot")
     return {"folder": name,
-            "ue5": {"mesh_asset": ue5.mesh_nodes[0], "mesh_file": ue5.mesh_files[0], "import_script": ue5.import_script},
+            "ue5": {"mesh_asset": ue5.mesh_nodes[0], "mesh_file": ue5.mesh_files[0],
+                    "import_script": ue5.import_script},
             "unity": {"mesh_file": unity.mesh_files[0]},
             "godot": {"mesh_file": godot.mesh_files[0]}}
 

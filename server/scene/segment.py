@@ -145,9 +145,10 @@ def split_touching(foreground: np.ndarray) -> np.ndarray:
     components = measure.label(foreground, connectivity=2)
     out = np.zeros(foreground.shape, np.int32)
     next_label = 1
-    for box in ndimage.find_objects(components):
-        component_id = components[box].max()  # boxes can hold parts of others; take this one's pixels
-        piece = np.pad(components[box] == component_id, 1)
+    for component_id, box in enumerate(ndimage.find_objects(components), start=1):
+        if box is None:
+            continue
+        piece = np.pad(components[box] == component_id, 1)  # its box may hold parts of others
         parts = _watershed_parts(piece)[1:-1, 1:-1]
         for part in range(1, parts.max() + 1):
             where = parts == part
