@@ -1,0 +1,5 @@
+"""Rigging: a UE5 Mannequin skeleton and bone-heat skin weights for a humanoid mesh (the rig stage)."""
+
+from .rig import RigOptions, RigResult, rig_mesh, rig_options
+
+__all__ = ["RigOptions", "RigResult", "rig_mesh", "rig_options"]
