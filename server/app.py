@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -145,7 +144,7 @@ def build_app(api: ForgeApi) -> gr.Blocks:
     def quota():
         return api.quota()
 
-    concurrency = int(os.environ.get("O3F_CONCURRENCY", "1"))
+    heavy = {"concurrency_limit": api.settings.heavy_jobs, "concurrency_id": "heavy"}  # one limit for them all
     generator_choices = ["auto", *GENERATORS]
     preset_choices = list(all_presets())
 
@@ -227,19 +226,19 @@ def build_app(api: ForgeApi) -> gr.Blocks:
                     cancel_button = gr.Button("Cancel job", variant="stop")
 
         generate_button.click(generate, [images, name, generator, views, preset, seed, options],
-                              [generate_report, viewer], api_name="generate", concurrency_limit=concurrency)
+                              [generate_report, viewer], api_name="generate", **heavy)
         import_button.click(import_mesh, [mesh_file, mesh_name, mesh_options], [generate_report, viewer],
-                            api_name="import_mesh", concurrency_limit=concurrency)
+                            api_name="import_mesh", **heavy)
         forge_button.click(forge, [images, name, views, preset, forge_options], [generate_report, forge_zip],
-                           api_name="forge", concurrency_limit=concurrency)
+                           api_name="forge", **heavy)
         post_button.click(postprocess, [post_asset, post_options], post_report, api_name="postprocess",
-                          concurrency_limit=concurrency)
+                          **heavy)
         post_target.change(preview_decimation, [post_asset, post_target], [post_count, post_viewer],
-                           api_name="decimate_preview", concurrency_limit=None, trigger_mode="always_last")
+                           api_name="decimate_preview", trigger_mode="always_last", **heavy)
         bake_button.click(bake, [post_asset, bake_options], post_report, api_name="bake",
-                          concurrency_limit=concurrency)
+                          **heavy)
         export_button.click(export, [export_asset, export_engine, export_options], [export_report, export_zip],
-                            api_name="export", concurrency_limit=concurrency)
+                            api_name="export", **heavy)
         health_button.click(health, None, diagnostics_out, api_name="health")
         quota_button.click(quota, None, diagnostics_out, api_name="quota")
         assets_button.click(assets, None, diagnostics_out, api_name="assets")

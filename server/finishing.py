@@ -142,9 +142,9 @@ def run_bake(asset: Asset, settings: BakeSettings, engine: str, progress: Progre
         started = time.perf_counter()
         if quota is not None and device == "cuda":
             with charged_if_failed(quota, asset, "bake", estimate):
-                maps = bake(high, lods[0], settings, engine)
+                maps = bake(high, lods[0], settings, engine, check)
         else:
-            maps = bake(high, lods[0], settings, engine)
+            maps = bake(high, lods[0], settings, engine, check)
         elapsed = time.perf_counter() - started
         run["parameters"]["bake_seconds"] = round(elapsed, 3)
         run["parameters"]["stats"] = maps.stats

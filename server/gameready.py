@@ -123,7 +123,8 @@ def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: 
     lod_key = digest(key, "lods", settings.lod_ratios)
     lods = stage("lods", lod_key, lambda: lod_stage.make_lods(lod0, settings.lod_ratios), 0.6)
     hull_key = digest(key, "collision", settings.collision, settings.max_hulls, settings.max_hull_vertices)
-    hulls = stage("collision", hull_key, lambda: _collision(lod0, settings), 0.75) if settings.collision else []
+    hulls = stage("collision", hull_key, lambda: _collision(lod0, settings, check_cancelled),
+                  0.75) if settings.collision else []
 
     check_cancelled()
     progress(0.9, "measuring the decimation error")
@@ -153,9 +154,9 @@ def _repair_and_clean(high: MeshArrays, repair_on: bool) -> MeshArrays:
     return cleanup_stage.cleanup(mesh)
 
 
-def _collision(lod0: MeshArrays, settings: PostSettings) -> list[MeshArrays]:
+def _collision(lod0: MeshArrays, settings: PostSettings, check_cancelled: Callable[[], None]) -> list[MeshArrays]:
     result = collision_stage.convex_collision(lod0, max_hulls=settings.max_hulls,
-                                              max_hull_vertices=settings.max_hull_vertices)
+                                              max_hull_vertices=settings.max_hull_vertices, check=check_cancelled)
     return list(getattr(result, "hulls", result))
 
 

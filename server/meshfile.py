@@ -12,6 +12,7 @@ import numpy as np
 import trimesh
 
 from .errors import InputError
+from .meshcount import count_triangles
 
 MESH_SUFFIXES = (".glb", ".gltf", ".ply", ".zip")
 ZIP_MEMBER_SUFFIXES = (".obj", ".mtl", ".png", ".jpg", ".jpeg", ".bmp", ".tga", ".tif", ".tiff", ".webp")
@@ -185,6 +186,10 @@ def load_mesh_upload(path: str | Path, *, argument: str, up_axis: str, max_faces
         source = path
         if suffix == ".zip":
             source = _extract_zip(path, Path(scratch), max_bytes, argument)
+        declared = count_triangles(source)
+        if declared is not None and declared > max_faces:
+            raise InputError(argument, f"{path.name} ({declared} triangles)",
+                             f"a mesh of at most {max_faces} triangles; decimate it first")
         try:
             loaded = trimesh.load(source, process=False, maintain_order=True)
         except InputError:

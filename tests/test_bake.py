@@ -137,3 +137,24 @@ def test_bad_settings_are_refused(pair):
         bake(high_poly(high), low, BakeSettings(size=1000))
     with pytest.raises(InputError, match="low poly"):
         bake(high_poly(high), MeshArrays(low.vertices, low.faces), BakeSettings(size=256))
+
+
+def test_a_cancel_stops_the_cpu_bake_between_ray_batches(pair):
+    from server.errors import Cancelled
+
+    high, low = pair
+    settings = dict(size=256, max_distance=0.03, ao_samples=8, ao_distance=0.3)
+    calls = []
+    bake(high_poly(high), low, BakeSettings(**settings), "cpu", lambda: calls.append(1))
+    # Asked before each step and each ray batch: at least once per AO direction, so never a whole bake late.
+    assert len(calls) >= settings["ao_samples"] + 3
+    asked = []
+
+    def cancel_on_the_fifth_call():
+        asked.append(1)
+        if len(asked) == 5:
+            raise Cancelled("asset x was cancelled")
+
+    with pytest.raises(Cancelled):
+        bake(high_poly(high), low, BakeSettings(**settings), "cpu", cancel_on_the_fifth_call)
+    assert len(asked) == 5

@@ -117,3 +117,25 @@ def test_ucx_names_follow_the_ue_convention():
     assert error.value.argument == "render_mesh_name"
     with pytest.raises(InputError):
         ucx_names("SM_Crate", -1)
+
+
+def test_a_cancel_stops_coacd_at_its_next_poll_and_kills_it(monkeypatch):
+    from server.errors import Cancelled
+
+    torus = trimesh.creation.torus(1.0, 0.3, major_sections=64, minor_sections=32)  # CoACD takes seconds on it
+    started = []
+    real_popen = collision.subprocess.Popen
+
+    def popen(*args, **kwargs):
+        started.append(real_popen(*args, **kwargs))
+        return started[-1]
+
+    def cancelled():
+        raise Cancelled("asset x was cancelled")
+
+    monkeypatch.setattr(collision.subprocess, "Popen", popen)
+    with pytest.raises(Cancelled, match="was cancelled"):
+        convex_collision(MeshArrays(torus.vertices, torus.faces), max_hulls=8, check=cancelled)
+    (proc,) = started
+    assert proc.returncode is not None and proc.returncode < 0, "the CoACD process was killed, not left running"
+

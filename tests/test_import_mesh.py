@@ -139,3 +139,49 @@ def test_z_up_ply_is_turned_into_blender_axes(tmp_path):
     assert mesh.extents[2] == pytest.approx(2.0)
     as_y_up = load_mesh_upload(tmp_path / "tall.ply", **{**LIMITS, "up_axis": "Y"})
     assert np.allclose(as_y_up.vertices, gltf_to_blender(tall.vertices))
+
+
+def _obj_text(mesh: trimesh.Trimesh, quads: int = 0) -> str:
+    lines = [f"v {x} {y} {z}" for x, y, z in mesh.vertices]
+    lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in mesh.faces]
+    lines += ["f 1 2 3 4"] * quads  # each quad is two triangles
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("suffix", [".obj", ".ply", ".glb", ".gltf"])
+def test_triangles_are_counted_from_the_file_before_parsing(tmp_path, suffix):
+    from server.meshcount import count_triangles
+
+    mesh = trimesh.creation.icosphere(subdivisions=2)
+    path = tmp_path / f"sphere{suffix}"
+    if suffix == ".obj":
+        path.write_text(_obj_text(mesh, quads=3))
+        expected = len(mesh.faces) + 6
+    elif suffix == ".gltf":
+        files = trimesh.Scene(mesh).export(file_type="gltf")
+        for name, data in files.items():
+            (tmp_path / name).write_bytes(data)
+        path = tmp_path / "model.gltf"
+        expected = len(mesh.faces)
+    else:
+        mesh.export(path)
+        expected = len(mesh.faces)
+    assert count_triangles(path) == expected
+    garbage = tmp_path / f"garbage{suffix}"
+    garbage.write_bytes(b"\x00\x01 not a mesh at all")
+    assert count_triangles(garbage) in (None, 0)
+
+
+def test_a_small_zip_holding_a_huge_obj_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    # The limit is shrunk instead of building a real 180 MB OBJ: the same path refuses both.
+    mesh = trimesh.creation.icosphere(subdivisions=3)
+    bundle = tmp_path / "huge.zip"
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("huge.obj", _obj_text(mesh))
+
+    def parsed(*args, **kwargs):
+        raise AssertionError("the OBJ was parsed before its triangle count was checked")
+
+    monkeypatch.setattr(trimesh, "load", parsed)
+    with pytest.raises(InputError, match=r"huge.zip \(1280 triangles\)': expected a mesh of at most 1000"):
+        load_mesh_upload(bundle, argument="mesh", up_axis="auto", max_faces=1000, max_bytes=10**8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -15,7 +16,11 @@ from .padding import Dilation, inpaint_holes
 from .tangents import vertex_tangents
 from .uvraster import UVCoverage, rasterize_uv
 
-RAY_BATCH = 1_000_000
+RAY_BATCH = 250_000  # rays per Embree call; a cancel is noticed between two calls (well under a second)
+
+
+def _never() -> None:
+    """The default cancel check: nothing ever stops the bake."""
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -32,7 +37,8 @@ class RayScene:
         self.scene = rtcore_scene.EmbreeScene()
         TriangleMesh(self.scene, np.ascontiguousarray(vertices, np.float32), np.ascontiguousarray(faces, np.int32))
 
-    def first_hits(self, origins: np.ndarray, directions: np.ndarray, distance: np.ndarray | float):
+    def first_hits(self, origins: np.ndarray, directions: np.ndarray, distance: np.ndarray | float,
+                   check: Callable[[], None] = _never):
         """(face, barycentric (k, 3), t) of the first hit within `distance`; face is -1 for a miss."""
         count = len(origins)
         face = np.full(count, -1, np.int64)
@@ -40,6 +46,7 @@ class RayScene:
         t = np.full(count, np.inf)
         dists = np.broadcast_to(np.asarray(distance, np.float32), (count,))
         for start in range(0, count, RAY_BATCH):
+            check()
             part = slice(start, min(count, start + RAY_BATCH))
             result = self.scene.run(np.ascontiguousarray(origins[part], np.float32),
                                     np.ascontiguousarray(directions[part], np.float32),
@@ -52,10 +59,12 @@ class RayScene:
             t[index] = result["tfar"][hit]
         return face, bary, t
 
-    def occluded(self, origins: np.ndarray, directions: np.ndarray, distance: float) -> np.ndarray:
+    def occluded(self, origins: np.ndarray, directions: np.ndarray, distance: float,
+                 check: Callable[[], None] = _never) -> np.ndarray:
         hits = np.zeros(len(origins), bool)
         dists = np.full(min(len(origins), RAY_BATCH), distance, np.float32)
         for start in range(0, len(origins), RAY_BATCH):
+            check()
             part = slice(start, min(len(origins), start + RAY_BATCH))
             ids = self.scene.run(np.ascontiguousarray(origins[part], np.float32),
                                  np.ascontiguousarray(directions[part], np.float32),
@@ -113,7 +122,7 @@ def _tangent_frame(low: MeshArrays, coverage: UVCoverage):
 
 
 def _ambient_occlusion(scene: RayScene, points: np.ndarray, normals: np.ndarray, settings: BakeSettings,
-                       stride_select: np.ndarray, epsilon: float) -> np.ndarray:
+                       stride_select: np.ndarray, epsilon: float, check: Callable[[], None]) -> np.ndarray:
     """AO (1 = open sky) at the selected surface points from cosine-weighted hemisphere rays."""
     directions = hemisphere_directions(settings.ao_samples, settings.seed)
     origins = points[stride_select] + normals[stride_select] * epsilon
@@ -128,7 +137,7 @@ def _ambient_occlusion(scene: RayScene, points: np.ndarray, normals: np.ndarray,
     occluded = np.zeros(len(origins))
     for d in directions:
         world = d[0] * frame_t + d[1] * frame_b + d[2] * frame_n
-        occluded += scene.occluded(origins, world, settings.ao_distance)
+        occluded += scene.occluded(origins, world, settings.ao_distance, check)
     return 1.0 - occluded / len(directions)
 
 
@@ -154,8 +163,13 @@ def spread_sparse(coverage: UVCoverage, select: np.ndarray, values: np.ndarray, 
     return np.where(weight[coverage.rows, coverage.cols] > 1e-6, ratio, 1.0).astype(np.float32)
 
 
-def bake_cpu(high: HighPoly, low: MeshArrays, settings: BakeSettings) -> BakedMaps:
-    """The reference engine. Every map is computed on the texels the low poly's UV charts cover."""
+def bake_cpu(high: HighPoly, low: MeshArrays, settings: BakeSettings,
+             check: Callable[[], None] | None = None) -> BakedMaps:
+    """The reference engine. Every map is computed on the texels the low poly's UV charts cover.
+
+    `check` is called between steps and ray batches; it raises to stop the bake (a cancelled job).
+    """
+    check = check or _never
     timings = {}
     clock = time.perf_counter()
     size = settings.size
@@ -167,10 +181,12 @@ def bake_cpu(high: HighPoly, low: MeshArrays, settings: BakeSettings) -> BakedMa
     cage_direction = _unit(coverage.interpolate(welded_normals(low), low.faces))
     scene = RayScene(high.vertices, high.faces)
     origins = position + cage_direction * settings.max_distance
-    face, bary, _ = scene.first_hits(origins, -cage_direction, 2 * settings.max_distance)
+    check()
+    face, bary, _ = scene.first_hits(origins, -cage_direction, 2 * settings.max_distance, check)
     missed = face < 0
     timings["cage_rays"] = time.perf_counter() - clock
 
+    check()
     clock = time.perf_counter()
     reached = np.ones(len(face), bool)
     if missed.any():
@@ -207,12 +223,13 @@ def bake_cpu(high: HighPoly, low: MeshArrays, settings: BakeSettings) -> BakedMa
         corners = high.vertices[high.faces[face]]
         # Computed here, not by trimesh.triangles.normals, which drops degenerate triangles from its answer.
         face_normal = _unit(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]))
-        sparse = _ambient_occlusion(scene, hit_point, face_normal, settings, select, 1e-4 * diagonal)
+        sparse = _ambient_occlusion(scene, hit_point, face_normal, settings, select, 1e-4 * diagonal, check)
         ao = spread_sparse(coverage, select, sparse, stride if select.sum() < len(select) else 1)
     else:
         ao = np.ones(len(face))
     timings["ao"] = time.perf_counter() - clock
 
+    check()
     clock = time.perf_counter()
     covered = coverage.mask()
     holes = covered.copy()

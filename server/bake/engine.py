@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -127,8 +128,13 @@ def _bake_on_gpu(high: HighPoly, low: MeshArrays, settings: BakeSettings) -> Bak
     return bake_cuda(high, low, settings)
 
 
-def bake(high: HighPoly, low: MeshArrays, settings: BakeSettings, engine: str = "auto") -> BakedMaps:
-    """Bake with the named engine; 'auto' takes CUDA when present, else the CPU reference."""
+def bake(high: HighPoly, low: MeshArrays, settings: BakeSettings, engine: str = "auto",
+         check: Callable[[], None] | None = None) -> BakedMaps:
+    """Bake with the named engine; 'auto' takes CUDA when present, else the CPU reference.
+
+    `check` (the job's cancel check) is called between the CPU engine's steps and ray batches; the CUDA engine
+    takes well under a second and is checked around.
+    """
     settings.validate()
     if low.uv is None or low.normals is None:
         raise InputError("low poly", "without UVs or normals", "a low poly unwrapped by the UV stage")
@@ -147,7 +153,7 @@ def bake(high: HighPoly, low: MeshArrays, settings: BakeSettings, engine: str = 
                 raise
             fallback = f"{type(exc).__name__}: {str(exc)[:300]}"
             log.warning("CUDA bake failed, baking on the CPU instead: %s", fallback)
-    maps = bake_cpu(high, low, settings)
+    maps = bake_cpu(high, low, settings, check)
     if fallback:
         maps.stats["cuda_fallback"] = fallback
     return maps

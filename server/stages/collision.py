@@ -8,16 +8,18 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 import trimesh
 from scipy.spatial import QhullError
 
-from ..errors import ForgeError, InputError
+from ..errors import Cancelled, ForgeError, InputError
 from ..meshdata import MeshArrays
 
 # PhysX (UE's physics) caps a convex mesh at 255 vertices.
 MAX_UCX_VERTICES = 255
+POLL_S = 0.25  # how often a running CoACD asks whether its job was cancelled
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 
 # Runs in a fresh interpreter so a hung or crashing CoACD can be killed without taking the server down.
@@ -53,7 +55,7 @@ def ucx_names(render_mesh_name: str, count: int) -> list[str]:
 
 def convex_collision(mesh: MeshArrays, *, max_hulls: int = 16, max_hull_vertices: int = 48,
                      threshold: float = 0.05, timeout_s: float = 60, decimate_to: int = 2000,
-                     seed: int = 0) -> list[MeshArrays]:
+                     seed: int = 0, check: Callable[[], None] | None = None) -> list[MeshArrays]:
     """Closed convex hulls approximating the mesh, each with at most max_hull_vertices vertices.
 
     CoACD runs on a copy welded by position and decimated to decimate_to faces, in a subprocess killed
@@ -61,7 +63,8 @@ def convex_collision(mesh: MeshArrays, *, max_hulls: int = 16, max_hull_vertices
     convex hull. Every hull is rebuilt with qhull, so it is closed, convex and outward-wound; each
     hull's info holds {"method": "coacd" | "convex_hull_fallback", "reason": str | None,
     "seconds": float, "index": i, "count": n}. Hulls carry no colours, UVs or normals. seed makes
-    CoACD's search repeatable.
+    CoACD's search repeatable. `check` (a job's cancel check) is called every POLL_S while CoACD runs; when it
+    raises, the subprocess is killed and the exception goes on.
     """
     _check_collision_args(mesh, max_hulls, max_hull_vertices, threshold, timeout_s, decimate_to)
     started = time.perf_counter()
@@ -74,7 +77,7 @@ def convex_collision(mesh: MeshArrays, *, max_hulls: int = 16, max_hull_vertices
 
     reason = None
     try:
-        parts = _run_coacd(vertices, faces, timeout_s, threshold=float(threshold),
+        parts = _run_coacd(vertices, faces, timeout_s, check, threshold=float(threshold),
                            max_convex_hull=int(max_hulls), preprocess_mode="auto", decimate=True,
                            max_ch_vertex=int(max_hull_vertices), seed=int(seed),
                            # A shallower tree search than CoACD's default (150 iterations, 20 nodes):
@@ -83,6 +86,8 @@ def convex_collision(mesh: MeshArrays, *, max_hulls: int = 16, max_hull_vertices
         hulls = [h for h in (_closed_hull(v, max_hull_vertices) for v, _ in parts) if h is not None]
         if not hulls:
             reason = f"CoACD returned {len(parts)} parts and none had a volume"
+    except Cancelled:
+        raise
     except ForgeError as exc:
         hulls, reason = [], str(exc)
 
@@ -164,18 +169,31 @@ def _closed_hull(points: np.ndarray, max_vertices: int) -> trimesh.Trimesh | Non
     return hull
 
 
-def _run_coacd(vertices: np.ndarray, faces: np.ndarray, timeout_s: float, **params) -> list:
+def _run_coacd(vertices: np.ndarray, faces: np.ndarray, timeout_s: float, check: Callable[[], None] | None,
+               **params) -> list:
     """CoACD's [(vertices, faces), ...] from a subprocess; ForgeError with the cause when it fails."""
     buffer = io.BytesIO()
     np.savez(buffer, vertices=np.asarray(vertices, np.float64), faces=np.asarray(faces, np.int32))
     proc = subprocess.Popen([sys.executable, "-c", _WORKER, json.dumps(params)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout_s
+    payload = buffer.getvalue()
     try:
-        out, err = proc.communicate(buffer.getvalue(), timeout=timeout_s)
-    except subprocess.TimeoutExpired:
+        while True:
+            try:
+                # communicate() may be called again after a timeout without losing output; the input goes once.
+                out, err = proc.communicate(payload, timeout=max(0.0, min(POLL_S, deadline - time.monotonic())))
+                break
+            except subprocess.TimeoutExpired:
+                payload = None
+                if check is not None:
+                    check()
+                if time.monotonic() >= deadline:
+                    raise ForgeError(f"CoACD did not finish within timeout_s={timeout_s:g} s") from None
+    except BaseException:
         proc.kill()
         proc.communicate()
-        raise ForgeError(f"CoACD did not finish within timeout_s={timeout_s:g} s") from None
+        raise
     if proc.returncode != 0 or not out:
         lines = err.decode(errors="replace").strip().splitlines()
         raise ForgeError(f"CoACD failed (exit code {proc.returncode}): {lines[-1] if lines else 'no message'}")
