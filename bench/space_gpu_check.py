@@ -78,6 +78,7 @@ def version_of(module: str) -> str:
 def sdpa_flash_attn_stand_in():
     """flash_attn's varlen functions on torch's scaled_dot_product_attention, one sequence at a time (only used
     when xformers cannot be imported or run here; the output says so)."""
+    import importlib.machinery
     import types
 
     import torch
@@ -93,6 +94,9 @@ def sdpa_flash_attn_stand_in():
         return out
 
     module = types.ModuleType("flash_attn")
+    # A spec and a version below 2.1, so that transformers' probes find the module and do not take it for FA2.
+    module.__spec__ = importlib.machinery.ModuleSpec("flash_attn", None)
+    module.__version__ = "0.0.0"
     module.flash_attn_varlen_func = varlen
     module.flash_attn_varlen_kvpacked_func = lambda q, kv, cu_q, cu_k, mq=None, mk=None, **kw: varlen(
         q, kv[:, 0], kv[:, 1], cu_q, cu_k)

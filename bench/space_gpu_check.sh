@@ -24,9 +24,19 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python3 -c "import sys, torch; print(sys.version.split()[0], torch.__version__, torch.version.cuda)"
 nvcc --version | tail -n 2
 
-clock "PyPI packages the image lacks (.gpu/site.tar.xz) and Eigen's headers"
+clock "PyPI packages the image lacks (.gpu/site.tar.xz, .gpu/extra), Eigen's headers, system libraries"
 tar -xJf .gpu/site.tar.xz -C "$SITE" && tar -xzf .gpu/eigen3.tar.gz -C "$WORK"
+python3 -m pip install -q --no-deps --no-index --no-compile --target "$SITE" .gpu/extra/*.whl 2>&1 | grep -v WARNING
 export PYTHONPATH="$SITE:$PWD"
+# pymeshlab's Qt and GL libraries need libGL, libX11, fontconfig, ... which the image lacks: Debian's copies
+# (.gpu/syslib.tar.gz), only those the image does not have, on LD_LIBRARY_PATH.
+mkdir -p "$WORK/syslib" "$WORK/syslib-all" && tar -xzf .gpu/syslib.tar.gz -C "$WORK/syslib-all" --strip-components=1
+for lib in "$WORK"/syslib-all/*.so.*; do
+    name=$(basename "$lib")
+    ldconfig -p | awk '{print $1}' | grep -qxF "$name" || cp -P "$lib" "$WORK/syslib/"
+done
+echo "system libraries added: $(ls "$WORK/syslib" | tr '\n' ' ')"
+export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$WORK/syslib"
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     clock "building the wheels (tools/build_space_wheels.sh, in parallel)"
@@ -58,6 +68,8 @@ timeout "${CHECK_TIMEOUT:-$(( left > 60 ? left : 60 ))}" python3 bench/space_gpu
     --trellis2-src "$SRC/trellis2" --trellis-src "$SRC/trellis"
 clock "check exit $?"
 
-# The wheels come back in parts of at most 15 MB (the device returns files of up to 16 MiB).
-(cd "$WHEELS" && tar -cf - ./*.whl 2>/dev/null | split -b 15M - "$OUT/wheels.tar.part-")
+# The wheels come back in parts of at most 15 MB (the device returns files of up to 16 MiB); RETURN_WHEELS=0 skips.
+if [ "${RETURN_WHEELS:-1}" = 1 ]; then
+    (cd "$WHEELS" && tar -cf - ./*.whl 2>/dev/null | split -b 15M - "$OUT/wheels.tar.part-")
+fi
 ls -la "$OUT"
