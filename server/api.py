@@ -22,6 +22,7 @@ from .meshfile import glb_bytes
 from .options import (
     bake_settings,
     engine_name,
+    export_options,
     kind_option,
     number_option,
     parse_options,
@@ -47,7 +48,6 @@ POSTPROCESS_OPTIONS = {"target_triangles", "texture_size", "texel_density", "lod
                        "collision", "max_hulls", "max_hull_vertices", "pivot", "pivot_point", "height",
                        "height_cm", "stable_pose", "preset"}
 BAKE_OPTIONS = {"texture_size", "ao_samples", "ao_distance", "engine", "preset"}
-EXPORT_OPTIONS = {"nanite", "use_fbx", "include_high_poly"}
 FORGE_SECTIONS = {"generate", "postprocess", "bake", "export", "engine", "generator", "seed", "kind"}
 
 
@@ -169,10 +169,7 @@ class ForgeApi:
                progress: Callable[[float, str], None] = _no_progress, *, owner: str = LOCAL) -> tuple[str, str]:
         """The engine package (UE5 by default); returns (asset JSON, zip path)."""
         engine_key = engine_name(engine)
-        opts = parse_options(options, EXPORT_OPTIONS)
-        for key in EXPORT_OPTIONS & set(opts):
-            if not isinstance(opts[key], bool):
-                raise InputError(f"options.{key}", opts[key], "true or false")
+        opts = export_options(options)
         asset = self.ctx.store.open(asset_id, owner)
         with self.ctx.flags.claim(asset.asset_id) as check:
             path = run_export(asset, engine_key, opts, progress, check)
@@ -207,7 +204,7 @@ class ForgeApi:
         parse_options(sections["postprocess"], POSTPROCESS_OPTIONS)
         post_settings(sections["postprocess"], preset or None)
         bake_settings(parse_options(sections["bake"], BAKE_OPTIONS), preset or None)
-        parse_options(sections["export"], EXPORT_OPTIONS)
+        export_options(sections["export"])
 
         def part(start: float, end: float):
             return lambda fraction, message: progress(start + (end - start) * fraction, message)

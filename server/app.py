@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder as gradio_upload_folder
 
 from .api import ForgeApi
-from .errors import Cancelled, ForgeError
+from .errors import Cancelled, ForgeError, public_message
 from .generators.registry import GENERATORS
 from .owners import on_space, owner_of
 from .presets import DEFAULT_PRESET, all_presets
@@ -22,23 +23,31 @@ from .presets import DEFAULT_PRESET, all_presets
 log = logging.getLogger("open3dforge")
 
 
+# Folders whose paths never reach a client (build_app adds the workspace): see errors.public_message.
+SERVER_ROOTS = [tempfile.gettempdir(), gradio_upload_folder(), str(Path(__file__).resolve().parent.parent),
+                sys.prefix, sys.base_prefix, str(Path.home())]
+
+
 def _endpoint(fn):
-    """Turn domain errors into gr.Error so clients see the message verbatim; log anything unexpected."""
+    """Turn domain errors into gr.Error so clients see the message (less server paths); log anything unexpected."""
+
+    def shown(exc: BaseException) -> str:
+        return public_message(str(exc), SERVER_ROOTS)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except Cancelled as exc:
-            raise gr.Error(str(exc), title="Cancelled") from exc
+            raise gr.Error(shown(exc), title="Cancelled") from exc
         except ForgeError as exc:
             # A quota refusal keeps ZeroGPU's own title so clients can tell it apart.
-            raise gr.Error(str(exc), title=getattr(exc, "title", "Open3DForge")) from exc
+            raise gr.Error(shown(exc), title=getattr(exc, "title", "Open3DForge")) from exc
         except gr.Error:
             raise
         except Exception as exc:
             log.exception("unexpected failure in %s", fn.__name__)
-            raise gr.Error(f"internal error in {fn.__name__}: {type(exc).__name__}: {exc}",
+            raise gr.Error(f"internal error in {fn.__name__}: {type(exc).__name__}: {shown(exc)}",
                            title="Open3DForge internal error") from exc
 
     return wrapper
@@ -83,6 +92,7 @@ def deliver(path: str) -> str:
 
 
 def build_app(api: ForgeApi) -> gr.Blocks:
+    SERVER_ROOTS.append(str(api.settings.workspace))
     # Every function takes the gr.Request (Gradio passes it; it is not an API argument) to know the owner.
     @_endpoint
     def generate(images, name, generator, views, preset, seed, options, request: gr.Request,
@@ -196,7 +206,7 @@ def build_app(api: ForgeApi) -> gr.Blocks:
                     bake_button = gr.Button("Bake maps", variant="primary")
                 with gr.Row():
                     with gr.Column():
-                        post_target = gr.Slider(500, 100_000, value=10_000, step=500, label="Target triangles (preview)")
+                        post_target = gr.Slider(100, 500_000, value=10_000, step=100, label="Target triangles (preview)")
                         post_count = gr.Markdown()
                     post_viewer = gr.Model3D(label="Decimation preview", clear_color=(0.12, 0.12, 0.14, 1.0))
                 post_report = gr.Code(label="Asset", language="json")

@@ -1,4 +1,7 @@
-"""Domain exceptions that cross from the pipeline to the API boundary."""
+"""Domain exceptions that cross from the pipeline to the API boundary, and what of them a client may see."""
+
+import os
+import re
 
 
 class ForgeError(Exception):
@@ -24,3 +27,16 @@ class RefusedInput(ForgeError):
 
 class Cancelled(ForgeError):
     """The job was cancelled by the user; partial outputs are discarded."""
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def public_message(text: str, roots: list[str]) -> str:
+    """A message fit for a client: no object addresses, and any path under one of the server's own folders
+    (`roots`: the workspace, temporary and install folders) shortened to its file name."""
+    text = _ADDRESS.sub("", text)
+    for root in sorted({r.rstrip("/") for r in roots if r and r != "/"}, key=len, reverse=True):
+        pattern = re.escape(root) + r"(?:/[^\s'\"`,;()<>\[\]{}]*)?"
+        text = re.sub(pattern, lambda match: os.path.basename(match.group(0).rstrip("/")) or "...", text)
+    return text

@@ -40,8 +40,11 @@ def load_rgba(path: str | Path, *, argument: str, max_pixels: int, max_bytes: in
                 rgba = to_rgba8(image)
     except InputError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError(argument, path.name, f"a PNG, JPEG or WebP image ({exc})") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(argument, path.name, f"an image of at most {max_pixels} pixels (it declares "
+                         "more than the decoder allows)") from exc
+    except UnidentifiedImageError as exc:
+        raise InputError(argument, path.name, "a PNG, JPEG or WebP image (the file is none of them)") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(argument, path.name, f"a complete, readable image (decoding failed: {exc})") from exc
     if min(rgba.shape[:2]) < MIN_SIDE:

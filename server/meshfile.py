@@ -195,6 +195,9 @@ def load_mesh_upload(path: str | Path, *, argument: str, up_axis: str, max_faces
         except InputError:
             raise
         except Exception as exc:  # trimesh raises many types on corrupt files
+            if "escapes resolver root" in str(exc):  # a glTF buffer or image URI that leaves the upload
+                raise InputError(argument, path.name, "a mesh whose buffers and images lie inside the upload, "
+                                 "but it refers to a file outside it") from exc
             raise InputError(argument, path.name, f"a readable mesh file ({type(exc).__name__}: {exc})") from exc
         mesh = _as_single_mesh(loaded, argument, path.name)
         # Texture images are lazily referenced; load them before the scratch folder goes away.

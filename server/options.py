@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from .presets import get_preset
 from .stages.placement import resolve_height
 
 DEFAULT_VIEW_ORDER = ("front", "left", "back", "right")
+EXPORT_OPTIONS = {"nanite", "use_fbx", "include_high_poly"}
 NAME_PATTERN = re.compile(r"[^A-Za-z0-9_]+")
 ENGINES = ("ue5", "unity", "godot")
 
@@ -116,8 +118,14 @@ def post_settings(opts: dict, preset_name: str | None) -> PostSettings:
     """PostSettings from the preset's postprocess section, overridden by the options."""
     preset = get_preset(opts.get("preset") or preset_name or None)
     merged = {**preset.get("postprocess", {}), **{k: v for k, v in opts.items() if k != "preset"}}
-    if "height" in merged:
-        merged["height_cm"] = None if merged["height"] in (None, "keep") else resolve_height(merged["height"]) * 100
+    if "height" in merged and merged["height"] not in (None, "keep"):
+        try:
+            merged["height_cm"] = resolve_height(merged["height"]) * 100
+        except InputError as exc:
+            raise InputError(f"options.{exc.argument}", exc.value, exc.expected) from exc
+    elif "height" in merged:
+        merged["height_cm"] = None
+    _check_shapes(merged)
     height = merged.get("height_cm")
     if height is not None and (isinstance(height, bool) or not isinstance(height, (int, float))):
         raise InputError("options.height_cm", height, "a number of centimetres, or null to keep the size")
@@ -144,6 +152,32 @@ def post_settings(opts: dict, preset_name: str | None) -> PostSettings:
         raise InputError(f"options.{exc.argument}", exc.value, exc.expected) from exc
     except (TypeError, ValueError) as exc:
         raise InputError("options", merged, f"post-processing options of the right types ({exc})") from exc
+
+
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _check_shapes(merged: dict) -> None:
+    """The post-processing options whose type a constructor would only find out too late (or by crashing)."""
+    ratios = merged.get("lod_ratios")
+    if ratios is not None and (not isinstance(ratios, (list, tuple)) or not all(map(_is_number, ratios))):
+        raise InputError("options.lod_ratios", ratios, "a list of numbers such as [1, 0.5, 0.25]")
+    point = merged.get("pivot_point")
+    if point is not None and (not isinstance(point, (list, tuple)) or len(point) != 3 or not all(map(_is_number, point))):
+        raise InputError("options.pivot_point", point, "[x, y, z] in metres")
+    density = merged.get("texel_density")
+    if density is not None and (not _is_number(density) or not 0 < density <= 1024):
+        raise InputError("options.texel_density", density, "texels per centimetre, above 0 and at most 1024")
+
+
+def export_options(options: Any) -> dict:
+    """Export's options, every one checked (forge checks them before it generates anything)."""
+    opts = parse_options(options, EXPORT_OPTIONS)
+    for key in opts:
+        if not isinstance(opts[key], bool):
+            raise InputError(f"options.{key}", opts[key], "true or false")
+    return opts
 
 
 def bake_settings(opts: dict, preset_name: str | None) -> tuple[BakeSettings, str]:
