@@ -198,6 +198,9 @@ def make_humanoid(body: Body = Body()) -> Humanoid:
         parts.append(lambda p, a=heel, b=ball: _round_cone(p, a, b, 0.022 * H * g, 0.02 * H * g))
         parts.append(lambda p, a=ball, b=toe: _round_cone(p, a, b, 0.02 * H * g, 0.014 * H * g))
         parts.append(lambda p, c=shoulder: _ellipsoid(p, c, (0.036 * H * g,) * 3))
+        # the shoulder girdle, from the base of the neck out to the shoulder
+        girdle = np.array([np.sign(shoulder[0]) * 0.03 * H, 0.0, shoulder[2] + 0.005 * H])
+        parts.append(lambda p, a=girdle, b=shoulder: _round_cone(p, a, b, 0.032 * H * g, 0.03 * H * g))
         parts.append(lambda p, a=shoulder, b=elbow: _round_cone(p, a, b, 0.031 * H * g, 0.025 * H * g))
         parts.append(lambda p, a=elbow, b=wrist: _round_cone(p, a, b, 0.024 * H * g, 0.017 * H * g))
         along = _unit(tip - wrist)

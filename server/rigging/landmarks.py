@@ -21,7 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, sparse
+from scipy.sparse import csgraph
+from scipy.spatial import cKDTree
 
 from ..errors import RefusedInput
 from .voxels import Solid, solid_voxels
@@ -33,6 +35,7 @@ ELBOW_SHARE = 0.56       # upper arm / (upper arm + forearm), from anthropometri
 HAND_SHARE = 0.245       # wrist-to-fingertip / shoulder-to-fingertip
 KNEE_SHARE = 0.5         # thigh / (thigh + shank)
 BALL_SHARE = 0.72        # heel-to-ball / heel-to-toe
+PINCH = 0.7             # middle depth / leg depth below which a joined section is still two thighs
 BEND_MIN_DEG = 8.0       # a limb axis turning less than this is taken as straight
 CROTCH_RANGE = (0.3, 0.65)   # crotch height / body height for a humanoid
 ARM_REACH_MIN = 0.22     # hand tip's distance from the body's middle / height, the least a T/A-pose gives
@@ -172,12 +175,42 @@ def _trace_legs(solid: Solid, floor: float, height: float):
             legs[side].append(_section(solid, np.column_stack([ij, np.full(len(ij), k)]), float(solid.z(k))))
     if crotch_k is None:
         raise RefusedInput("mesh: the two parts on the ground never join; expected two legs meeting at a crotch")
+    crotch_k = _follow_touching_thighs(solid, crotch_k, masks, legs, height)
     crotch_z = float(solid.z(crotch_k) - 0.5 * solid.pitch)
     share = (crotch_z - floor) / height
     if not CROTCH_RANGE[0] <= share <= CROTCH_RANGE[1]:
         raise RefusedInput(f"mesh: the legs join at {share:.0%} of the height; a humanoid's crotch is at "
                            f"{CROTCH_RANGE[0]:.0%}-{CROTCH_RANGE[1]:.0%}")
     return legs, crotch_z, feet_voxels
+
+
+def _follow_touching_thighs(solid: Solid, k: int, masks: dict, legs: dict, height: float) -> int:
+    """The crotch's layer, above thighs that touch each other below it.
+
+    Thighs that touch join the slices before the crotch; their joined section is then pinched at the
+    middle (two lobes side by side). While the middle column holds less than PINCH of the thinner leg's
+    depth, the section is split at the middle and each half added to its leg. Returns the first layer that
+    is no longer pinched (the crotch) or the layer where the thighs joined, if it never was.
+    """
+    occupied = solid.occupied
+    centre = {side: int(round(np.argwhere(masks[side])[:, 0].mean())) for side in ("l", "r")}
+    limit = min(occupied.shape[2], k + int(np.ceil(0.2 * height / solid.pitch)))
+    while k < limit:
+        labels, _ = _label(occupied[:, :, k])
+        joined = labels == _dominant(labels, masks["l"] | masks["r"])
+        depth = joined.sum(axis=1)
+        middle = (centre["l"] + centre["r"]) // 2
+        thinner = min(depth[centre["l"]], depth[centre["r"]])
+        if thinner == 0 or depth[middle] >= PINCH * thinner:
+            break
+        columns = np.arange(occupied.shape[0])[:, None]
+        for side, half in (("l", columns > middle), ("r", columns < middle)):
+            masks[side] = joined & half
+            ij = np.argwhere(masks[side])
+            legs[side].append(_section(solid, np.column_stack([ij, np.full(len(ij), k)]), float(solid.z(k))))
+            centre[side] = int(round(ij[:, 0].mean()))
+        k += 1
+    return k
 
 
 def _fit_leg(solid: Solid, sections: list[Section], foot: np.ndarray, crotch_z: float, floor: float,
@@ -220,7 +253,7 @@ def _fit_leg(solid: Solid, sections: list[Section], foot: np.ndarray, crotch_z: 
     if upper.sum() < 3:
         raise RefusedInput("mesh: too little of the thighs is apart below the crotch to place the hips")
     thigh_r = float(np.median(radius[(z > crotch_z - 0.05 * height) & (z < crotch_z - 1.5 * solid.pitch)]))
-    hip_z = crotch_z + 1.1 * thigh_r
+    hip_z = crotch_z + thigh_r
     fit = np.polyfit(z[upper], centroid[upper, :2], 1)
     hip = np.array([np.polyval(fit[:, 0], hip_z), np.polyval(fit[:, 1], hip_z), hip_z])
     axis = _smooth(np.vstack([ankle, centroid[(z > ankle_z) & (z < crotch_z - solid.pitch)], hip]))
@@ -266,6 +299,11 @@ def _trace_arm(solid: Solid, sign: float, middle_x: float, floor: float, height:
             labels, _ = _label(occupied[i])
             part = _dominant(labels, ndimage.binary_dilation(mask))
             if part == 0:
+                # The arm ends without meeting the torso in one slice: a shoulder joined over the top, across
+                # slices. Its innermost slice stands for the armpit (find_landmarks checks that it is joined).
+                if len(areas) >= 8:
+                    merged_at = float(solid.x(i - step))
+                    break
                 raise RefusedInput("mesh: an arm could not be followed from the hand to the body")
             mask = labels == part
         jk = np.argwhere(mask)
@@ -397,6 +435,14 @@ def _fit_head(sections: list[Section], shoulder_z: float, height: float) -> tupl
 
 # ------------------------------------------------------------------------------------------------
 
+def _mesh_parts(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """The connected part of the mesh each vertex belongs to."""
+    count = len(vertices)
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    graph = sparse.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(count, count))
+    return csgraph.connected_components(graph, directed=False)[1]
+
+
 def find_landmarks(vertices: np.ndarray, faces: np.ndarray, *, layers: int = LAYERS) -> Landmarks:
     """Landmarks of a watertight humanoid mesh in Blender axes; raises RefusedInput for anything else."""
     vertices = np.asarray(vertices, dtype=np.float64)
@@ -414,8 +460,14 @@ def find_landmarks(vertices: np.ndarray, faces: np.ndarray, *, layers: int = LAY
         points.update({f"{name}_{side}": p for name, p in leg.items()})
         info[f"leg_{side}"] = leg_info
     middle_x = 0.5 * (points["thigh_l"][0] + points["thigh_r"][0])
+    part_of = _mesh_parts(vertices, faces)
+    tree = cKDTree(vertices)
+    legs_part = part_of[tree.query(solid.centres(feet["l"][:1]))[1][0]]
     for side, sign in (("l", 1.0), ("r", -1.0)):
         voxels, tip_x, merged_x = _trace_arm(solid, sign, middle_x, floor, height)
+        if part_of[tree.query(solid.centres(voxels[:1]))[1][0]] != legs_part:
+            raise RefusedInput(f"mesh: the {'left (+X)' if sign > 0 else 'right (-X)'} arm is a separate part, not "
+                               "joined to the body")
         arm, arm_info = _fit_arm(solid, voxels, tip_x, merged_x, sign)
         points.update({f"{name}_{side}": p for name, p in arm.items()})
         info[f"arm_{side}"] = arm_info

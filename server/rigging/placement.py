@@ -119,7 +119,12 @@ def place_bones(landmarks: Landmarks, bones: list[BoneSpec]) -> Placement:
         # Bones that end at the body's surface stop short of it, so the surface there is not at
         # distance zero from a bone (heat 1/d^2).
         if name == "head":
+            # The skull starts above the head bone's joint: the upper neck follows neck_02, not the head.
+            heat_heads[i] = heads[i] + 0.3 * (tails[i] - heads[i])
             heat_tails[i] = heads[i] + 0.85 * (tails[i] - heads[i])
+        elif name.startswith("clavicle_"):
+            # The collarbone moves the shoulder, not the base of the neck beside its inner end.
+            heat_heads[i] = heads[i] + 0.35 * (tails[i] - heads[i])
         elif name.startswith("hand_"):
             side = name[-1]
             reach = 0.45 if has_fingers else 0.85
