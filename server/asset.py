@@ -232,12 +232,18 @@ class AssetStore:
     def mark_interrupted(self) -> list[str]:
         """At start-up: assets a previous process left 'running' were cut off; say so in their records.
 
-        Their finished outputs stay as they were; only the status and the unfinished stage change.
+        Their finished outputs stay as they were; only the status and the unfinished stage change. The temporary
+        files of writes that a killed process never finished (atomic_write_bytes) and half-discarded folders go.
         """
         marked = []
         for folder in self.root.iterdir():
+            if folder.is_dir() and folder.name.startswith(".discarded-"):
+                shutil.rmtree(folder, ignore_errors=True)
+                continue
             if not folder.is_dir() or not ASSET_ID_PATTERN.fullmatch(folder.name):
                 continue
+            for leftover in folder.rglob(".*.tmp"):
+                leftover.unlink(missing_ok=True)
             asset = Asset(folder.name, folder)
             try:
                 status = asset.read().get("status")

@@ -39,7 +39,8 @@ def load_settings() -> Settings:
         max_upload_faces=_int_env("O3F_MAX_UPLOAD_FACES", 2_000_000),
         max_upload_bytes=_int_env("O3F_MAX_UPLOAD_BYTES", 200 * 1024 * 1024),
         queue_size=_int_env("O3F_QUEUE_SIZE", 16),
-        # Generate, import, post-process, bake, export, forge and the decimation preview share this many slots:
-        # one heavy job per core; the rest wait in the queue.
-        heavy_jobs=max(1, _int_env("O3F_CONCURRENCY", os.cpu_count() or 1)),
+        # Generate, import, post-process, bake, export, forge and the decimation preview share this many slots;
+        # the rest wait in the queue. One by default: two threads inside pymeshlab at once crash the process
+        # (a segmentation fault, seen with two forges at once), and each heavy stage already uses every core.
+        heavy_jobs=max(1, _int_env("O3F_CONCURRENCY", 1)),
     )
