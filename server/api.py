@@ -125,6 +125,9 @@ class ForgeApi:
         background = opts.get("background", "auto")
         if background not in BACKGROUND_METHODS:
             raise InputError("options.background", background, f"one of {', '.join(BACKGROUND_METHODS)}")
+        if background == "rembg" and not (rembg := rembg_status())[0]:  # found now, before any asset exists
+            raise InputError("options.background", background, f"a method this server can run ({rembg[1]}); "
+                             "'auto' uses rembg where it can and the classical method otherwise")
         asset_id = validate_asset_id(opts["asset_id"]) if "asset_id" in opts else None
         job = GenerateJob(
             images=paths, views=labels, name=sanitize_name(name, sanitize_name(Path(paths[0]).stem)),

@@ -101,7 +101,7 @@ def test_rembg_reports_why_it_is_unavailable():
     available, reason = rembg_status()
     assert isinstance(available, bool) and reason
     if not available:
-        assert "rembg" in reason and ("not installed" in reason or "missing" in reason)
+        assert "rembg" in reason and ("is not installed" in reason or "u2net.onnx is not in" in reason)
 
 
 def test_asking_whether_rembg_can_run_does_not_import_it():

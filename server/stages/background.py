@@ -37,11 +37,11 @@ def rembg_status() -> tuple[bool, str]:
     """
     for module in ("rembg", "onnxruntime"):
         if importlib.util.find_spec(module) is None:
-            return False, f"{module} is not installed (pip install 'rembg[cpu]'); using the classical fallback"
+            return False, f"{module} is not installed (pip install 'rembg[cpu]')"
     home = Path(os.environ.get("U2NET_HOME") or Path.home() / ".u2net")
     model = home / "u2net.onnx"
     if not model.is_file():
-        return False, f"rembg model file {model} is missing; using the classical fallback"
+        return False, "rembg's model u2net.onnx is not in $U2NET_HOME or ~/.u2net"
     return True, f"rembg with {model}"
 
 

@@ -310,6 +310,9 @@ GENERATE_CASES = [
     ("target_faces_text", 1, {"options": '{"target_faces": "many"}'}, "options.target_faces='many'"),
     ("kind_unknown", 1, {"options": '{"kind": "vehicle"}'}, "options.kind='vehicle': expected one of prop"),
     ("background_unknown", 1, {"options": '{"background": "magic"}'}, "options.background='magic'"),
+    # This server has rembg's package but not its model (nothing is downloaded): found before any asset exists.
+    ("background_rembg_unavailable", 1, {"options": '{"background": "rembg"}'},
+     "options.background='rembg': expected a method this server can run (rembg's model u2net.onnx is not in"),
     ("must_stand_text", 1, {"options": '{"must_stand": "yes"}'}, "options.must_stand='yes': expected true or false"),
     ("quality_unknown", 1, {"options": '{"quality": "ultra"}'}, "options.quality='ultra'"),
     ("asset_id_path", 1, {"options": '{"asset_id": "../../etc"}'}, f"asset_id='../../etc': {BAD_ID}"),
@@ -319,6 +322,11 @@ GENERATE_CASES = [
 
 @pytest.mark.parametrize("case,count,changes,expected", GENERATE_CASES, ids=[c[0] for c in GENERATE_CASES])
 def test_generate_arguments(client, server, files, case, count, changes, expected):
+    if case == "background_rembg_unavailable":
+        from server.stages.background import rembg_status
+
+        if rembg_status()[0]:
+            pytest.skip("rembg and its model are installed here, so background=rembg is not refused")
     good = _upload(files("good.png", _png()))
     args = {"images": None if count is None else [good] * count, "name": "Thing", "generator": "silhouette",
             "views": "front" if count == 1 else "", "preset": "", "seed": 0, "options": json.dumps(TINY_GENERATE)}
