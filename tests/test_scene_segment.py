@@ -139,8 +139,6 @@ def test_an_object_inside_anothers_box_keeps_its_own_pixels():
     assert np.unique(labels[ring])[0] != np.unique(labels[inner])[0]
 
 
-@pytest.mark.xfail(strict=True, reason="server/stages/background.py's classical mask keeps only parts at least a tenth "
-                   "the size of the largest (_tidy); a scene needs them all. Needs an object_mask option there.")
 def test_a_small_object_beside_a_large_one_is_kept():
     image = np.full((300, 400, 3), BACKDROP, np.uint8)
     image[80:260, 40:200] = (200, 50, 40)  # 28800 pixels

@@ -104,7 +104,7 @@ def segment_scene(image, *, max_objects: int = DEFAULT_MAX_OBJECTS, background: 
     max_objects = check_max_objects(max_objects)
     if background not in METHODS:
         raise InputError("background", background, f"one of {', '.join(METHODS)}")
-    foreground, method = object_mask(rgba, background)
+    foreground, method = object_mask(rgba, background, min_part_share=0.0)  # every object counts; specks go below
     rows, cols = foreground.shape
     min_pixels = max(MIN_OBJECT_PIXELS, int(round(MIN_OBJECT_SHARE * rows * cols)))
     foreground = morphology.remove_small_objects(foreground, max_size=min_pixels - 1)

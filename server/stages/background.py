@@ -52,8 +52,12 @@ def has_real_alpha(rgba: np.ndarray) -> bool:
     return 0.01 <= transparent <= 1.0 - MIN_OBJECT_FRACTION
 
 
-def object_mask(rgba: np.ndarray, method: str = "auto") -> tuple[np.ndarray, str]:
-    """Boolean object mask of an RGBA image and the method that produced it."""
+def object_mask(rgba: np.ndarray, method: str = "auto", *, min_part_share: float = 0.1) -> tuple[np.ndarray, str]:
+    """Boolean object mask of an RGBA image and the method that produced it.
+
+    min_part_share: the classical method keeps separate parts at least this share of the largest one (a prop's
+    loose bits); a scene of many objects passes 0 and drops specks itself.
+    """
     if method not in METHODS:
         raise ForgeError(f"background method {method!r}: expected one of {', '.join(METHODS)}")
     if method in ("auto", "alpha") and has_real_alpha(rgba):
@@ -66,7 +70,7 @@ def object_mask(rgba: np.ndarray, method: str = "auto") -> tuple[np.ndarray, str
             return _rembg_mask(rgba), "rembg"
         if method == "rembg":
             raise ForgeError(f"background method 'rembg' is unavailable: {reason}")
-    return _grabcut_mask(rgba[..., :3]), "classical"
+    return _grabcut_mask(rgba[..., :3], min_part_share), "classical"
 
 
 def _rembg_mask(rgba: np.ndarray) -> np.ndarray:
@@ -84,7 +88,7 @@ def _border(image: np.ndarray, width: int) -> np.ndarray:
     return mask
 
 
-def _grabcut_mask(rgb: np.ndarray) -> np.ndarray:
+def _grabcut_mask(rgb: np.ndarray, min_part_share: float = 0.1) -> np.ndarray:
     """Segment an object on a plain background: border pixels seed the background model."""
     height, width = rgb.shape[:2]
     scale = min(1.0, WORK_SIDE / max(height, width))
@@ -111,19 +115,19 @@ def _grabcut_mask(rgb: np.ndarray) -> np.ndarray:
     cv2.setRNGSeed(0)
     cv2.grabCut(np.ascontiguousarray(small), seeds, None, bgd_model, fgd_model, 5, cv2.GC_INIT_WITH_MASK)
     mask = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
-    mask = _tidy(mask)
+    mask = _tidy(mask, min_part_share)
     if scale < 1:
         mask = cv2.resize(mask.astype(np.uint8) * 255, (width, height), interpolation=cv2.INTER_LINEAR) >= 128
     return mask
 
 
-def _tidy(mask: np.ndarray) -> np.ndarray:
-    """Keep the main object (and parts at least a tenth its size); fill pinholes, keep real holes."""
+def _tidy(mask: np.ndarray, min_part_share: float = 0.1) -> np.ndarray:
+    """Keep the main object (and parts at least min_part_share its size); fill pinholes, keep real holes."""
     labels, count = ndimage.label(mask)
     if count == 0:
         return mask
     sizes = ndimage.sum(mask, labels, index=np.arange(1, count + 1))
-    keep = np.flatnonzero(sizes >= 0.1 * sizes.max()) + 1
+    keep = np.flatnonzero(sizes >= min_part_share * sizes.max()) + 1
     mask = np.isin(labels, keep)
     holes = ndimage.binary_fill_holes(mask) & ~mask
     hole_labels, hole_count = ndimage.label(holes)
