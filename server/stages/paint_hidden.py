@@ -339,22 +339,24 @@ def _match_colours(painted: np.ndarray, mask: np.ndarray, palette: np.ndarray) -
 def _blend_across_seams(points: np.ndarray, values: np.ndarray, movable: np.ndarray, radius: float) -> np.ndarray:
     """Repainted texels averaged with their neighbours on the surface (in 3D, so across UV seams and into the
     visible texels around them): both sides of a seam converge on the same colour. Only `movable` change."""
+    from scipy import sparse
+
     index = np.flatnonzero(movable)
     if len(index) == 0:
         return values
-    tree = cKDTree(points)
-    distance, neighbour = tree.query(points[index], k=min(SEAM_NEIGHBOURS, len(points)),
-                                     distance_upper_bound=radius)
+    distance, neighbour = cKDTree(points).query(points[index], k=min(SEAM_NEIGHBOURS, len(points)),
+                                                distance_upper_bound=radius, workers=-1)
     distance = distance.reshape(len(index), -1)
     neighbour = neighbour.reshape(len(index), -1)
-    found = np.isfinite(distance)
-    neighbour = np.where(found, neighbour, 0)
-    weight = np.where(found, np.exp(-((distance / (0.5 * radius)) ** 2)), 0.0)[..., None]
-    total = weight.sum(axis=1)
-    out = values.copy()
+    found = np.isfinite(distance)  # the texel itself is always found, at distance 0
+    weight = np.exp(-((distance[found] / (0.5 * radius)) ** 2))
+    rows = np.repeat(np.arange(len(index)), found.sum(axis=1))
+    average = sparse.csr_matrix((weight, (rows, neighbour[found])), shape=(len(index), len(points)))
+    average = sparse.diags(1.0 / np.asarray(average.sum(axis=1)).ravel()) @ average
+    out = values.astype(np.float64)
     for _ in range(SEAM_PASSES):
-        out[index] = (weight * out[neighbour]).sum(axis=1) / total
-    return out
+        out[index] = average @ out
+    return out.astype(values.dtype)
 
 
 def _feather(surface: TexelSurface, hidden: np.ndarray) -> np.ndarray:
@@ -364,8 +366,11 @@ def _feather(surface: TexelSurface, hidden: np.ndarray) -> np.ndarray:
     seen = ~hidden
     if not seen.any():
         return fade + 1.0
-    distance, _ = cKDTree(surface.points[seen]).query(surface.points[hidden])
-    fade[hidden] = np.clip(distance / (FEATHER_TEXELS * surface.texel_length), 0.0, 1.0)
+    reach = FEATHER_TEXELS * surface.texel_length
+    # Beyond the fade the distance does not matter: the bound stops the search there (infinite = far).
+    distance, _ = cKDTree(surface.points[seen]).query(surface.points[hidden], distance_upper_bound=reach,
+                                                      workers=-1)
+    fade[hidden] = np.clip(distance / reach, 0.0, 1.0)
     return fade
 
 
@@ -420,11 +425,13 @@ def paint_hidden(base_color, low: MeshArrays, views, settings: PaintSettings = P
 
         ready, reason = availability(INPAINT)
         if ready:
-            values, seconds, views_painted = _diffusion(filled, colours, visibility, surface, low, views, turn,
-                                                        settings, quota_left_s)
-            painted_by = f"{INPAINT.name} over {', '.join(views_painted)}"
+            values, seconds, estimate, views_painted = _diffusion(filled, colours, visibility, surface, low, views,
+                                                                  turn, settings, quota_left_s)
+            painted_by = (f"{INPAINT.name} over {', '.join(views_painted)}" if views_painted else
+                          "classical (no other side of the object faces a hidden texel)")
             record["gpu_seconds"] = round(seconds, 3)
-            record["gpu_estimate_s"] = round(paint_seconds(views, settings), 3)
+            record["gpu_estimate_s"] = round(estimate, 3)
+            record["gpu_charge_s"] = round(gpu.charged_seconds(seconds, estimate), 3) if views_painted else 0.0
         else:
             painted_by = f"classical (the inpainting model cannot run: {reason})"
     values = _blend_across_seams(surface.points, values, hidden, SEAM_RADIUS_TEXELS * surface.texel_length)
@@ -440,10 +447,18 @@ def paint_hidden(base_color, low: MeshArrays, views, settings: PaintSettings = P
 
 def _diffusion(filled: np.ndarray, colours: np.ndarray, visibility: Visibility, surface: TexelSurface,
                low: MeshArrays, views: tuple[str, ...], turn: np.ndarray, settings: PaintSettings,
-               quota_left_s: float | None) -> tuple[np.ndarray, float, list[str]]:
-    """Per-texel colours after SDXL inpainting of every non-generation side, each texel weighted by how
-    squarely each view faces it; texels no paint view reaches keep the classical fill."""
-    from ..text2image.inpaint import DEFAULT_PROMPT, NEGATIVE_PROMPT, InpaintJob, inpaint_pipeline, inpaint_views
+               quota_left_s: float | None) -> tuple[np.ndarray, float, float, list[str]]:
+    """(per-texel colours, GPU seconds measured, GPU seconds asked for, the views painted) after SDXL inpainting
+    of every non-generation side, each texel weighted by how squarely each view faces it; texels no paint view
+    reaches keep the classical fill."""
+    from ..text2image.inpaint import (
+        DEFAULT_PROMPT,
+        NEGATIVE_PROMPT,
+        InpaintJob,
+        inpaint_pipeline,
+        inpaint_seconds,
+        inpaint_views,
+    )
     from ..text2image.models import INPAINT, device, source_of
 
     scene = RayScene(low.vertices, low.faces)
@@ -467,15 +482,14 @@ def _diffusion(filled: np.ndarray, colours: np.ndarray, visibility: Visibility, 
         weights.append(weight)
     values = filled[surface.rows, surface.cols]
     if not frames:
-        return values, 0.0, []
+        return values, 0.0, 0.0, []
     source, _ = source_of(INPAINT)
     job = InpaintJob(source, device(), tuple(pictures), tuple(masks), settings.prompt or DEFAULT_PROMPT,
                      NEGATIVE_PROMPT, float(settings.strength), settings.steps, float(settings.guidance),
                      settings.seed)
+    estimate = inpaint_seconds(job)
     if quota_left_s is not None:
-        from ..text2image.inpaint import inpaint_seconds
-
-        gpu.check_quota(inpaint_seconds(job), quota_left_s, f"hidden-side painting ({len(frames)} views)")
+        gpu.check_quota(estimate, quota_left_s, f"hidden-side painting ({len(frames)} views)")
     inpaint_pipeline(job)  # loaded outside the GPU call
     painted, seconds = inpaint_views(job)
     palette = colours[visibility.seen]
@@ -495,4 +509,4 @@ def _diffusion(filled: np.ndarray, colours: np.ndarray, visibility: Visibility, 
     rgb = values[hidden_index, :3].copy()
     rgb[reached] = total[reached] / weight_sum[reached, None]
     values[hidden_index, :3] = rgb
-    return values, float(seconds), [frame.name for frame in frames]
+    return values, float(seconds), estimate, [frame.name for frame in frames]

@@ -37,8 +37,8 @@ class ModelSpec:
     dtype: str = "bfloat16"    # on CUDA; the CPU runs float32
     variant: str | None = None  # the reduced-precision file variant published beside the full weights
     max_sequence_length: int | None = None  # passed to T5-based pipelines
-    step_s: float = 1.0        # GPU seconds per denoising step at size x size
-    fixed_s: float = 2.0       # GPU seconds for text encoding and decoding at size x size
+    step_s: float = 1.0        # GPU seconds per denoising step at size x size (one picture)
+    fixed_s: float = 2.0       # GPU seconds for text encoding and decoding at size x size (one picture)
 
     def seconds(self, steps: int, width: int, height: int, images: int = 1) -> float:
         """The GPU seconds one call asks for: ZeroGPU's start-up, then steps and decoding scaled by pixels."""
@@ -46,31 +46,34 @@ class ModelSpec:
         return gpu.START_UP_S + images * (self.fixed_s + steps * self.step_s) * max(scale, 0.25)
 
 
-# Per-step and fixed seconds: see vendor/*.toml [gpu] for how they were obtained.
+# Per-step and fixed seconds: twice what one H100 took (diffusers 0.42.1, torch 2.11 cu130, each pipeline at its
+# real size with random weights, warm; vendor/*.toml [gpu]), since ZeroGPU's half RTX Pro 6000 is slower; the
+# 5 s start-up of gpu.START_UP_S covers a new process's first call (FLUX: 3.6 s there against 0.83 s warm).
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec for spec in (
         ModelSpec("flux-schnell", "FLUX.1 [schnell] (Black Forest Labs)", "black-forest-labs/FLUX.1-schnell",
                   "FluxPipeline", "flux", "O3F_FLUX_WEIGHTS", steps=4, guidance=0.0, size=1024, size_multiple=16,
                   token_limit=256, tokenizer="tokenizer_2", licence="Apache-2.0", max_sequence_length=256,
-                  step_s=0.6, fixed_s=1.5),
+                  step_s=0.35, fixed_s=0.3),
         ModelSpec("sdxl-turbo", "SDXL-Turbo (Stability AI)", "stabilityai/sdxl-turbo",
                   "StableDiffusionXLPipeline", "sdxl", "O3F_SDXL_TURBO_WEIGHTS", steps=1, guidance=0.0, size=512,
                   size_multiple=8, token_limit=77, tokenizer="tokenizer",
                   licence="Stability AI Non-Commercial Research Community License (sai-nc-community): "
                           "non-commercial use only",
-                  dtype="float16", variant="fp16", step_s=0.1, fixed_s=0.5),
+                  dtype="float16", variant="fp16", step_s=0.25, fixed_s=0.2),
+        # SD3.5 was not measured: FLUX's figures for Large (8B against 12B), less for Medium (2.5B).
         ModelSpec("sd3.5-large-turbo", "Stable Diffusion 3.5 Large Turbo (Stability AI)",
                   "stabilityai/stable-diffusion-3.5-large-turbo", "StableDiffusion3Pipeline", "sd3",
                   "O3F_SD35_LARGE_TURBO_WEIGHTS", steps=4, guidance=0.0, size=1024, size_multiple=16,
                   token_limit=256, tokenizer="tokenizer_3",
                   licence="Stability AI Community License: free below USD 1M annual revenue, an enterprise "
-                          "licence above", gated=True, max_sequence_length=256, step_s=0.6, fixed_s=1.5),
+                          "licence above", gated=True, max_sequence_length=256, step_s=0.35, fixed_s=0.3),
         ModelSpec("sd3.5-medium", "Stable Diffusion 3.5 Medium (Stability AI)",
                   "stabilityai/stable-diffusion-3.5-medium", "StableDiffusion3Pipeline", "sd3",
                   "O3F_SD35_MEDIUM_WEIGHTS", steps=40, guidance=4.5, size=1024, size_multiple=16,
                   token_limit=256, tokenizer="tokenizer_3",
                   licence="Stability AI Community License: free below USD 1M annual revenue, an enterprise "
-                          "licence above", gated=True, max_sequence_length=256, step_s=0.25, fixed_s=1.5),
+                          "licence above", gated=True, max_sequence_length=256, step_s=0.15, fixed_s=0.3),
     )
 }
 DEFAULT_MODEL = "flux-schnell"
@@ -80,7 +83,7 @@ INPAINT = ModelSpec("sdxl-inpaint", "SDXL 1.0 Inpainting 0.1 (Hugging Face diffu
                     "diffusers/stable-diffusion-xl-1.0-inpainting-0.1", "StableDiffusionXLInpaintPipeline",
                     "sdxl-inpaint", "O3F_SDXL_INPAINT_WEIGHTS", steps=20, guidance=8.0, size=1024, size_multiple=8,
                     token_limit=77, tokenizer="tokenizer", licence="CreativeML Open RAIL++-M",
-                    dtype="float16", variant="fp16", step_s=0.12, fixed_s=0.8)
+                    dtype="float16", variant="fp16", step_s=0.08, fixed_s=0.5)
 
 
 def cuda_present() -> bool:
