@@ -435,6 +435,17 @@ def main() -> int:
                 found[module] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:400]}
         return found
 
+    @step("flex_gemm algorithm")
+    def _():
+        # TRELLIS.2 defaults to masked_implicit_gemm_splitk (Triton kernels, autotuned per shape: minutes on a
+        # new machine for new shapes); O3F_CHECK_FLEX_GEMM_ALGO=explicit_gemm (gather + matmul) keeps this
+        # check within its time on the lent machine. The neighbour maps come from flex_gemm's CUDA kernels.
+        from trellis2.modules.sparse.conv import config
+
+        chosen = os.environ.get("O3F_CHECK_FLEX_GEMM_ALGO", config.FLEX_GEMM_ALGO)
+        default, config.FLEX_GEMM_ALGO = config.FLEX_GEMM_ALGO, chosen
+        return {"trellis2_default": default, "used": chosen}
+
     @step("dinov3 layer names")
     def _():
         return dinov3_compat()

@@ -8,7 +8,9 @@
 #   bash bench/space_gpu_check.sh      # there, carrying dist/sources and .gpu; $OUT gets the log, check.json,
 #                                      # wheels.txt (name, size, SHA-256) and the wheels themselves in 15 MB parts
 #
-# SKIP_BUILD=1 uses wheels already in $WHEELS; ONLY and SUBSTITUTE pass through to tools/build_space_wheels.sh.
+# SKIP_BUILD=1 uses wheels already in $WHEELS; ONLY and SUBSTITUTE pass through to tools/build_space_wheels.sh;
+# SITE_ARCHIVE picks another packed site folder; .gpu/prebuilt/*.tar.xz (installed wheels from an earlier run)
+# are unpacked into it; BUDGET_S (570) is the whole script's time, the check gets what the build leaves.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -25,7 +27,9 @@ python3 -c "import sys, torch; print(sys.version.split()[0], torch.__version__, 
 nvcc --version | tail -n 2
 
 clock "PyPI packages the image lacks (.gpu/site.tar.xz, .gpu/extra), Eigen's headers, system libraries"
-tar -xJf .gpu/site.tar.xz -C "$SITE" && tar -xzf .gpu/eigen3.tar.gz -C "$WORK"
+tar -xJf "${SITE_ARCHIVE:-.gpu/site.tar.xz}" -C "$SITE" && tar -xzf .gpu/eigen3.tar.gz -C "$WORK"
+# Wheels built by an earlier run, installed and packed as .gpu/prebuilt/*.tar.xz (build the rest with ONLY=...).
+for packed in .gpu/prebuilt/*.tar.xz; do [ -f "$packed" ] && tar -xJf "$packed" -C "$SITE" && echo "prebuilt: $packed"; done
 python3 -m pip install -q --no-deps --no-index --no-compile --target "$SITE" .gpu/extra/*.whl 2>&1 | grep -v WARNING
 export PYTHONPATH="$SITE:$PWD"
 # pymeshlab's Qt and GL libraries need libGL, libX11, fontconfig, ... which the image lacks: Debian's copies
