@@ -341,7 +341,18 @@ def test_sides_painted_from_different_views_meet_without_a_step(box, inpainter, 
     assert raw_step > 2.0 * raw_predicted + 0.005, (raw_step, raw_predicted)
 
 
+def test_a_preloaded_inpainting_model_is_pinned_and_used(box, inpainter, inpaint_folder):
+    host, jobs = inpainter
+    assert inpaint.preload().endswith(f"loaded from {inpaint_folder} on cpu")
+    low, chart_of_face = box
+    paint_hidden(painted_box_map(low, chart_of_face), low, ["front", "left", "top", "right"], DIFFUSION)
+    assert len(jobs) == 1 and len(jobs[0].images) == 2  # back and bottom
+    assert host.loads == host.pinned and host.held is None
+
+
 def test_without_inpainting_weights_the_classical_fill_runs_and_says_why(box, no_weights):
+    with pytest.raises(models.ModelUnavailable, match="sdxl-inpaint cannot run on this server"):
+        inpaint.preload()
     low, chart_of_face = box
     image = painted_box_map(low, chart_of_face)
     result = paint_hidden(image, low, ["front"], DIFFUSION)

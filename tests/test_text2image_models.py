@@ -214,6 +214,14 @@ def test_flux_schnell_runs_on_the_cpu_and_the_gate_refuses_its_noise_three_times
     assert record["gpu_seconds"] > 0
 
 
+def test_a_preloaded_model_is_pinned_and_never_loaded_again(flux_here, host):
+    assert generate.preload("auto").startswith("FLUX.1 [schnell]")
+    assert host.pinned == [f"diffusers:flux-schnell:{flux_here}:cpu"]
+    with pytest.raises(ImagesRefused):
+        text_to_image("a wooden barrel", {"size": 32, "attempts": 1})
+    assert host.loads == host.pinned and host.held is None  # the pinned one served; nothing else was loaded
+
+
 def test_the_same_seed_gives_the_same_image(flux_here, host):
     job = ImageJob("flux-schnell", str(flux_here), "cpu", "a wooden barrel, plain white background", "", 3, 4,
                    0.0, 32, 32)
@@ -259,6 +267,21 @@ def test_the_retry_loop_returns_the_first_picture_the_gate_passes(flux_here, hos
     assert record["seed"] == 12
     assert [entry["gate"]["passed"] for entry in record["attempts"]] == [False, True]
     assert record["gpu_seconds"] == 1.0
+
+
+def test_the_picture_the_gate_passes_cuts_out_and_inflates_to_a_closed_mesh(flux_here, host, monkeypatch):
+    """The runner's picture fits the image-to-3D chain as it is: background removal, then the silhouette
+    generator (the picture is a stand-in for a real model's; the tiny model only makes noise)."""
+    from server.generators.base import GenerationRequest
+    from server.generators.silhouette import SilhouetteGenerator
+    from server.stages.background import cut_out
+
+    monkeypatch.setattr(runner, "generate_image", lambda job: (clean_render(128), 0.5))
+    image, record = text_to_image("a copper kettle", {"model": "flux-schnell", "size": 128})
+    cutout = cut_out(np.dstack([image, np.full(image.shape[:2], 255, np.uint8)]), method="classical")
+    generated = SilhouetteGenerator().generate(GenerationRequest({"front": cutout.rgba}, seed=record["seed"]))
+    assert generated.mesh.is_watertight and len(generated.mesh.faces) > 100
+    assert abs(cutout.object_fraction - np.pi * (0.3 * 128) ** 2 / 128**2) < 0.03
 
 
 def test_a_request_over_the_quota_is_refused_before_any_model_loads(flux_here, host, monkeypatch):

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import gpu
 from ..generators.modelhost import MODEL_HOST
-from .models import MODELS, load_pipeline, model_key
+from .models import MODELS, choose, device, load_pipeline, model_key
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,15 @@ class ImageJob:
 def pipeline_for(job: ImageJob):
     """The loaded pipeline (loaded once, outside any GPU call; the model host keeps one model at a time)."""
     return MODEL_HOST.get(job.key, partial(load_pipeline, job.spec, job.source, job.device))
+
+
+def preload(name: str = "auto") -> str:
+    """Load the text-to-image model now and keep it for good (a Space at start-up: weights load outside any GPU
+    call and stay beside the pinned image-to-3D models); says what was loaded. ModelUnavailable says why not."""
+    spec, source = choose(name)
+    where = device()
+    MODEL_HOST.pin(model_key(spec, source, where), partial(load_pipeline, spec, source, where))
+    return f"{spec.title} loaded from {source} on {where}"
 
 
 def call_arguments(job: ImageJob) -> dict:

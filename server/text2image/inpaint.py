@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import gpu
 from ..generators.modelhost import MODEL_HOST
-from .models import INPAINT, load_pipeline, model_key
+from .models import INPAINT, ModelUnavailable, availability, device, load_pipeline, model_key, source_of
 
 DEFAULT_PROMPT = "the same object seen from another side, matching colours and materials, seamless surface texture"
 NEGATIVE_PROMPT = "background, shadow, text, watermark, seams, frame, border, blurry, low quality"
@@ -54,6 +54,16 @@ def inpaint_seconds(job: InpaintJob) -> float:
 
 def inpaint_pipeline(job: InpaintJob):
     return MODEL_HOST.get(job.key, partial(load_pipeline, INPAINT, job.source, job.device))
+
+
+def preload() -> str:
+    """Load the inpainting model now and keep it for good (a Space at start-up, outside any GPU call)."""
+    ready, reason = availability(INPAINT)
+    if not ready:
+        raise ModelUnavailable(f"{INPAINT.name} cannot run on this server: {reason}")
+    source, where = source_of(INPAINT)[0], device()
+    MODEL_HOST.pin(model_key(INPAINT, source, where), partial(load_pipeline, INPAINT, source, where))
+    return f"{INPAINT.title} loaded from {source} on {where}"
 
 
 @gpu.gpu_task(duration=inpaint_seconds)
