@@ -9,6 +9,7 @@ collection, the selection and the active object are restored, and a failed impor
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import zipfile
@@ -22,6 +23,7 @@ INDEX = "open3dforge_index"  # LOD or hull number
 ASSET_ID = "open3dforge_asset_id"  # collection custom properties
 ASSET_NAME = "open3dforge_name"
 PACKAGE_DIR = "open3dforge_package_dir"
+SCENE = "open3dforge_scene"  # on the collection of a whole scene (its children are the objects)
 HIGH_POLY_MEMBER = "high_poly.glb"  # in the server's <Name>_<Engine>_inspect.zip (export include_high_poly)
 _SUFFIX = re.compile(r"\.\d{3}$")
 _SAFE_MEMBER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -31,8 +33,9 @@ class ImportProblem(Exception):
     """The package cannot be imported; the message says why."""
 
 
-def extract_package(package: str | Path, target: str | Path) -> Path:
-    """Unzip the server package into `target` (flat, plain names only); returns the folder."""
+def extract_package(package: str | Path, target: str | Path, *, folders: bool = False) -> Path:
+    """Unzip the server package into `target` (plain names only; one folder level when `folders`, as in a scene
+    zip); returns the folder."""
     target = Path(target)
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -42,8 +45,10 @@ def extract_package(package: str | Path, target: str | Path) -> Path:
             for member in archive.infolist():
                 if member.is_dir():
                     continue
-                if not _SAFE_MEMBER.match(member.filename):
+                parts = member.filename.split("/")
+                if len(parts) > (2 if folders else 1) or not all(_SAFE_MEMBER.match(part) for part in parts):
                     raise ImportProblem(f"package member {member.filename!r}: expected a plain file name")
+                (staging / member.filename).parent.mkdir(parents=True, exist_ok=True)
                 (staging / member.filename).write_bytes(archive.read(member))
     except zipfile.BadZipFile as exc:
         raise ImportProblem(f"{Path(package).name} is not a zip file ({exc})") from exc
@@ -189,7 +194,12 @@ def import_package(context, package: str | Path, *, name: str, asset_id: str, ca
     like the LODs) when it has one, else from `high_poly` (a separate GLB, as generated). Returns the
     collection. On any failure everything created so far is removed and the error re-raised.
     """
-    folder = extract_package(package, Path(cache_dir) / asset_id)
+    return import_folder(context, extract_package(package, Path(cache_dir) / asset_id), name=name,
+                         asset_id=asset_id, high_poly=high_poly)
+
+
+def import_folder(context, folder: Path, *, name: str, asset_id: str, high_poly: str | Path | None = None):
+    """import_package's work on an unpacked package folder."""
     if (folder / HIGH_POLY_MEMBER).is_file():
         high_poly = folder / HIGH_POLY_MEMBER
     lod_files = [folder / f"SM_{name}.glb", folder / f"SM_{name}_LOD1.glb", folder / f"SM_{name}_LOD2.glb"]
@@ -299,17 +309,57 @@ def import_high_poly(context, glb: str | Path, *, name: str, asset_id: str):
     return collection
 
 
+def import_scene(context, package: str | Path, *, name: str, asset_id: str, cache_dir: str | Path):
+    """Import a scene zip (server/scene/package.py): a collection `name` holding one collection per object, made
+    as import_package makes it, with every object moved to its place in the scene (scene.json's Blender
+    transform). Returns the scene's collection; a failure removes everything made so far."""
+    from mathutils import Euler, Matrix
+
+    folder = extract_package(package, Path(cache_dir) / asset_id, folders=True)
+    try:
+        layout = json.loads((folder / "scene.json").read_text(encoding="utf-8"))
+        entries = layout["objects"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ImportProblem(f"{Path(package).name} has no readable scene.json ({exc})") from exc
+    with _scene_kept(context):
+        scene = bpy.data.collections.new(name)
+        context.scene.collection.children.link(scene)
+        scene[ASSET_ID], scene[ASSET_NAME] = asset_id, name  # no PACKAGE_DIR: a scene is no one engine package
+        scene[SCENE] = True
+        try:
+            for entry in entries:
+                part = folder / entry["asset"]["folder"]
+                own = json.loads((part / "manifest.json").read_text(encoding="utf-8"))
+                collection = import_folder(context, part, name=entry["name"], asset_id=own["asset_id"])
+                context.scene.collection.children.unlink(collection)
+                scene.children.link(collection)
+                placed = entry["blender"]
+                matrix = Matrix.LocRotScale(placed["location_m"],
+                                            Euler([math.radians(a) for a in placed["rotation_deg"]]),
+                                            placed["scale"])
+                for obj in collection.objects:
+                    obj.matrix_world = matrix @ obj.matrix_world
+        except BaseException:
+            for child in list(scene.children):
+                for obj in list(child.objects):
+                    bpy.data.objects.remove(obj, do_unlink=True)
+                bpy.data.collections.remove(child)
+            bpy.data.collections.remove(scene)
+            raise
+    return scene
+
+
 def asset_collections(scene=None) -> list:
     """Collections made by the importer (they carry an asset id)."""
     return [c for c in bpy.data.collections if c.get(ASSET_ID)]
 
 
 def find_collection(asset_name: str = "", asset_id: str = ""):
-    """The newest asset collection matching the name or id; None when there is none."""
+    """The newest imported asset (an engine package, not a whole scene) matching the name or id; else None."""
     for collection in reversed(asset_collections()):
-        if asset_id and collection.get(ASSET_ID) == asset_id:
-            return collection
-        if asset_name and collection.get(ASSET_NAME) == asset_name and collection.get(PACKAGE_DIR):
+        if not collection.get(PACKAGE_DIR):
+            continue
+        if (asset_id and collection.get(ASSET_ID) == asset_id) or (asset_name and collection.get(ASSET_NAME) == asset_name):
             return collection
     return None
 

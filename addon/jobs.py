@@ -467,6 +467,25 @@ def generate_plan(images: Sequence[str | Path], *, name: str = "", views: Sequen
     return plan
 
 
+def scene_plan(image: str | Path, *, name: str = "", generator: str = "auto", seed: int = 0,
+               options: dict | None = None, engine: str = "ue5"):
+    """One picture of a scene -> the server's scene endpoint (GLB packages, for the add-on to import).
+    Result: asset_id, record, package (the scene zip)."""
+    options = dict(options or {})
+    scene_options = {key: value for key, value in options.items() if key not in ("kind",)}
+    scene_options.update(engine=engine, generator=options.get("generator", generator),
+                         seed=int(options.get("seed", seed)),
+                         export={"use_fbx": False, **(options.get("export") or {})})
+
+    def plan(worker: Worker) -> dict:
+        worker.stage("making the scene", 0.0, 1.0)
+        record, package = worker.call("scene", _files([image])[0], name,
+                                      json.dumps({**scene_options, "asset_id": worker.asset_id}))
+        return {"asset_id": worker.asset_id, "record": json.loads(record), "package": str(package)}
+
+    return plan
+
+
 def finish_plan(options: dict | None = None, engine: str = "ue5"):
     """An existing asset (Job.asset_id) -> postprocess -> bake -> export."""
     options = dict(options or {})

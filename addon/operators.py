@@ -405,6 +405,35 @@ class OPEN3DFORGE_OT_generate(_Inputs, _Network, bpy.types.Operator):
         return self._begin(context, job, finish)
 
 
+class OPEN3DFORGE_OT_scene(_Inputs, _Network, bpy.types.Operator):
+    """One picture of a whole scene: each object made game-ready on the server, imported where it stood"""
+
+    bl_idname = "open3dforge.scene"
+    bl_label = "Make Scene"
+    bl_options = {'REGISTER'}
+
+    def execute(self, context):
+        try:
+            settings = self.settings(context)
+            if settings["use_selection"] or len(settings["images"]) != 1:
+                raise AddonError("Make Scene takes exactly one picture of the whole scene (the first image slot)")
+            plan = jobs.scene_plan(settings["images"][0], name=settings["name"], generator=settings["generator"],
+                                   seed=settings["seed"], options=settings["options"], engine=settings["engine"])
+            job = jobs.Job(plan, connection(context), asset_id=jobs.new_asset_id(), title="scene")
+        except Exception as exc:
+            return refuse(self, exc)
+
+        def finish(context, result):
+            name = result["record"]["name"]
+            collection = importer.import_scene(context, result["package"], name=name, asset_id=result["asset_id"],
+                                               cache_dir=cache_folder(context))
+            STATE.update(asset_id=result["asset_id"], asset_name=name)
+            return f"Open3DForge: imported scene {name} ({len(collection.children)} objects) into {collection.name}"
+
+        STATE["asset_id"] = job.asset_id
+        return self._begin(context, job, finish)
+
+
 class OPEN3DFORGE_OT_postprocess(_Network, bpy.types.Operator):
     """Post-process, bake and export an asset on the server, then import it for inspection"""
 
@@ -569,8 +598,8 @@ class OPEN3DFORGE_OT_export(_Network, bpy.types.Operator):
         return found
 
 
-CLASSES = (OPEN3DFORGE_OT_forge, OPEN3DFORGE_OT_generate, OPEN3DFORGE_OT_postprocess, OPEN3DFORGE_OT_import_asset,
-           OPEN3DFORGE_OT_connect, OPEN3DFORGE_OT_cancel, OPEN3DFORGE_OT_export)
+CLASSES = (OPEN3DFORGE_OT_forge, OPEN3DFORGE_OT_generate, OPEN3DFORGE_OT_scene, OPEN3DFORGE_OT_postprocess,
+           OPEN3DFORGE_OT_import_asset, OPEN3DFORGE_OT_connect, OPEN3DFORGE_OT_cancel, OPEN3DFORGE_OT_export)
 
 
 @bpy.app.handlers.persistent

@@ -120,6 +120,7 @@ class OPEN3DFORGE_PT_generate(_Panel, bpy.types.Panel):
         row.scale_y = 1.4
         row.operator("open3dforge.forge", icon='PLAY')
         row.operator("open3dforge.generate")
+        layout.operator("open3dforge.scene", icon='SCENE_DATA')
 
 
 class OPEN3DFORGE_PT_postprocess(_Panel, bpy.types.Panel):

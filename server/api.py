@@ -14,27 +14,29 @@ from .bake.engine import bake_engine_report
 from .config import Settings, load_settings
 from .errors import InputError
 from .finishing import read_high_poly, run_bake, run_export, run_postprocess
-from .generators.base import QUALITIES
+from .generators.registry import choose
 from .generators.registry import report as generator_report
-from .generators.trellis import MULTI_VIEW_MODES
 from .meshdata import MeshArrays
 from .meshfile import glb_bytes
 from .options import (
     bake_settings,
     engine_name,
     export_options,
+    generate_settings,
     kind_option,
-    number_option,
     parse_options,
     parse_views,
     post_settings,
     sanitize_name,
+    seed_value,
     uploaded_path,
 )
 from .owners import LOCAL
 from .pipeline import CancelFlags, Context, GenerateJob, run_generate, run_import_mesh
 from .presets import all_presets, get_preset
 from .quota import QuotaLedger
+from .scene import SCENE_KEYS, scene_settings
+from .scene_runner import SceneJob, run_scene
 from .stages.background import METHODS as BACKGROUND_METHODS
 from .stages.background import rembg_status
 from .stages.decimate import decimate_preview
@@ -49,6 +51,7 @@ POSTPROCESS_OPTIONS = {"target_triangles", "texture_size", "texel_density", "lod
                        "height_cm", "stable_pose", "preset"}
 BAKE_OPTIONS = {"texture_size", "ao_samples", "ao_distance", "engine", "preset"}
 FORGE_SECTIONS = {"generate", "postprocess", "bake", "export", "engine", "generator", "seed", "kind"}
+SCENE_SECTIONS = {"generate", "postprocess", "bake", "export", "engine", "generator", "seed", "asset_id", *SCENE_KEYS}
 
 
 def _no_progress(fraction: float, message: str) -> None:
@@ -97,42 +100,15 @@ class ForgeApi:
         labels = parse_views(views, len(paths))
         preset_data = get_preset(preset or None)
         opts = parse_options(options, GENERATE_OPTIONS)
-        if isinstance(seed, bool) or not isinstance(seed, (int, float)) or int(seed) != seed or not 0 <= seed < 2**31:
-            raise InputError("seed", seed, "a whole number from 0 to 2147483647")
+        seed = seed_value(seed)
         if generator is not None and not isinstance(generator, str):
             raise InputError("generator", generator, "a generator name such as 'silhouette' or 'auto'")
-        settings = dict(preset_data.get("generate", {}))
-        limits = {"thickness": (0.05, 4.0, False), "resolution": (32, 512, True),
-                  "target_faces": (1000, 1_000_000, True), "height": (0.01, 1000.0, False),
-                  "steps": (1, 200, True), "octree_resolution": (16, 1024, True)}
-        for key, (low, high, integer) in limits.items():
-            if key in opts:
-                settings[key] = number_option(opts, key, low, high, integer)
-        for key in ("flat_base", "must_stand", "texture"):
-            if key in opts:
-                if not isinstance(opts[key], bool):
-                    raise InputError(f"options.{key}", opts[key], "true or false")
-                settings[key] = opts[key]
-        for key, allowed in (("quality", QUALITIES), ("multiview_mode", MULTI_VIEW_MODES)):
-            if key in opts:
-                if opts[key] not in allowed:
-                    raise InputError(f"options.{key}", opts[key], f"one of {', '.join(allowed)}")
-                settings[key] = opts[key]
-        if "variant" in opts:  # the model generator checks the name against its own variants
-            if not isinstance(opts["variant"], str):
-                raise InputError("options.variant", opts["variant"], "a model variant name such as 'mini'")
-            settings["variant"] = opts["variant"]
-        background = opts.get("background", "auto")
-        if background not in BACKGROUND_METHODS:
-            raise InputError("options.background", background, f"one of {', '.join(BACKGROUND_METHODS)}")
-        if background == "rembg" and not (rembg := rembg_status())[0]:  # found now, before any asset exists
-            raise InputError("options.background", background, f"a method this server can run ({rembg[1]}); "
-                             "'auto' uses rembg where it can and the classical method otherwise")
+        settings, background = generate_settings(opts, preset_data)
         asset_id = validate_asset_id(opts["asset_id"]) if "asset_id" in opts else None
         job = GenerateJob(
             images=paths, views=labels, name=sanitize_name(name, sanitize_name(Path(paths[0]).stem)),
             kind=kind_option(opts.get("kind"), preset_data.get("kind", "prop")), generator=generator or "auto",
-            preset=preset_data, seed=int(seed), settings=settings, background=background, asset_id=asset_id,
+            preset=preset_data, seed=seed, settings=settings, background=background, asset_id=asset_id,
             owner=owner)
         record, glb = run_generate(self.ctx, job, progress)
         return json.dumps(record), str(glb)
@@ -222,6 +198,34 @@ class ForgeApi:
             self.postprocess(asset_id, sections["postprocess"], part(0.35, 0.6), owner=owner)
             self.bake(asset_id, sections["bake"], part(0.6, 0.9), owner=owner)
             return self.export(asset_id, engine_key, sections["export"], part(0.9, 1.0), owner=owner)
+
+    def scene(self, image: Any, name: Any = "", options: Any = "",
+              progress: Callable[[float, str], None] = _no_progress, *, owner: str = LOCAL) -> tuple[str, str]:
+        """One picture of a scene -> each object made game-ready as its own asset, placed; (asset JSON, scene zip).
+
+        options: the scene's own (vfov_deg, camera_height_m, pitch_deg, max_objects, background, fit), plus
+        engine, generator, seed, asset_id and the stage sections generate, postprocess, bake, export as in forge.
+        """
+        path = uploaded_path(image, "image")
+        opts = parse_options(options, SCENE_SECTIONS)
+        sections = {key: opts.get(key) or {} for key in ("generate", "postprocess", "bake", "export")}
+        for key, value in sections.items():
+            if not isinstance(value, dict):
+                raise InputError(f"options.{key}", value, "a JSON object of that stage's options")
+        preset_data = get_preset(None)
+        generate_opts = parse_options(sections["generate"], GENERATE_OPTIONS - {"asset_id", "kind", "background"})
+        generate, _ = generate_settings(generate_opts, preset_data)
+        generator = choose(str(opts.get("generator", "auto")), 1, "prop", generate)
+        settings = scene_settings(opts, fit_default="bounds" if generator.name == "silhouette" else "outline")
+        post = post_settings(parse_options(sections["postprocess"], POSTPROCESS_OPTIONS), None)
+        bake = bake_settings(parse_options(sections["bake"], BAKE_OPTIONS), None)
+        job = SceneJob(image=path, name=sanitize_name(name, "Scene"), settings=settings, generator=generator.name,
+                       seed=seed_value(opts.get("seed", 0)), generate=generate, post=post, bake=bake,
+                       export=export_options(sections["export"]), engine=engine_name(opts.get("engine", "ue5")),
+                       preset=preset_data["name"], owner=owner,
+                       asset_id=validate_asset_id(opts["asset_id"]) if "asset_id" in opts else self.ctx.store.new_id())
+        record, package = run_scene(self.ctx, job, progress)
+        return json.dumps(record), str(package)
 
     def assets(self, *, owner: str = LOCAL) -> str:
         return json.dumps(self.ctx.store.history(owner))

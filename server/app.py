@@ -131,6 +131,11 @@ def build_app(api: ForgeApi) -> gr.Blocks:
         return record, deliver(package)
 
     @_endpoint
+    def scene(image, name, options, request: gr.Request, progress=gr.Progress()):
+        record, package = api.scene(image, name, options, _progress_of(progress), owner=owner_of(request))
+        return record, deliver(package)
+
+    @_endpoint
     def health():
         return api.health()
 
@@ -210,6 +215,21 @@ def build_app(api: ForgeApi) -> gr.Blocks:
                         post_count = gr.Markdown()
                     post_viewer = gr.Model3D(label="Decimation preview", clear_color=(0.12, 0.12, 0.14, 1.0))
                 post_report = gr.Code(label="Asset", language="json")
+            with gr.Tab("Scene"):
+                gr.Markdown("One picture of several objects on a plain backdrop: each object becomes its own "
+                            "game-ready asset, placed where it stood, in one zip with scene.json and a level "
+                            "import script.")
+                with gr.Row():
+                    with gr.Column():
+                        scene_image = gr.File(label="Scene picture", type="filepath", file_types=["image"])
+                        scene_name = gr.Textbox(label="Scene name", placeholder="Market")
+                        scene_options = gr.Textbox(label="Options (JSON)",
+                                                   placeholder='{"vfov_deg": 50, "camera_height_m": 1.6, '
+                                                               '"pitch_deg": 15, "max_objects": 16}')
+                        scene_button = gr.Button("Make the scene", variant="primary")
+                    with gr.Column():
+                        scene_report = gr.Code(label="Scene asset", language="json")
+                        scene_zip = gr.File(label="Scene package")
             with gr.Tab("Auto-Rig"):
                 gr.Markdown("Rigging is optional and not offered by this server yet.")
             with gr.Tab("Export"):
@@ -249,6 +269,8 @@ def build_app(api: ForgeApi) -> gr.Blocks:
                           **heavy)
         export_button.click(export, [export_asset, export_engine, export_options], [export_report, export_zip],
                             api_name="export", **heavy)
+        scene_button.click(scene, [scene_image, scene_name, scene_options], [scene_report, scene_zip],
+                           api_name="scene", **heavy)
         health_button.click(health, None, diagnostics_out, api_name="health")
         quota_button.click(quota, None, diagnostics_out, api_name="quota")
         assets_button.click(assets, None, diagnostics_out, api_name="assets")

@@ -13,8 +13,11 @@ from .bake.engine import ENGINES as BAKE_ENGINES
 from .bake.engine import BakeSettings, resolve_engine
 from .errors import InputError
 from .gameready import PostSettings
-from .generators.base import VIEW_LABELS
+from .generators.base import QUALITIES, VIEW_LABELS
+from .generators.trellis import MULTI_VIEW_MODES
 from .presets import get_preset
+from .stages.background import METHODS as BACKGROUND_METHODS
+from .stages.background import rembg_status
 from .stages.placement import resolve_height
 
 DEFAULT_VIEW_ORDER = ("front", "left", "back", "right")
@@ -199,3 +202,41 @@ def bake_settings(opts: dict, preset_name: str | None) -> tuple[BakeSettings, st
     return settings, engine
 
 
+def seed_value(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, float)) or int(seed) != seed or not 0 <= seed < 2**31:
+        raise InputError("seed", seed, "a whole number from 0 to 2147483647")
+    return int(seed)
+
+
+GENERATE_LIMITS = {"thickness": (0.05, 4.0, False), "resolution": (32, 512, True),
+                   "target_faces": (1000, 1_000_000, True), "height": (0.01, 1000.0, False),
+                   "steps": (1, 200, True), "octree_resolution": (16, 1024, True)}
+
+
+def generate_settings(opts: dict, preset_data: dict) -> tuple[dict, str]:
+    """The generator's settings (the preset's, overridden by the options) and the background method."""
+    settings = dict(preset_data.get("generate", {}))
+    for key, (low, high, integer) in GENERATE_LIMITS.items():
+        if key in opts:
+            settings[key] = number_option(opts, key, low, high, integer)
+    for key in ("flat_base", "must_stand", "texture"):
+        if key in opts:
+            if not isinstance(opts[key], bool):
+                raise InputError(f"options.{key}", opts[key], "true or false")
+            settings[key] = opts[key]
+    for key, allowed in (("quality", QUALITIES), ("multiview_mode", MULTI_VIEW_MODES)):
+        if key in opts:
+            if opts[key] not in allowed:
+                raise InputError(f"options.{key}", opts[key], f"one of {', '.join(allowed)}")
+            settings[key] = opts[key]
+    if "variant" in opts:  # the model generator checks the name against its own variants
+        if not isinstance(opts["variant"], str):
+            raise InputError("options.variant", opts["variant"], "a model variant name such as 'mini'")
+        settings["variant"] = opts["variant"]
+    background = opts.get("background", "auto")
+    if background not in BACKGROUND_METHODS:
+        raise InputError("options.background", background, f"one of {', '.join(BACKGROUND_METHODS)}")
+    if background == "rembg" and not (rembg := rembg_status())[0]:  # found now, before any asset exists
+        raise InputError("options.background", background, f"a method this server can run ({rembg[1]}); "
+                         "'auto' uses rembg where it can and the classical method otherwise")
+    return settings, background

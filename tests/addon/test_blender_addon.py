@@ -119,6 +119,30 @@ for o in back:
     bpy.data.objects.remove(o, do_unlink=True)
 save()
 
+# 2b. a scene from one picture: one collection per object, each where scene.json placed it
+result = bpy.ops.open3dforge.scene(directory=args["images"], files=[{"name": "scene.png"}], asset_name="Yard",
+                                   options=json.dumps(args["options"]))
+yard = bpy.data.collections.get("Yard")
+out["scene"] = {"result": sorted(result), "children": [c.name for c in yard.children] if yard else None}
+if yard is not None:
+    package = os.path.join(operators.cache_folder(bpy.context), operators.STATE["asset_id"])
+    with open(os.path.join(package, "scene.json")) as handle:
+        layout = json.load(handle)
+    placed = {}
+    for child in yard.children:
+        lod0 = next(o for o in child.objects if o.get("open3dforge_role") == "lod0")
+        corners = [lod0.matrix_world @ v.co for v in lod0.data.vertices]
+        placed[child.name] = {"min": [min(c[i] for c in corners) for i in range(3)],
+                              "max": [max(c[i] for c in corners) for i in range(3)],
+                              "roles": sorted({o.get("open3dforge_role") for o in child.objects}),
+                              "moved": sorted({tuple(round(x, 6) for x in o.matrix_world.translation)
+                                               for o in child.objects})}
+    out["scene"]["placed"] = placed
+    out["scene"]["layout"] = {e["name"]: e["bounds_m"] for e in layout["objects"]}
+    out["scene"]["top_level"] = "Yard" in scene.collection.children and not any(
+        c.name in scene.collection.children for c in yard.children)
+save()
+
 # 3. a server error reaches the operator's report verbatim
 try:
     result = bpy.ops.open3dforge.forge(directory=args["images"], files=[{"name": "front.png"}], views="sideways",
@@ -213,6 +237,10 @@ def blender(tmp_path_factory):
     draw.rectangle([30, 24, 98, 112], fill=(160, 100, 45, 255))
     draw.rectangle([44, 40, 84, 96], fill=(120, 70, 30, 255))
     image.save(images / "front.png")
+    yard = Image.new("RGB", (320, 240), (204, 206, 210))  # two objects on a plain backdrop, seen from above
+    ImageDraw.Draw(yard).rectangle([40, 110, 120, 200], fill=(170, 60, 40))
+    ImageDraw.Draw(yard).ellipse([190, 90, 270, 190], fill=(40, 80, 170))
+    yard.save(images / "scene.png")
     script = work / "scenarios.py"
     script.write_text(SCRIPT)
     result = work / "result.json"
@@ -226,6 +254,19 @@ def blender(tmp_path_factory):
         pytest.fail(f"Blender scenarios failed (rc {proc.returncode}); findings so far: {list(found)}\n"
                     f"{proc.stderr[-4000:]}\n{proc.stdout[-2000:]}")
     return found
+
+
+def test_a_scene_arrives_with_every_object_where_scene_json_put_it(blender):
+    found = blender["scene"]
+    assert found["result"] == ["FINISHED"] and found["children"] == ["Yard_01", "Yard_02"]
+    assert found["top_level"] is True
+    for name, bounds in found["layout"].items():
+        placed = found["placed"][name]
+        assert placed["roles"] == ["lod0", "lod1", "lod2", "ucx"]
+        # LOD0's world box is the box scene.json gives for the object (metres, Blender axes), within a millimetre.
+        assert placed["min"] == pytest.approx(bounds["min"], abs=1e-3) and placed["max"] == pytest.approx(
+            bounds["max"], abs=1e-3), name
+        assert len(placed["moved"]) == 1  # LODs and hulls moved together
 
 
 def test_online_access_gates_the_network_operators(blender):

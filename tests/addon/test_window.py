@@ -27,7 +27,7 @@ TINY = {"generate": {"resolution": 96, "target_faces": 20000},
         "postprocess": {"target_triangles": 1500, "texture_size": 256, "max_hulls": 4},
         "bake": {"ao_samples": 4}}
 NETWORK_JOBS = ("connect", "forge", "esc", "cancel_button", "blender_cancel", "server_error", "import_crash",
-                "import", "export_unity", "export_godot", "postprocess", "file_load")
+                "import", "scene", "export_unity", "export_godot", "postprocess", "file_load")
 
 
 def _images(folder: Path) -> Path:
@@ -37,6 +37,10 @@ def _images(folder: Path) -> Path:
     image = Image.new("RGBA", (128, 128), (0, 0, 0, 0))
     ImageDraw.Draw(image).rectangle([30, 24, 98, 112], fill=(160, 100, 45, 255))
     image.save(folder / "front.png")
+    scene = Image.new("RGB", (240, 180), (204, 206, 210))  # two objects on a plain backdrop
+    ImageDraw.Draw(scene).rectangle([30, 80, 90, 150], fill=(170, 60, 40))
+    ImageDraw.Draw(scene).ellipse([140, 70, 200, 140], fill=(40, 80, 170))
+    scene.save(folder / "scene.png")
     return folder
 
 
@@ -104,6 +108,11 @@ def test_the_three_ways_to_stop_a_job_cancel_it_on_the_server(window):
     assert window["esc"]["collection"] is False
     assert window["cancel_button_result"] == ["FINISHED"]
     assert window["blender_cancel"]["ended_by"] == "cancel()"
+
+
+def test_a_scene_runs_to_finished_and_arrives_as_one_collection_per_object(window):
+    assert window["scene"]["result"] == ["FINISHED"] and window["scene"]["children"] == ["Yard_01", "Yard_02"]
+    assert window["scene"]["ticks"] > 3
 
 
 def test_server_error_is_reported_verbatim_and_shown_in_the_panel(window):

@@ -182,6 +182,10 @@ importer.import_package = broken_import
 run("import_crash", operators.OPEN3DFORGE_OT_import_asset, asset_id=crate_id)
 importer.import_package = original_import
 run("import", operators.OPEN3DFORGE_OT_import_asset, asset_id=crate_id)
+run("scene", operators.OPEN3DFORGE_OT_scene, directory=images, files=[{"name": "scene.png"}], asset_name="Yard",
+    options=json.dumps(args["options"]))
+found_scene = bpy.data.collections.get("Yard")
+out["scene"]["children"] = sorted(c.name for c in found_scene.children) if found_scene else None
 
 # -- exports for the three engines, into a bad folder, and "Last error" cleared by a UE5 export --------------
 blocker = os.path.join(args["work"], "a_file")

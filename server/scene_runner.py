@@ -1,0 +1,139 @@
+"""The scene run: one picture -> its objects, each made game-ready as its own asset, placed, and one scene zip."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .asset import Asset
+from .finishing import load_game_mesh, run_bake, run_export, run_postprocess
+from .gameready import PostSettings
+from .images import load_rgba, save_png
+from .pipeline import Context, GenerateJob, Progress, run_generate
+from .presets import get_preset
+from .scene import SceneSettings, object_crop, place_objects, scene_layout, segment_scene, write_scene_zip
+
+@dataclass
+class SceneJob:
+    """A validated scene request (api.scene checked every field before this exists)."""
+
+    image: Path
+    name: str
+    settings: SceneSettings
+    generator: str
+    seed: int
+    generate: dict
+    post: PostSettings
+    bake: tuple  # (BakeSettings, engine name) from options.bake_settings
+    export: dict
+    engine: str
+    preset: str
+    owner: str
+    asset_id: str
+    extra: dict = field(default_factory=dict)
+
+
+def run_scene(ctx: Context, job: SceneJob, progress: Progress) -> tuple[dict, Path]:
+    """Segment the picture, make every object with the image-to-3D chain, place them, write the scene zip.
+
+    Each object is an asset of its own (generate, postprocess, bake, export), named <Name>_01, <Name>_02 ... from
+    left to right, so it can be opened and re-run alone. Objects are placed twice: once to measure each one's
+    real size from the picture, then again after post-processing has scaled the object to that size, so every
+    actor stands at scale 1 in the level.
+    """
+    rgba = load_rgba(job.image, argument="image", max_pixels=ctx.settings.max_image_pixels,
+                     max_bytes=ctx.settings.max_image_bytes)
+    segmentation = segment_scene(rgba, max_objects=job.settings.max_objects, background=job.settings.background)
+    camera = job.settings.camera(rgba.shape)
+    names = [f"{job.name}_{i:02d}" for i in range(1, len(segmentation.objects) + 1)]
+    with ctx.flags.claim(job.asset_id) as check:
+        scene = ctx.store.create(name=job.name, kind="environment", generator=f"scene+{job.generator}",
+                                 seed=job.seed, parameters={"preset": job.preset, **_settings_record(job)},
+                                 asset_id=job.asset_id, owner=job.owner)
+        scene.write_file(f"inputs/0_scene{job.image.suffix.lower() or '.png'}", job.image)
+        scene.update(lambda record: record.update(inputs=[{"file": f"inputs/0_scene{job.image.suffix.lower()}",
+                                                           "view": "scene", "original_name": job.image.name[:200]}]))
+        with scene.stage("segment", {"max_objects": job.settings.max_objects,
+                                     "background": job.settings.background}) as run:
+            crops = []
+            for obj, name in zip(segmentation.objects, names):
+                crop = scene.write_bytes(f"objects/{name}.png", save_png(object_crop(rgba, obj)))
+                crops.append(crop)
+                run["outputs"][f"crop_{name}"] = f"objects/{name}.png"
+            run["parameters"]["segmentation"] = segmentation.summary()
+        objects = _make_objects(ctx, job, scene, crops, names, check, progress)
+        progress(0.8, "placing the objects")
+        with scene.stage("layout", {"fit": job.settings.fit, "camera": camera.as_dict()}) as run:
+            placed = place_objects(segmentation.objects, [_lod0(asset) for asset in objects], camera,
+                                   names=names, fit=job.settings.fit)
+            for asset, item in zip(objects, placed):
+                height_cm = float(item.size_m[2]) * 100.0
+                check()
+                run_postprocess(asset, _sized(job.post, height_cm), _quiet, check)
+            placed = place_objects(segmentation.objects, [_lod0(asset) for asset in objects], camera,
+                                   names=names, fit=job.settings.fit)
+            run["parameters"]["scales"] = [np.round(item.scale, 4).tolist() for item in placed]
+        packages = {}
+        for index, (asset, name) in enumerate(zip(objects, names)):
+            check()
+            progress(0.82 + 0.13 * index / len(objects), f"baking and exporting {name}")
+            run_bake(asset, job.bake[0], job.bake[1], _quiet, check, quota=ctx.quota)
+            packages[name] = run_export(asset, job.engine, job.export, _quiet, check)
+        with scene.stage("export", {"engine": job.engine}) as run:
+            layout = scene_layout(job.name, placed, camera, segmentation, use_fbx=_uses_fbx(packages))
+            path = write_scene_zip(scene.folder / "exports", layout, placed, packages, job.engine)
+            run["outputs"][f"export_{job.engine}"] = str(path.relative_to(scene.folder))
+        scene.update(lambda record: record.update(scene={
+            "objects": [{"name": name, "asset_id": asset.asset_id, "ue5": entry["ue5"],
+                         "size_m": entry["size_m"], "notes": entry["notes"]}
+                        for name, asset, entry in zip(names, objects, layout["objects"])],
+            "notes": segmentation.notes, "found": segmentation.found, "capped": segmentation.capped}))
+        progress(1.0, f"{len(objects)} objects placed")
+    return scene.read(), path
+
+
+def _make_objects(ctx: Context, job: SceneJob, scene: Asset, crops: list[Path], names: list[str], check,
+                  progress: Progress) -> list[Asset]:
+    """Each crop through generate and a first postprocess (at the generator's own size)."""
+    objects = []
+    with scene.stage("objects", {"generator": job.generator, "count": len(crops)}) as run:
+        for index, (crop, name) in enumerate(zip(crops, names)):
+            check()
+            progress(0.05 + 0.7 * index / len(crops), f"making {name} ({index + 1} of {len(crops)})")
+            record, _ = run_generate(ctx, GenerateJob(
+                images=[crop], views=["front"], name=name, kind="prop", generator=job.generator,
+                preset=get_preset(job.preset or None), seed=job.seed, settings=dict(job.generate),
+                background="alpha", owner=job.owner), _quiet)
+            asset = ctx.store.open(record["asset_id"], job.owner)
+            run_postprocess(asset, _sized(job.post, None), _quiet, check)
+            objects.append(asset)
+            run["outputs"][name] = record["asset_id"]
+    return objects
+
+
+def _sized(post: PostSettings, height_cm: float | None) -> PostSettings:
+    values = dict(post.__dict__, height_cm=height_cm)
+    return PostSettings(**values).validate()
+
+
+def _lod0(asset: Asset):
+    lods, _, _ = load_game_mesh(asset)
+    return lods[0]
+
+
+def _uses_fbx(packages: dict) -> bool:
+    import zipfile
+
+    with zipfile.ZipFile(next(iter(packages.values()))) as archive:
+        return any(name.endswith(".fbx") for name in archive.namelist())
+
+
+def _settings_record(job: SceneJob) -> dict:
+    return {"scene": job.settings.__dict__, "engine": job.engine, "generate": job.generate,
+            "postprocess": job.post.__dict__, "export": job.export}
+
+
+def _quiet(fraction: float, message: str) -> None:
+    """Progress of one object's stage: the scene reports its own steps instead."""
