@@ -8,7 +8,8 @@
 #   bash bench/space_gpu_check.sh      # there, carrying dist/sources and .gpu; $OUT gets the log, check.json,
 #                                      # wheels.txt (name, size, SHA-256) and the wheels themselves in 15 MB parts
 #
-# SKIP_BUILD=1 uses wheels already in $WHEELS; ONLY and SUBSTITUTE pass through to tools/build_space_wheels.sh;
+# SKIP_BUILD=1 uses wheels already in $WHEELS; ONLY, SUBSTITUTE and SPACE_ARCH_LIST pass through to
+# tools/build_space_wheels.sh;
 # SITE_ARCHIVE picks another packed site folder; .gpu/prebuilt/*.tar.xz (installed wheels from an earlier run)
 # are unpacked into it; BUDGET_S (570) is the whole script's time, the check gets what the build leaves.
 set -uo pipefail

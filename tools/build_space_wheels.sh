@@ -16,6 +16,9 @@
 # (MAX_JOBS shared out, one log each, printed at the end); SUBSTITUTE="owner/name@commit=owner2/name2@commit2"
 # (space-separated pairs) builds from another archive where a pinned one cannot be had, and says so: a wheel
 # built that way is not the pinned one. The exit status is the number of wheels that failed.
+# The CUDA architectures are the stack's (vendor/wheels.toml arch_list) whatever TORCH_CUDA_ARCH_LIST says: the GPU
+# machine's image sets its own (its wheels came out sm_90a only), which would silently drop Blackwell. Set
+# SPACE_ARCH_LIST for a quicker local build (e.g. "9.0"); such wheels are not for the Space.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SOURCES=${SOURCES:-dist/sources}
@@ -63,8 +66,9 @@ if [ "${FETCH_ONLY:-0}" = 1 ]; then
     du -sh "$SOURCES"; exit 0
 fi
 
+export TORCH_CUDA_ARCH_LIST=${SPACE_ARCH_LIST:-$($PY tools/space_wheels.py arch)}
+echo "TORCH_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST"
 $PY tools/space_wheels.py check-builder || exit 1
-export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-$($PY tools/space_wheels.py arch)}
 [ -f "$EIGEN_INCLUDE/Eigen/Core" ] || { echo "Eigen headers not found in $EIGEN_INCLUDE (set EIGEN_INCLUDE)"; exit 1; }
 BUILD=$(mktemp -d)
 trap 'rm -rf "$BUILD"' EXIT
