@@ -7,7 +7,11 @@
 #                                # TRELLIS.2 and hy3dgen need there, installed for cp312 and packed with xz),
 #                                # .gpu/extra (small wheels), .gpu/eigen3.tar.gz (Debian's Eigen headers),
 #                                # .gpu/syslib.tar.gz (Debian's libGL, libX11, fontconfig... that pymeshlab needs)
-#                                # and dist/sources (the pinned archives, FETCH_ONLY=1 tools/build_space_wheels.sh)
+#                                # and dist/sources (the pinned archives, FETCH_ONLY=1 tools/build_space_wheels.sh);
+#                                # also .gpu/site-lite.tar.xz, the same without hy3dgen, diffusers, xformers and
+#                                # pygltflib (TRELLIS.2's chain only), for calls that carry prebuilt wheels
+#   tools/gpu_wheels.sh prebuilt dist/wheels/cumesh-*.whl ...   # each wheel installed and packed as
+#                                # .gpu/prebuilt/<name>.tar.xz (bench/space_gpu_check.sh unpacks them)
 #
 # pymeshlab's cp312 wheel is 106 MB and the device carries 64 MiB a call: the packed copy leaves out its tests,
 # the Embree AO plugin and libembree4 (92 MB), the E57 reader with xerces and ICU 70, the static libIDTF.a and two
@@ -18,6 +22,17 @@ mkdir -p .gpu/wheels
 grep -qx "/.gpu/" .git/info/exclude 2>/dev/null || { mkdir -p .git/info; echo "/.gpu/" >> .git/info/exclude; }
 PLATFORMS=(--platform manylinux_2_35_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64
            --platform manylinux_2_24_x86_64 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64)
+
+if [ "${1:-}" = prebuilt ]; then
+    shift; mkdir -p .gpu/prebuilt
+    for wheel in "$@"; do
+        name=$(basename "$wheel" | cut -d- -f1); dir=$(mktemp -d)
+        python3 -m pip install --quiet --no-deps --no-compile --target "$dir" --python-version 3.12 \
+            --implementation cp --only-binary :all: --platform linux_x86_64 "$wheel"
+        tar -C "$dir" -cf - . | xz -T0 -6 > ".gpu/prebuilt/$name.tar.xz"; rm -rf "$dir"
+    done
+    du -sh .gpu/prebuilt/*; exit 0
+fi
 
 if [ "${1:-}" != space ]; then
     pip download --quiet --no-deps --no-binary :all: -d .gpu/wheels diffrp-nvdiffrast==0.3.3.1
@@ -39,6 +54,8 @@ rm -rf "$TMP/site/pymeshlab/tests" "$lib"/libembree4.so* "$lib/plugins/libfilter
     "$lib/libicuuc.so.70" "$lib/libicudata.so.70" "$lib/libIDTF.a" "$TMP/site/mujoco/include" "$TMP/site/mujoco/doc"
 find "$TMP/site" -name "*_test.py" -path "*mujoco*" -delete
 tar -C "$TMP/site" -cf - . | xz -T0 -9 > .gpu/site.tar.xz
+tar -C "$TMP/site" -cf - --exclude="./hy3dgen*" --exclude="./diffusers*" --exclude="./xformers*" \
+    --exclude="./pygltflib*" --exclude="./bin" . | xz -T0 -9 > .gpu/site-lite.tar.xz
 
 rm -rf .gpu/extra && python3 -m pip download --quiet --no-deps --only-binary :all: --python-version 3.12 \
     -d .gpu/extra dataclasses-json==0.6.7 "marshmallow>=3.18,<4"   # pygltflib's, for custom_rasterizer
