@@ -15,6 +15,11 @@ Each part is a step; a step that fails is logged with its error and the next one
   4. custom_rasterizer: one triangle through its CUDA rasteriser, when its wheel was installed.
   5. TRELLIS (v1): how far `import trellis.pipelines` gets with what is installed.
 
+Attention: xformers when it has CUDA kernels for this torch; otherwise a stand-in for flash_attn's varlen functions on
+torch's scaled_dot_product_attention (and TRELLIS.2's own sdpa backend for dense attention), and then the registry's
+trellis2 availability, which asks for xformers, is bypassed. Both are printed. O3F_CHECK_FLEX_GEMM_ALGO picks
+FlexGEMM's algorithm (explicit_gemm avoids Triton autotuning on a fresh machine). Figures: bench/RESULTS.md.
+
 The tiny TRELLIS.2 weights are random except where a stage must make a surface: the sparse-structure flow's output
 layer reads its own position embedding so that the decoded occupancy is a blob (a 3D cross), its decoder passes
 channel 0 through, and the shape decoder's last block marks the voxels on the blob's boundary, along each axis, as
