@@ -398,8 +398,10 @@ def _finish(worker: Worker, start: float, options: dict, engine: str) -> dict:
 
 
 def forge_plan(images: Sequence[str | Path], *, name: str = "", views: Sequence[str] = (), preset: str = "",
-               generator: str = "auto", seed: int = 0, options: dict | None = None, engine: str = "ue5"):
-    """Images -> generate -> postprocess -> bake -> export. Result: asset_id, record, high_poly, package.
+               generator: str = "auto", seed: int = 0, options: dict | None = None, engine: str = "ue5",
+               prompt: str = ""):
+    """Images (or, with none, a prompt) -> generate -> postprocess -> bake -> export. Result: asset_id, record,
+    high_poly, package.
 
     `options` has the server's forge sections: {"generate": {...}, "postprocess": {...}, "bake": {...},
     "export": {...}, "kind": ...}. The stages are called one by one (rather than the single forge endpoint)
@@ -414,8 +416,8 @@ def forge_plan(images: Sequence[str | Path], *, name: str = "", views: Sequence[
             generate_options["kind"] = options["kind"]
         generate_options["asset_id"] = worker.asset_id
         worker.stage("generating", 0.0, 0.35)
-        record, glb = worker.call("generate", _files(paths), name, options.get("generator", generator),
-                                  ",".join(views), preset, int(options.get("seed", seed)), json.dumps(generate_options))
+        _, glb = _generate(worker, paths, prompt, name, options.get("generator", generator), views, preset,
+                           int(options.get("seed", seed)), generate_options, options.get("text") or {})
         worker.check()
         result = _finish(worker, 0.35, options, engine)
         result["high_poly"] = str(glb)
@@ -450,9 +452,21 @@ def mesh_plan(mesh: str | Path, *, name: str = "", options: dict | None = None, 
     return plan
 
 
+def _generate(worker: Worker, paths: Sequence[str], prompt: str, name: str, generator: str, views: Sequence[str],
+              preset: str, seed: int, generate_options: dict, text_options: dict) -> tuple[dict, str]:
+    """generate (from images) or generate_text (from a prompt, when there are no images): (record, high poly)."""
+    if prompt and not paths:
+        text = {**generate_options, "generator": generator, "preset": preset, "seed": seed, "text": text_options}
+        record, glb = worker.call("generate_text", prompt, name, json.dumps(text))
+    else:
+        record, glb = worker.call("generate", _files(paths), name, generator, ",".join(views), preset, seed,
+                                  json.dumps(generate_options))
+    return json.loads(record), str(glb)
+
+
 def generate_plan(images: Sequence[str | Path], *, name: str = "", views: Sequence[str] = (), preset: str = "",
-                  generator: str = "auto", seed: int = 0, options: dict | None = None):
-    """Images -> generate only. Result: asset_id, record, high_poly."""
+                  generator: str = "auto", seed: int = 0, options: dict | None = None, prompt: str = ""):
+    """Images (or, with none, a prompt) -> generate only. Result: asset_id, record, high_poly."""
     options = dict(options or {})
 
     def plan(worker: Worker) -> dict:
@@ -460,9 +474,9 @@ def generate_plan(images: Sequence[str | Path], *, name: str = "", views: Sequen
         if options.get("kind"):
             generate_options["kind"] = options["kind"]
         worker.stage("generating", 0.0, 1.0)
-        record, glb = worker.call("generate", _files(images), name, generator, ",".join(views), preset, int(seed),
-                                  json.dumps(generate_options))
-        return {"asset_id": worker.asset_id, "record": json.loads(record), "high_poly": str(glb)}
+        record, glb = _generate(worker, [str(p) for p in images], prompt, name, generator, views, preset, int(seed),
+                                generate_options, options.get("text") or {})
+        return {"asset_id": worker.asset_id, "record": record, "high_poly": glb}
 
     return plan
 

@@ -298,6 +298,8 @@ class _Inputs:
     use_selection: BoolProperty(name="Use Selected Object", options={'SKIP_SAVE'})
     engine: StringProperty(name="Engine", description="ue5 (default), unity or godot", options={'SKIP_SAVE'})
     options: StringProperty(name="Options (JSON)", description="Forge options per stage", options={'SKIP_SAVE'})
+    prompt: StringProperty(name="Prompt", description="With no images: a description of one object",
+                           options={'SKIP_SAVE'})
 
     def settings(self, context) -> dict:
         """Everything the job needs, as plain data (read on the main thread)."""
@@ -317,15 +319,19 @@ class _Inputs:
             if given("views"):
                 views = [v.strip().lower() for v in self.views.split(",") if v.strip()]
         use_selection = self.use_selection if given("use_selection") else panel.use_selection
-        if not use_selection:
+        prompt = (self.prompt if given("prompt") else panel.prompt).strip()
+        if images or use_selection:
+            prompt = ""  # images and the selection come first; the prompt is for when there are none
+        if not use_selection and not prompt:
             if not images:
-                raise AddonError("No input: choose 1 to 4 images in the Input panel, or use the selected object")
+                raise AddonError("No input: choose 1 to 4 images in the Input panel, write a prompt, or use the "
+                                 "selected object")
             missing = [path for path in images if not os.path.isfile(path)]
             if missing:
                 raise AddonError(f"image {missing[0]!r} does not exist")
         engine = (self.engine if given("engine") else panel.engine).strip().lower() or "ue5"
         return {
-            "images": images, "views": views, "use_selection": use_selection,
+            "images": images, "views": views, "use_selection": use_selection, "prompt": prompt,
             "name": (self.asset_name if given("asset_name") else panel.asset_name).strip(),
             "preset": (self.preset if given("preset") else panel.preset).strip(),
             "generator": panel.generator.strip() or "auto", "seed": panel.seed, "kind": panel.kind,
@@ -368,7 +374,8 @@ class OPEN3DFORGE_OT_forge(_Inputs, _Network, bpy.types.Operator):
             else:
                 plan = jobs.forge_plan(settings["images"], name=settings["name"], views=settings["views"],
                                        preset=settings["preset"], generator=settings["generator"],
-                                       seed=settings["seed"], options=options, engine=settings["engine"])
+                                       seed=settings["seed"], options=options, engine=settings["engine"],
+                                       prompt=settings["prompt"])
             job = jobs.Job(plan, conn, asset_id=jobs.new_asset_id(), title="forge")
         except Exception as exc:
             return refuse(self, exc)
@@ -390,7 +397,7 @@ class OPEN3DFORGE_OT_generate(_Inputs, _Network, bpy.types.Operator):
                 raise AddonError("Generate makes a mesh from images; for the selected object use Forge")
             plan = jobs.generate_plan(settings["images"], name=settings["name"], views=settings["views"],
                                       preset=settings["preset"], generator=settings["generator"],
-                                      seed=settings["seed"], options=settings["options"])
+                                      seed=settings["seed"], options=settings["options"], prompt=settings["prompt"])
             job = jobs.Job(plan, connection(context), asset_id=jobs.new_asset_id(), title="generate")
         except Exception as exc:
             return refuse(self, exc)
@@ -415,7 +422,7 @@ class OPEN3DFORGE_OT_scene(_Inputs, _Network, bpy.types.Operator):
     def execute(self, context):
         try:
             settings = self.settings(context)
-            if settings["use_selection"] or len(settings["images"]) != 1:
+            if settings["use_selection"] or settings["prompt"] or len(settings["images"]) != 1:
                 raise AddonError("Make Scene takes exactly one picture of the whole scene (the first image slot)")
             plan = jobs.scene_plan(settings["images"][0], name=settings["name"], generator=settings["generator"],
                                    seed=settings["seed"], options=settings["options"], engine=settings["engine"])

@@ -105,6 +105,7 @@ class OPEN3DFORGE_PT_input(_Panel, bpy.types.Panel):
             row = column.row(align=True)
             row.prop(slot, "view", text="")
             row.prop(slot, "filepath", text="")
+        column.prop(settings, "prompt")
 
 
 class OPEN3DFORGE_PT_generate(_Panel, bpy.types.Panel):

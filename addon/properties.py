@@ -50,6 +50,9 @@ class Open3DForgeSettings(bpy.types.PropertyGroup):
     image_4: PointerProperty(type=Open3DForgeImageSlot)
     use_selection: BoolProperty(name="Use Selected Object", default=False,
                                 description="Send the selected mesh (with its materials) instead of images")
+    prompt: StringProperty(name="Prompt", default="",
+                           description=("With no images: describe one object (e.g. a wooden barrel with iron "
+                                        "bands); the server draws a concept picture of it, then makes the asset"))
 
     generator: StringProperty(name="Generator", default="auto",
                               description="auto picks the best available generator (see Connection)")

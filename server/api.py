@@ -37,6 +37,9 @@ from .presets import all_presets, get_preset
 from .quota import QuotaLedger
 from .scene import SCENE_KEYS, scene_settings
 from .scene_runner import SceneJob, run_scene
+from .text2image import models as text_models
+from .text2image.instruct import instruct_source
+from .text_runner import check_text, run_generate_text
 from .stages.background import METHODS as BACKGROUND_METHODS
 from .stages.background import rembg_status
 from .stages.decimate import decimate_preview
@@ -50,12 +53,27 @@ POSTPROCESS_OPTIONS = {"target_triangles", "texture_size", "texel_density", "lod
                        "collision", "max_hulls", "max_hull_vertices", "pivot", "pivot_point", "height",
                        "height_cm", "stable_pose", "preset"}
 BAKE_OPTIONS = {"texture_size", "ao_samples", "ao_distance", "engine", "preset"}
-FORGE_SECTIONS = {"generate", "postprocess", "bake", "export", "engine", "generator", "seed", "kind"}
+FORGE_SECTIONS = {"generate", "postprocess", "bake", "export", "engine", "generator", "seed", "kind", "prompt", "text"}
+TEXT_SECTIONS = GENERATE_OPTIONS | {"text", "generator", "preset", "seed"}
 SCENE_SECTIONS = {"generate", "postprocess", "bake", "export", "engine", "generator", "seed", "asset_id", *SCENE_KEYS}
 
 
 def _no_progress(fraction: float, message: str) -> None:
     return None
+
+
+def _generate_job(paths: list[Path], labels: list[str], name: str, generator: Any, preset: Any, seed: Any,
+                  opts: dict, owner: str) -> GenerateJob:
+    """A generate request with every setting checked (the images and views are checked by the caller)."""
+    preset_data = get_preset(preset or None)
+    if generator is not None and not isinstance(generator, str):
+        raise InputError("generator", generator, "a generator name such as 'silhouette' or 'auto'")
+    settings, background = generate_settings(opts, preset_data)
+    return GenerateJob(
+        images=paths, views=labels, name=name, kind=kind_option(opts.get("kind"), preset_data.get("kind", "prop")),
+        generator=generator or "auto", preset=preset_data, seed=seed_value(seed), settings=settings,
+        background=background, asset_id=validate_asset_id(opts["asset_id"]) if "asset_id" in opts else None,
+        owner=owner)
 
 
 class ForgeApi:
@@ -81,6 +99,9 @@ class ForgeApi:
             "background_removal": {"methods": list(BACKGROUND_METHODS), "rembg": {"available": rembg_ok,
                                                                                  "reason": rembg_reason}},
             "bake_engines": bake_engine_report(),
+            "text_to_image": text_models.report(),
+            "prompt_expander": {"instruct": instruct_source()[1]},
+            "paint_hidden": dict(zip(("available", "reason"), text_models.availability(text_models.INPAINT))),
             "limits": {"max_images": MAX_IMAGES, "max_image_pixels": self.settings.max_image_pixels,
                        "max_upload_faces": self.settings.max_upload_faces},
             "queue_size": self.settings.queue_size,
@@ -98,19 +119,31 @@ class ForgeApi:
             raise InputError("images", f"{len(images)} files", f"1 to {MAX_IMAGES} images")
         paths = [uploaded_path(image, f"images[{i}]") for i, image in enumerate(images)]
         labels = parse_views(views, len(paths))
-        preset_data = get_preset(preset or None)
-        opts = parse_options(options, GENERATE_OPTIONS)
-        seed = seed_value(seed)
-        if generator is not None and not isinstance(generator, str):
-            raise InputError("generator", generator, "a generator name such as 'silhouette' or 'auto'")
-        settings, background = generate_settings(opts, preset_data)
-        asset_id = validate_asset_id(opts["asset_id"]) if "asset_id" in opts else None
-        job = GenerateJob(
-            images=paths, views=labels, name=sanitize_name(name, sanitize_name(Path(paths[0]).stem)),
-            kind=kind_option(opts.get("kind"), preset_data.get("kind", "prop")), generator=generator or "auto",
-            preset=preset_data, seed=seed, settings=settings, background=background, asset_id=asset_id,
-            owner=owner)
+        job = _generate_job(paths, labels, sanitize_name(name, sanitize_name(Path(paths[0]).stem)), generator,
+                            preset, seed, parse_options(options, GENERATE_OPTIONS), owner)
         record, glb = run_generate(self.ctx, job, progress)
+        return json.dumps(record), str(glb)
+
+    def generate_text(self, prompt: Any, name: Any = "", options: Any = "",
+                      progress: Callable[[float, str], None] = _no_progress, *,
+                      owner: str = LOCAL) -> tuple[str, str]:
+        """A prompt to a concept picture (text-to-image, gated for a clean background) to a coloured high poly.
+
+        options: generate's options plus generator, preset, seed and text ({model, seed, attempts, size, steps,
+        expander}); returns (asset JSON with text_to_image: expanded prompt, seed, model, gate verdicts; GLB path).
+        """
+        opts = parse_options(options, TEXT_SECTIONS)
+        text_options = opts.get("text") or {}
+        if not isinstance(text_options, dict):
+            raise InputError("options.text", text_options, "a JSON object of text-to-image options")
+        seed = seed_value(opts.get("seed", 0))
+        text_options = {"seed": seed, **text_options}
+        expanded = check_text(prompt, text_options, self.ctx)
+        job = _generate_job([], ["front"], sanitize_name(name, sanitize_name(expanded.subject.title(), "Asset")),
+                            opts.get("generator", "auto"), opts.get("preset", ""), seed,
+                            {key: value for key, value in opts.items() if key in GENERATE_OPTIONS}, owner)
+        choose(job.generator, 1, job.kind, job.settings)  # the 3D step too is checked before the picture is made
+        record, glb = run_generate_text(self.ctx, prompt, text_options, job, progress)
         return json.dumps(record), str(glb)
 
     def import_mesh(self, mesh: Any, name: Any = "", options: Any = "",
@@ -169,8 +202,16 @@ class ForgeApi:
 
     def forge(self, images: Any, name: Any = "", views: Any = "", preset: Any = "", options: Any = "",
               progress: Callable[[float, str], None] = _no_progress, *, owner: str = LOCAL) -> tuple[str, str]:
-        """The whole chain: generate, postprocess, bake, export; returns (report JSON, zip path)."""
+        """The whole chain: generate, postprocess, bake, export; returns (report JSON, zip path).
+
+        With no images and options.prompt, the chain starts from the prompt (generate_text; options.text holds
+        its text-to-image options).
+        """
         opts = parse_options(options, FORGE_SECTIONS)
+        prompt = opts.get("prompt")
+        has_images = images not in (None, [], "")
+        if prompt is not None and has_images:
+            raise InputError("options.prompt", prompt, "no prompt when images are given (images or a prompt)")
         sections = {key: opts.get(key) or {} for key in ("generate", "postprocess", "bake", "export")}
         for key, value in sections.items():
             if not isinstance(value, dict):
@@ -193,8 +234,13 @@ class ForgeApi:
         generate_options["asset_id"] = asset_id
         # One claim over the whole chain: a cancel that arrives between two stages stops the next one.
         with self.ctx.flags.claim(asset_id):
-            self.generate(images, name, opts.get("generator", "auto"), views, preset, opts.get("seed", 0),
-                          generate_options, part(0.0, 0.35), owner=owner)
+            if prompt is not None:
+                text = {"generator": opts.get("generator", "auto"), "preset": preset, "seed": opts.get("seed", 0),
+                        "text": opts.get("text") or {}, **generate_options}
+                self.generate_text(prompt, name, text, part(0.0, 0.35), owner=owner)
+            else:
+                self.generate(images, name, opts.get("generator", "auto"), views, preset, opts.get("seed", 0),
+                              generate_options, part(0.0, 0.35), owner=owner)
             self.postprocess(asset_id, sections["postprocess"], part(0.35, 0.6), owner=owner)
             self.bake(asset_id, sections["bake"], part(0.6, 0.9), owner=owner)
             return self.export(asset_id, engine_key, sections["export"], part(0.9, 1.0), owner=owner)

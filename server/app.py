@@ -102,6 +102,11 @@ def build_app(api: ForgeApi) -> gr.Blocks:
         return record, deliver(glb)
 
     @_endpoint
+    def generate_text(prompt, name, options, request: gr.Request, progress=gr.Progress()):
+        record, glb = api.generate_text(prompt, name, options, _progress_of(progress), owner=owner_of(request))
+        return record, deliver(glb)
+
+    @_endpoint
     def import_mesh(mesh, name, options, request: gr.Request, progress=gr.Progress()):
         record, glb = api.import_mesh(mesh, name, options, _progress_of(progress), owner=owner_of(request))
         return record, deliver(glb)
@@ -185,6 +190,10 @@ def build_app(api: ForgeApi) -> gr.Blocks:
                             seed = gr.Number(value=0, precision=0, label="Seed")
                         options = gr.Textbox(label="Options (JSON)", placeholder='{"thickness": 1.0}')
                         with gr.Row():
+                            prompt = gr.Textbox(label="Or a prompt instead of images",
+                                                placeholder="a wooden barrel with iron bands", scale=3)
+                            text_button = gr.Button("Generate from prompt", scale=1)
+                        with gr.Row():
                             generate_button = gr.Button("Generate", variant="primary")
                             forge_button = gr.Button("Forge to UE5 zip", variant="primary")
                         forge_options = gr.Textbox(label="Forge options (JSON)",
@@ -257,6 +266,8 @@ def build_app(api: ForgeApi) -> gr.Blocks:
 
         generate_button.click(generate, [images, name, generator, views, preset, seed, options],
                               [generate_report, viewer], api_name="generate", **heavy)
+        text_button.click(generate_text, [prompt, name, options], [generate_report, viewer], api_name="generate_text",
+                          **heavy)
         import_button.click(import_mesh, [mesh_file, mesh_name, mesh_options], [generate_report, viewer],
                             api_name="import_mesh", **heavy)
         forge_button.click(forge, [images, name, views, preset, forge_options], [generate_report, forge_zip],

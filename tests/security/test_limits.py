@@ -6,7 +6,8 @@ from server.api import ForgeApi
 from server.app import build_app
 from server.config import load_settings
 
-HEAVY = {"generate", "import_mesh", "forge", "postprocess", "decimate_preview", "bake", "export", "scene"}
+HEAVY = {"generate", "generate_text", "import_mesh", "forge", "postprocess", "decimate_preview", "bake", "export",
+         "scene"}
 LIGHT = {"health", "quota", "assets", "asset", "cancel", "presets"}
 
 
