@@ -296,3 +296,28 @@ def test_a_served_model_loads_at_start_up_and_no_generation_loads_it_again(fake_
     assert host.loads == [trellis2.MODEL_KEY], "a pinned model is never loaded again"
     with pytest.raises(InputError, match="O3F_SERVE_MODELS='nope'"):
         serve_models(["nope"])
+
+
+def test_vertices_no_face_uses_neither_size_nor_place_the_mesh():
+    from server.generators.base import placed_in_blender
+
+    box = trimesh.creation.box(extents=(1.0, 2.0, 4.0))
+    stray = np.array([[50.0, 50.0, 50.0], [-80.0, 0.0, -90.0]])  # grid vertices the decoder left unused
+    vertices = np.vstack([stray, box.vertices])
+    mesh, scale, _ = placed_in_blender(vertices, box.faces + len(stray), np.eye(3), 2.0)
+    assert len(mesh.vertices) == len(box.vertices) and mesh.is_watertight
+    assert scale == pytest.approx(0.5) and np.ptp(mesh.vertices, axis=0) == pytest.approx([0.5, 1.0, 2.0])
+    assert mesh.bounds[0][2] == pytest.approx(0.0)
+
+
+def test_dinov3_blocks_moved_by_transformers_5_are_found_where_trellis2_reads_them():
+    from types import SimpleNamespace
+
+    blocks = ["block0", "block1"]
+    moved = SimpleNamespace(model=SimpleNamespace(model=SimpleNamespace(layer=blocks)))
+    trellis2._layers_where_trellis2_reads_them(moved)
+    assert moved.model.layer is blocks
+    untouched = SimpleNamespace(model=SimpleNamespace(layer=["own"], model=SimpleNamespace(layer=blocks)))
+    trellis2._layers_where_trellis2_reads_them(untouched)
+    assert untouched.model.layer == ["own"]
+    trellis2._layers_where_trellis2_reads_them(None)  # a pipeline without an image encoder is left alone

@@ -204,8 +204,12 @@ def placed_in_blender(vertices: np.ndarray, faces: np.ndarray, to_blender: np.nd
     """A model's mesh turned into Blender axes by `to_blender` (a signed axis permutation), `height` tall,
     standing centred on the origin, faces outward: (mesh, scale, translation) of the placement."""
     matrix = np.asarray(to_blender, np.float64)
-    vertices = np.asarray(vertices, np.float64) @ matrix.T
     faces = np.asarray(faces, np.int64)
+    # Decoders may hand over every vertex of their grid (TRELLIS.2: a million for 140k faces); only the ones the
+    # faces use may size and place the object.
+    used, faces = np.unique(faces, return_inverse=True)
+    faces = faces.reshape(-1, 3)
+    vertices = np.asarray(vertices, np.float64)[used] @ matrix.T
     if np.linalg.det(matrix) < 0:  # a mirror turns the windings inside out
         faces = faces[:, ::-1]
     scale, translation = standing(vertices, height)

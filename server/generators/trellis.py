@@ -150,10 +150,11 @@ def to_blender(raw: dict, height: float) -> trimesh.Trimesh:
 
 
 def vertex_colors(raw: dict) -> np.ndarray:
-    count = len(raw["vertices"])
-    rgba = np.full((count, 4), 255, np.uint8)
+    """RGBA per vertex the faces use, in the order placed_in_blender keeps them (it drops the unused ones)."""
+    used = np.unique(np.asarray(raw["faces"], np.int64))
+    rgba = np.full((len(used), 4), 255, np.uint8)
     if "colors" in raw:
-        rgba[:, :3] = np.clip(np.rint(raw["colors"] * 255), 0, 255)
+        rgba[:, :3] = np.clip(np.rint(np.asarray(raw["colors"])[used] * 255), 0, 255)
     else:
         rgba[:, :3] = 200  # the mesh decoder gave no colours: a neutral grey to paint over
     return rgba

@@ -71,8 +71,18 @@ def load_pipeline():
 
     source, _ = weights_source(WEIGHTS_ENV, REPO, "pipeline.json")
     pipeline = Trellis2ImageTo3DPipeline.from_pretrained(source or REPO)
+    _layers_where_trellis2_reads_them(getattr(pipeline, "image_cond_model", None))
     pipeline.cuda()
     return pipeline
+
+
+def _layers_where_trellis2_reads_them(encoder) -> None:
+    """transformers 5 moved DINOv3's blocks to model.model.layer; TRELLIS.2's image encoder reads model.layer
+    (seen on the GPU machine with transformers 5.17: bench/RESULTS.md). Point the old name at the new place."""
+    model = getattr(encoder, "model", None)
+    inner = getattr(model, "model", None)
+    if model is not None and not hasattr(model, "layer") and hasattr(inner, "layer"):
+        object.__setattr__(model, "layer", inner.layer)
 
 
 @gpu.gpu_task(duration=lambda rgba, seed, quality: gpu.generation_seconds(quality, 1))
