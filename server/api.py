@@ -24,6 +24,7 @@ from .options import (
     export_options,
     generate_settings,
     kind_option,
+    paint_settings,
     parse_options,
     parse_views,
     post_settings,
@@ -52,7 +53,7 @@ IMPORT_OPTIONS = {"kind", "up_axis", "asset_id"}
 POSTPROCESS_OPTIONS = {"target_triangles", "texture_size", "texel_density", "lod_ratios", "symmetry", "repair",
                        "collision", "max_hulls", "max_hull_vertices", "pivot", "pivot_point", "height",
                        "height_cm", "stable_pose", "preset"}
-BAKE_OPTIONS = {"texture_size", "ao_samples", "ao_distance", "engine", "preset"}
+BAKE_OPTIONS = {"texture_size", "ao_samples", "ao_distance", "engine", "preset", "paint_hidden"}
 FORGE_SECTIONS = {"generate", "postprocess", "bake", "export", "engine", "generator", "seed", "kind", "prompt", "text"}
 TEXT_SECTIONS = GENERATE_OPTIONS | {"text", "generator", "preset", "seed"}
 SCENE_SECTIONS = {"generate", "postprocess", "bake", "export", "engine", "generator", "seed", "asset_id", *SCENE_KEYS}
@@ -172,9 +173,13 @@ class ForgeApi:
         """Bake normal (DirectX and OpenGL), base colour, metallic, roughness, AO onto LOD0; returns asset JSON."""
         opts = parse_options(options, BAKE_OPTIONS)
         asset = self.ctx.store.open(asset_id, owner)
-        settings, engine = bake_settings(opts, asset.read().get("parameters", {}).get("preset"))
+        record = asset.read()
+        settings, engine = bake_settings(opts, record.get("parameters", {}).get("preset"))
+        # A text asset's hidden sides are painted after its own subject unless a prompt is given.
+        paint = paint_settings(opts.get("paint_hidden"), (record.get("text_to_image") or {}).get("prompt", {})
+                               .get("subject", ""))
         with self.ctx.flags.claim(asset.asset_id) as check:
-            run_bake(asset, settings, engine, progress, check, quota=self.ctx.quota)
+            run_bake(asset, settings, engine, progress, check, quota=self.ctx.quota, paint=paint)
         return json.dumps(asset.read())
 
     def export(self, asset_id: Any, engine: Any = "ue5", options: Any = "",

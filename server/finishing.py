@@ -27,7 +27,9 @@ from .meshdata import MeshArrays
 from .meshfile import glb_bytes, read_glb
 from .pipeline import ATTRIBUTES, charged_if_failed
 from .quota import QuotaLedger
+from .generators.base import VIEW_LABELS
 from .stages import checks as checks_stage
+from .stages.paint_hidden import PaintSettings, paint_hidden
 
 Progress = Callable[[float, str], None]
 TEXTURES = ("base_color", "normal_gl", "metallic", "roughness", "ao")
@@ -110,10 +112,11 @@ def bake_source(asset: Asset, mesh: trimesh.Trimesh, transform: dict) -> Attribu
 
 
 def run_bake(asset: Asset, settings: BakeSettings, engine: str, progress: Progress, check,
-             quota: QuotaLedger | None = None) -> dict:
+             quota: QuotaLedger | None = None, paint: PaintSettings | None = None) -> dict:
     """Bake the high poly onto LOD0 (in LOD0's placed space) and save the maps as PNGs under textures/.
 
-    On the CUDA engine the bake is refused before it starts when `quota` cannot cover its GPU seconds.
+    On the CUDA engine the bake is refused before it starts when `quota` cannot cover its GPU seconds. With
+    `paint`, the base colour's texels that no generation view saw are painted over (server/stages/paint_hidden.py).
     """
     lods, hulls, state = load_game_mesh(asset)
     mesh = read_high_poly(asset)
@@ -153,6 +156,16 @@ def run_bake(asset: Asset, settings: BakeSettings, engine: str, progress: Progre
             run["gpu_seconds"] = round(elapsed, 3) if maps.stats.get("engine") == "cuda" else 0.0
             run["gpu_charged_seconds"] = gpu.charged_seconds(elapsed, estimate)
         check()
+        if paint is not None:
+            progress(0.8, f"painting the sides no view saw ({paint.method})")
+            views = [item["view"] for item in asset.read().get("inputs", []) if item.get("view") in VIEW_LABELS]
+            painted = paint_hidden(maps.base_color, lods[0], views or ["front"], paint,
+                                   rotation=np.asarray(transform["rotation"]),
+                                   quota_left_s=None if quota is None else quota.left_today())
+            maps.base_color = painted.image
+            run["parameters"]["paint_hidden"] = painted.record
+            if quota is not None and painted.record.get("gpu_charge_s"):
+                quota.record("paint_hidden", asset.asset_id, painted.record["gpu_charge_s"])
         progress(0.9, "writing textures")
         images = {"base_color": maps.base_color_rgba(), "normal_gl": maps.normal_rgb(),
                   "metallic": _gray(maps.metallic), "roughness": _gray(maps.roughness), "ao": _gray(maps.ao)}

@@ -18,6 +18,7 @@ from .generators.trellis import MULTI_VIEW_MODES
 from .presets import get_preset
 from .stages.background import METHODS as BACKGROUND_METHODS
 from .stages.background import rembg_status
+from .stages.paint_hidden import PaintSettings
 from .stages.placement import resolve_height
 
 DEFAULT_VIEW_ORDER = ("front", "left", "back", "right")
@@ -240,3 +241,28 @@ def generate_settings(opts: dict, preset_data: dict) -> tuple[dict, str]:
         raise InputError("options.background", background, f"a method this server can run ({rembg[1]}); "
                          "'auto' uses rembg where it can and the classical method otherwise")
     return settings, background
+
+
+PAINT_KEYS = {"method", "prompt", "strength", "steps", "guidance", "seed", "resolution", "min_cos", "match_colours"}
+
+
+def paint_settings(value: Any, subject: str = "") -> PaintSettings | None:
+    """bake's paint_hidden option: off (false or absent), a method name, or an object of PaintSettings' fields;
+    `subject` (a text asset's) is the diffusion prompt when none is given."""
+    if value is None or value is False:
+        return None
+    if isinstance(value, str):
+        value = {"method": value}
+    if value is True:
+        value = {}
+    if not isinstance(value, dict):
+        raise InputError("options.paint_hidden", value, "false, 'classical', 'diffusion' or an object of its settings")
+    unknown = sorted(set(value) - PAINT_KEYS)
+    if unknown:
+        raise InputError("options.paint_hidden", unknown[0], f"one of the keys {', '.join(sorted(PAINT_KEYS))}")
+    if subject and not value.get("prompt"):
+        value = {**value, "prompt": subject}
+    try:
+        return PaintSettings(**value).validate()
+    except InputError as exc:
+        raise InputError(f"options.paint_hidden.{exc.argument.split('.')[-1]}", exc.value, exc.expected) from exc

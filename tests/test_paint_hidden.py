@@ -400,3 +400,39 @@ def test_bad_input_is_refused_by_name(box, call, argument):
     with pytest.raises(InputError) as refused:
         call(low, painted_box_map(low, chart_of_face))
     assert refused.value.argument == argument
+
+
+def test_bake_paints_the_sides_no_view_saw_when_asked(tmp_path, monkeypatch):
+    """Through the API: bake with paint_hidden repaints only texels the front view did not see, and says so."""
+    import json
+
+    from PIL import Image, ImageDraw
+
+    from server.api import ForgeApi
+    from server.config import load_settings
+    from server.errors import InputError
+
+    monkeypatch.setenv("O3F_WORKSPACE", str(tmp_path / "workspace"))
+    picture = Image.new("RGBA", (160, 160), (0, 0, 0, 0))
+    ImageDraw.Draw(picture).ellipse([30, 20, 130, 140], fill=(40, 160, 60, 255))
+    ImageDraw.Draw(picture).rectangle([60, 50, 100, 110], fill=(200, 40, 40, 255))
+    picture.save(tmp_path / "front.png")
+    api = ForgeApi(load_settings())
+    record, _ = api.generate([str(tmp_path / "front.png")], "Painted", "silhouette", "front", "", 0,
+                             {"resolution": 64, "target_faces": 5000})
+    asset_id = json.loads(record)["asset_id"]
+    api.postprocess(asset_id, {"target_triangles": 800, "texture_size": 256, "max_hulls": 2})
+    folder = api.ctx.store.open(asset_id).folder
+    api.bake(asset_id, {"ao_samples": 2, "texture_size": 256})
+    plain = np.asarray(Image.open(folder / "textures" / "base_color.png"))
+    with pytest.raises(InputError, match="options.paint_hidden='brush'"):
+        api.bake(asset_id, {"paint_hidden": {"brush": 1}})
+    with pytest.raises(InputError, match="options.paint_hidden.strength=2"):
+        api.bake(asset_id, {"paint_hidden": {"method": "classical", "strength": 2}})
+    baked = json.loads(api.bake(asset_id, {"ao_samples": 2, "texture_size": 256, "paint_hidden": "classical"}))
+    painted = np.asarray(Image.open(folder / "textures" / "base_color.png"))
+    paint = baked["stages"][-1]["parameters"]["paint_hidden"]
+    assert paint["views"] == ["front"] and paint["method"] == "classical" and 0.2 < paint["hidden_share"] < 0.8
+    assert paint["painted"].startswith("classical")
+    changed = np.any(painted != plain, axis=-1)
+    assert changed.any() and changed.mean() < 0.8  # the back was repainted, the front kept
