@@ -24,37 +24,58 @@ def _face_normals(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, 
     return cross / np.maximum(area2, 1e-30)[:, None], area2 / 2
 
 
-def _atlas(mesh: MeshArrays, texture_size: int, padding: int, texels_per_metre: float):
+# Charts are packed at this many texels a side whatever the texture size, then scaled onto the texture:
+# packing time no longer grows with the texture, and padding is held as a share of the texture's side.
+PACK_TEXELS = 512
+MAX_REPACKS = 4
+
+
+def _charts(mesh: MeshArrays, pack_scale: float, padding: int, texels_per_metre: float):
+    """xatlas charts, parametrised and packed once: (vmapping, faces, uv in pack texels, width, height)."""
     atlas = xatlas.Atlas()
     atlas.add_mesh(mesh.vertices.astype(np.float32), mesh.faces.astype(np.uint32))
-    charts = xatlas.ChartOptions()
-    # Capping the chart area keeps xatlas's per-chart parametrisation small: a third less time, and
-    # smaller charts pack a little tighter.
-    _, areas = _face_normals(mesh.vertices, mesh.faces)
-    charts.max_chart_area = float(areas.sum()) / 16
+    pack = _pack_options(padding)
+    if texels_per_metre > 0:
+        pack.texels_per_unit = float(texels_per_metre * pack_scale)
+    else:
+        pack.resolution = PACK_TEXELS
+    atlas.generate(xatlas.ChartOptions(), pack)
+    vmapping, indices, uvs = atlas[0]
+    size = np.array([atlas.width, atlas.height], np.float64)
+    return vmapping.astype(np.int64), indices.astype(np.int64), uvs.astype(np.float64) * size, atlas.width, atlas.height
+
+
+def _repack(uv_texels: np.ndarray, faces: np.ndarray, padding: int):
+    """The same charts packed again with another padding; charts keep their size (one texel per UV unit)."""
+    atlas = xatlas.Atlas()
+    atlas.add_uv_mesh(uv_texels.astype(np.float32), faces.astype(np.uint32))
+    pack = _pack_options(padding)
+    pack.texels_per_unit = 1.0
+    atlas.generate(pack_options=pack)
+    _, _, uvs = atlas[0]  # a UV mesh keeps its vertex order and faces
+    return uvs.astype(np.float64) * np.array([atlas.width, atlas.height]), atlas.width, atlas.height
+
+
+def _pack_options(padding: int) -> xatlas.PackOptions:
     pack = xatlas.PackOptions()
     pack.padding = int(padding)
-    pack.bilinear = True
+    pack.bilinear = True  # charts are packed by the texels they touch, so the padding is a true gap
     pack.rotate_charts = True
-    pack.bruteForce = False
-    if texels_per_metre > 0:
-        pack.texels_per_unit = float(texels_per_metre)
-    else:
-        pack.resolution = int(texture_size)
-    atlas.generate(charts, pack)
-    vmapping, indices, uvs = atlas[0]
-    return vmapping.astype(np.int64), indices.astype(np.int64), uvs.astype(np.float64), atlas.width, atlas.height
+    pack.bruteForce = False  # brute force took 5 to 100 times longer for a few per cent more coverage
+    return pack
 
 
 def unwrap(mesh: MeshArrays, *, texture_size: int = 2048, texel_density: float | None = None,
            padding: int | None = None) -> MeshArrays:
     """Split the mesh at chart seams and give every vertex a UV in [0, 1] (v up) on one square texture.
 
-    texel_density is in texels per centimetre; without it charts are scaled to fill the texture. When
-    xatlas returns a larger atlas than asked (it does, for density targets and tight packing), the UVs
-    are scaled down to the texture and the packing is redone with proportionally more padding, so the
-    gap between charts is still `padding` texels of the texture that is baked. Normals of the result
-    are smooth except across seams whose sides meet at more than HARD_ANGLE_DEG (hard edges sit on seams).
+    texel_density is in texels per centimetre; without it charts are scaled to fill the texture. xatlas
+    packs at PACK_TEXELS a side whatever the texture size (with the padding scaled to match), and the
+    layout is scaled onto the texture; when the packed atlas comes out larger than asked, the charts are
+    packed again with proportionally more padding, so every chart keeps at least `padding` texels of the
+    texture free around it (two neighbours are at least twice that apart). Without a density the layout
+    is the same at every texture size. Normals of the result are smooth except across seams whose sides
+    meet at more than HARD_ANGLE_DEG (hard edges sit on seams).
     """
     if texture_size not in {2**k for k in range(6, 14)}:
         raise InputError("texture_size", texture_size, "a power of two from 64 to 8192")
@@ -62,27 +83,32 @@ def unwrap(mesh: MeshArrays, *, texture_size: int = 2048, texel_density: float |
         raise InputError("texel_density", texel_density, "texels per centimetre, above 0 and at most 1024")
     padding = padding_for(texture_size) if padding is None else int(padding)
     texels_per_metre = 0.0 if texel_density is None else texel_density * 100.0
+    pack_scale = PACK_TEXELS / texture_size  # pack texels per texture texel
 
-    # xatlas usually returns 20-35 % more texels than asked; ask for that much more padding up front
-    # so that one pass is enough after the UVs are scaled onto the texture.
-    asked_padding = int(math.ceil(padding * 1.45))
-    for _ in range(3):
-        vmapping, faces, uv, width, height = _atlas(mesh, texture_size, asked_padding, texels_per_metre)
-        side = max(width, height)
-        shrink = min(1.0, texture_size / side)  # xatlas may give more texels than the texture has
-        if asked_padding * shrink >= padding - 1e-9:
+    def texture_per_pack_texel(side: int) -> float:
+        """Texture texels per pack texel once the atlas (side pack texels) is put on the texture."""
+        fill = texture_size / max(side, 1)
+        return fill if texels_per_metre <= 0 else min(1.0 / pack_scale, fill)
+
+    # xatlas's atlas usually comes out 20-50 % wider than asked: pad for that from the start.
+    asked = max(1, math.ceil(padding * pack_scale * 1.45))
+    vmapping, faces, uv, width, height = _charts(mesh, pack_scale, asked, texels_per_metre)
+    for _ in range(MAX_REPACKS):
+        scale = texture_per_pack_texel(max(width, height))
+        if asked * scale >= padding - 1e-9:
             break
-        asked_padding = int(math.ceil(padding / shrink))
-    # xatlas's UVs are normalised by its own width and height; bring them onto the square texture.
-    uv_texels = uv * np.array([width, height]) * shrink
-    uv01 = uv_texels / texture_size
+        asked = math.ceil(padding / scale)
+        uv, width, height = _repack(uv, faces, asked)
+    scale = texture_per_pack_texel(max(width, height))
+    uv01 = uv * scale / texture_size
     uv01[:, 1] = 1.0 - uv01[:, 1]  # xatlas counts rows from the top; ours have v up
 
     vertices = mesh.vertices[vmapping]
     normals = _seam_aware_normals(mesh, vmapping, faces)
     colors = mesh.colors[vmapping] if mesh.colors is not None else None
-    info = {**mesh.info, "atlas_size": [int(width), int(height)], "uv_scale": float(shrink),
-            "padding_texels": float(asked_padding * shrink), "texture_size": int(texture_size)}
+    info = {**mesh.info, "atlas_size": [int(width), int(height)], "uv_scale": float(scale * pack_scale),
+            "padding_texels": float(asked * scale), "texture_size": int(texture_size),
+            "pack_texels": PACK_TEXELS}
     return MeshArrays(vertices, faces, colors=colors, uv=uv01, normals=normals, info=info)
 
 
