@@ -7,7 +7,10 @@ as a share of the height, over the joints the bodies define) and the time of the
 weights and the whole stage; then the summary against the goals (mean <= 3 %, max <= 6 %, <= 10 s for a
 20k-vertex body on 2 cores).
 
-    python bench/rig_template.py [--count 12] [--cells 160] [--seed 16]
+    python bench/rig_template.py [--count 12] [--cells 160] [--seed 16] [--family capsules|skin]
+
+--family skin grows the same builds with Blender's Skin modifier instead (needs bpy; about 3-4k vertices
+a body, a shape family the fitter was not tuned on).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from server.errors import ForgeError  # noqa: E402
 from server.rigging import rig_mesh  # noqa: E402
-from tests.humanoids import MEASURED_JOINTS, Body, make_humanoid  # noqa: E402
+from tests.humanoids import MEASURED_JOINTS, Body, make_humanoid, make_skin_humanoid  # noqa: E402
 
 
 def random_body(rng: np.random.Generator, cells: int) -> Body:
@@ -54,9 +58,12 @@ def main(argv=None) -> int:
     parser.add_argument("--count", type=int, default=12)
     parser.add_argument("--cells", type=int, default=160, help="marching-cubes cells along the height")
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument("--family", choices=("capsules", "skin"), default="capsules")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
-    print(f"rig template benchmark: {args.count} humanoids, seed {args.seed}, {os.cpu_count()} CPU cores")
+    work = Path(tempfile.mkdtemp(prefix="o3f_rig_bench_"))
+    print(f"rig template benchmark: {args.count} {args.family} humanoids, seed {args.seed}, "
+          f"{os.cpu_count()} CPU cores")
     header = (f"{'#':>2} {'height':>6} {'pose':>4} {'drop':>5} {'girth':>5} {'verts':>6} {'fit s':>6} {'weights s':>9} "
               f"{'total s':>7} {'mean %':>6} {'max %':>6}  worst joint")
     print(header)
@@ -64,7 +71,7 @@ def main(argv=None) -> int:
     means, maxima, totals, refused = [], [], [], []
     for index in range(args.count):
         body = random_body(rng, args.cells)
-        human = make_humanoid(body)
+        human = make_humanoid(body) if args.family == "capsules" else make_skin_humanoid(body, work / str(index))
         started = time.perf_counter()
         try:
             rig = rig_mesh(human.mesh)

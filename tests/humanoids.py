@@ -264,3 +264,103 @@ if __name__ == "__main__":  # a quick look: python -m tests.humanoids OUT_DIR
     for name, human in cast().items():
         trimesh.Trimesh(human.mesh.vertices, human.mesh.faces).export(out / f"{name}.ply")
         print(name, len(human.mesh.vertices), "vertices", f"{human.height:.3f} m")
+
+
+# --------------------------------------------------------------------------------------------------
+# a second family: stick figures grown by Blender's Skin modifier (bpy in a subprocess)
+# --------------------------------------------------------------------------------------------------
+
+# Builds the stick figure given as JSON (nodes, radii, edges), grows it with Skin + Subdivision Surface,
+# and saves the evaluated, triangulated surface to an .npz.
+_SKIN_SCRIPT = r'''
+import json, sys
+import bpy
+import numpy as np
+spec = json.load(open(sys.argv[1]))
+bpy.ops.wm.read_factory_settings(use_empty=True)
+mesh = bpy.data.meshes.new("figure")
+mesh.from_pydata(spec["nodes"], spec["edges"], [])
+obj = bpy.data.objects.new("figure", mesh)
+bpy.context.scene.collection.objects.link(obj)
+bpy.context.view_layer.objects.active = obj
+skin = obj.modifiers.new("skin", "SKIN")
+skin.branch_smoothing = 0.5
+layer = mesh.skin_vertices[0].data
+for i, radius in enumerate(spec["radii"]):
+    layer[i].radius = radius
+    layer[i].use_root = i == 0
+obj.modifiers.new("smooth", "SUBSURF").levels = spec["subdivisions"]
+bpy.context.view_layer.update()
+evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).to_mesh()
+evaluated.calc_loop_triangles()
+co = np.empty(len(evaluated.vertices) * 3); evaluated.vertices.foreach_get("co", co)
+tris = np.empty(len(evaluated.loop_triangles) * 3, dtype=np.int64)
+evaluated.loop_triangles.foreach_get("vertices", tris)
+np.savez(sys.argv[2], vertices=co.reshape(-1, 3), faces=tris.reshape(-1, 3))
+'''
+
+
+def make_skin_humanoid(body: Body, work_dir, subdivisions: int = 2) -> Humanoid:
+    """The same build as make_humanoid, grown from a stick figure by Blender's Skin modifier instead.
+
+    The figure's nodes are the true joints; a ball node splits each foot. Needs bpy (run in a subprocess).
+    """
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import trimesh
+
+    H, g = body.height, body.girth
+    joints, ends = humanoid_joints(body)
+    nodes, radii, edges, index = [], [], [], {}
+
+    def node(name, point, rx, ry=None):
+        index[name] = len(nodes)
+        nodes.append([float(c) for c in point])
+        radii.append([float(rx), float(ry if ry is not None else rx)])
+
+    def edge(a, b):
+        edges.append([index[a], index[b]])
+
+    shoulder_z = body.shoulder_share * H
+    node("pelvis", joints["pelvis"], body.hip_half * H + 0.02 * H * g, 0.065 * H * g)
+    node("waist", (0, 0, 0.5 * (joints["pelvis"][2] + shoulder_z)), 0.085 * H * g, 0.058 * H * g)
+    node("chest", (0, 0, shoulder_z - 0.06 * H), 0.095 * H * g, 0.065 * H * g)
+    node("neck_01", joints["neck_01"], 0.034 * H * g)
+    node("head", joints["head"], 0.032 * H * g)
+    node("head_centre", ends["head_centre"], 0.05 * H, 0.058 * H)
+    node("head_top", ends["head_top"] - [0, 0, 0.025 * H], 0.03 * H)
+    for a, b in (("pelvis", "waist"), ("waist", "chest"), ("chest", "neck_01"), ("neck_01", "head"),
+                 ("head", "head_centre"), ("head_centre", "head_top")):
+        edge(a, b)
+    for side in ("l", "r"):
+        node(f"thigh_{side}", joints[f"thigh_{side}"], 0.05 * H * g)
+        node(f"calf_{side}", joints[f"calf_{side}"], 0.034 * H * g)
+        node(f"foot_{side}", joints[f"foot_{side}"], 0.024 * H * g)
+        node(f"ball_{side}", joints[f"ball_{side}"], 0.022 * H * g, 0.02 * H * g)
+        node(f"toe_{side}", ends[f"toe_{side}"], 0.016 * H * g)
+        node(f"upperarm_{side}", joints[f"upperarm_{side}"], 0.032 * H * g)
+        node(f"lowerarm_{side}", joints[f"lowerarm_{side}"], 0.025 * H * g)
+        node(f"hand_{side}", joints[f"hand_{side}"], 0.018 * H * g)
+        node(f"hand_tip_{side}", ends[f"hand_tip_{side}"], 0.012 * H, 0.02 * H)
+        for a, b in (("pelvis", "thigh"), ("thigh", "calf"), ("calf", "foot"), ("foot", "ball"), ("ball", "toe"),
+                     ("neck_01", "upperarm"), ("upperarm", "lowerarm"), ("lowerarm", "hand"),
+                     ("hand", "hand_tip")):
+            edge(a if a in ("pelvis", "neck_01") else f"{a}_{side}", f"{b}_{side}")
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    spec_path, out_path = work / "figure.json", work / "figure.npz"
+    spec_path.write_text(json.dumps({"nodes": nodes, "radii": radii, "edges": edges, "subdivisions": subdivisions}))
+    proc = subprocess.run([sys.executable, "-c", _SKIN_SCRIPT, str(spec_path), str(out_path)],
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise RuntimeError(f"Blender's Skin modifier failed: {proc.stderr[-2000:]}")
+    with np.load(out_path) as data:
+        mesh = trimesh.Trimesh(data["vertices"], data["faces"], process=True)
+    floor = float(mesh.vertices[:, 2].min())
+    mesh.apply_translation((0.0, 0.0, -floor))
+    shift = np.array([0.0, 0.0, floor])
+    return Humanoid(body, MeshArrays(np.asarray(mesh.vertices), np.asarray(mesh.faces)),
+                    {k: v - shift for k, v in joints.items()}, {k: v - shift for k, v in ends.items()})

@@ -23,6 +23,7 @@ from ..errors import ForgeError
 HEAT_CONSTANT = 1.0      # the paper's c
 CANDIDATES = 4           # nearest bones whose visibility is tested per vertex
 MIN_WEIGHT = 0.01        # influences below this share are dropped before renormalising
+DISTANCE_BLOCK = 20_000  # vertices per block when measuring distances to the bones
 
 
 @dataclass
@@ -54,17 +55,19 @@ def segment_distances(points: np.ndarray, heads: np.ndarray, tails: np.ndarray):
 def bone_distances(points: np.ndarray, heads: np.ndarray, tails: np.ndarray, segment_bones: np.ndarray,
                    bone_count: int):
     """Distances (n, bones) from every point to each bone's nearest segment, and those closest points."""
-    by_segment, closest_segment = segment_distances(points, heads, tails)
     distance = np.empty((len(points), bone_count))
     closest = np.empty((len(points), bone_count, 3))
-    rows = np.arange(len(points))
-    for bone in range(bone_count):
-        mine = np.flatnonzero(segment_bones == bone)
-        if len(mine) == 0:
-            raise ValueError(f"bone {bone} has no segment")
-        pick = mine[np.argmin(by_segment[:, mine], axis=1)]
-        distance[:, bone] = by_segment[rows, pick]
-        closest[:, bone] = closest_segment[rows, pick]
+    members = [np.flatnonzero(segment_bones == bone) for bone in range(bone_count)]
+    if any(len(mine) == 0 for mine in members):
+        raise ValueError("every bone needs at least one segment")
+    for start in range(0, len(points), DISTANCE_BLOCK):   # blocks bound the (n, segments, 3) temporaries
+        block = slice(start, min(len(points), start + DISTANCE_BLOCK))
+        by_segment, closest_segment = segment_distances(points[block], heads, tails)
+        rows = np.arange(block.stop - block.start)
+        for bone, mine in enumerate(members):
+            pick = mine[np.argmin(by_segment[:, mine], axis=1)]
+            distance[block, bone] = by_segment[rows, pick]
+            closest[block, bone] = closest_segment[rows, pick]
     return distance, closest
 
 

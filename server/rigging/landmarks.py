@@ -36,6 +36,8 @@ HAND_SHARE = 0.245       # wrist-to-fingertip / shoulder-to-fingertip
 KNEE_SHARE = 0.5         # thigh / (thigh + shank)
 BALL_SHARE = 0.72        # heel-to-ball / heel-to-toe
 PINCH = 0.7             # middle depth / leg depth below which a joined section is still two thighs
+NECK_BASE_MAX = 0.4     # neck base's highest place, as a share of the shoulder line to head joint span
+SHOULDER_KINK_DEG = 14.0  # a turn this sharp in the arm's inner half is where a shoulder girdle meets the arm
 BEND_MIN_DEG = 8.0       # a limb axis turning less than this is taken as straight
 CROTCH_RANGE = (0.3, 0.65)   # crotch height / body height for a humanoid
 ARM_REACH_MIN = 0.22     # hand tip's distance from the body's middle / height, the least a T/A-pose gives
@@ -101,31 +103,50 @@ def _smooth(points: np.ndarray, passes: int = 2) -> np.ndarray:
     return out
 
 
+def _segment_distances(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    ab = b - a
+    t = np.clip((points - a) @ ab / max(float(ab @ ab), 1e-20), 0.0, 1.0)
+    return np.linalg.norm(points - (a + t[:, None] * ab), axis=1)
+
+
+def _direction(points: np.ndarray, rough: np.ndarray) -> np.ndarray:
+    """Unit direction of a run of axis points (their principal axis, oriented along `rough`)."""
+    rough = rough / max(float(np.linalg.norm(rough)), 1e-20)
+    if len(points) < 3:
+        return rough
+    centred = points - points.mean(axis=0)
+    main = np.linalg.svd(centred, full_matrices=False)[2][0]
+    return main if main @ rough >= 0 else -main
+
+
 def _joint_between(axis: np.ndarray, start: np.ndarray, end: np.ndarray, share: float,
-                   window: float = 0.2) -> tuple[np.ndarray, str, float]:
+                   window: float = 0.2, min_bend: float = BEND_MIN_DEG) -> tuple[np.ndarray, str, float]:
     """A middle joint (elbow, knee) on a limb axis from `start` to `end`.
 
-    Where the axis bends by BEND_MIN_DEG or more within `window` of the proportional place, the joint is
-    the axis point farthest from the straight line start-end; otherwise it is the proportional place.
-    Returns (point, how, bend in degrees).
+    The axis is fitted by two straight pieces, start-joint and joint-end, with the joint at the axis point
+    within `window` of the proportional place that fits best. Where the two pieces turn by BEND_MIN_DEG or
+    more, that point is the joint; otherwise the limb is straight and the joint sits at the proportional
+    place. Returns (point, how, bend in degrees).
     """
     chord = end - start
     length = float(np.linalg.norm(chord))
-    direction = chord / length
-    along = (axis - start) @ direction
-    inside = (along > (share - window) * length) & (along < (share + window) * length)
+    along = (axis - start) @ (chord / length)
+    inside = np.flatnonzero((along > (share - window) * length) & (along < (share + window) * length))
     guess = start + share * chord
-    if inside.sum() < 3:
+    if len(inside) < 3:
         return guess, "proportion", 0.0
-    offsets = (axis - start) - np.outer(along, direction)
-    distance = np.linalg.norm(offsets, axis=1)
-    distance[~inside] = -1.0
-    best = int(distance.argmax())
+    costs = []
+    for i in inside:
+        before, after = axis[:i + 1], axis[i:]
+        costs.append(np.sum(_segment_distances(before, start, axis[i]) ** 2)
+                     + np.sum(_segment_distances(after, axis[i], end) ** 2))
+    best = inside[int(np.argmin(costs))]
     apex = axis[best]
-    a, b = apex - start, end - apex
-    cosine = float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
-    bend = float(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0))))
-    if bend >= BEND_MIN_DEG:
+    # The turn between the axis's own directions on either side (not towards start and end, which carry
+    # the shoulder's or hip's uncertainty).
+    a, b = _direction(axis[: best + 1], apex - start), _direction(axis[best:], end - apex)
+    bend = float(np.degrees(np.arccos(np.clip(float(a @ b), -1.0, 1.0))))
+    if bend >= min_bend:
         return apex, "bend", bend
     return guess, "proportion", bend
 
@@ -249,14 +270,15 @@ def _fit_leg(solid: Solid, sections: list[Section], foot: np.ndarray, crotch_z: 
     ball = np.array([at_ball[:, 0].mean(), ball_y, 0.5 * (at_ball[:, 2].min() + at_ball[:, 2].max())])
     # Thigh: the leg's axis below the crotch, extended up to the hip joint, which sits about one thigh
     # radius above the crotch.
-    upper = (z > crotch_z - 0.1 * height) & (z < crotch_z - 1.5 * solid.pitch)
+    # (Not the last few slices: where the thighs meet the groin their sections lean in towards the middle.)
+    upper = (z > crotch_z - 0.15 * height) & (z < crotch_z - 0.04 * height)
     if upper.sum() < 3:
         raise RefusedInput("mesh: too little of the thighs is apart below the crotch to place the hips")
     thigh_r = float(np.median(radius[(z > crotch_z - 0.05 * height) & (z < crotch_z - 1.5 * solid.pitch)]))
     hip_z = crotch_z + thigh_r
     fit = np.polyfit(z[upper], centroid[upper, :2], 1)
     hip = np.array([np.polyval(fit[:, 0], hip_z), np.polyval(fit[:, 1], hip_z), hip_z])
-    axis = _smooth(np.vstack([ankle, centroid[(z > ankle_z) & (z < crotch_z - solid.pitch)], hip]))
+    axis = _smooth(np.vstack([ankle, centroid[(z > ankle_z) & (z < crotch_z - solid.pitch)], hip]))[::-1]
     knee, how, bend = _joint_between(axis, hip, ankle, KNEE_SHARE)
     points = {"thigh": hip, "calf": knee, "foot": ankle, "ball": ball, "toe": toe}
     info = {"knee": how, "knee_bend_deg": round(bend, 1), "thigh_radius": round(thigh_r, 4),
@@ -358,6 +380,15 @@ def _fit_arm(solid: Solid, voxels: np.ndarray, tip_x: float, merged_x: float, si
     upper = np.abs(axis[:, 0] - merged_x) < 0.35 * abs(tip_x - merged_x)
     fit = np.polyfit(axis[upper, 0], axis[upper, 1:], 1)
     shoulder = np.array([shoulder_x, np.polyval(fit[:, 0], shoulder_x), np.polyval(fit[:, 1], shoulder_x)])
+    # A shoulder girdle followed together with the arm (a long sloping trapezius above a narrow chest)
+    # turns into the arm at the shoulder: where the inner half of the axis kinks, the kink is the shoulder.
+    span = abs(tip_x - merged_x)
+    inner = np.abs(axis[:, 0] - merged_x) <= 0.5 * span
+    if inner.sum() >= 6:
+        kink, how, _ = _joint_between(axis[inner], root, axis[inner][-1], 0.5, window=0.4,
+                                      min_bend=SHOULDER_KINK_DEG)
+        if how == "bend" and (kink[0] - shoulder_x) * sign > 0:
+            shoulder, shoulder_x = kink, float(kink[0])
     line = _smooth(np.vstack([shoulder, axis[(axis[:, 0] - shoulder_x) * sign > 0], tip]))
     wrist = _polyline_point(line, 1.0 - HAND_SHARE)
     elbow, how, bend = _joint_between(line, shoulder, wrist, ELBOW_SHARE)
@@ -420,7 +451,9 @@ def _fit_head(sections: list[Section], shoulder_z: float, height: float) -> tupl
             base_i = i
             break
     base_z = float(z[base_i]) if base_i is not None else shoulder_z
-    base_z = max(base_z, shoulder_z)
+    # A neck that flares gradually has no clear base: keep it where bodies have it, in the lower part of
+    # the span from the shoulder line to the head joint (the neck's bones need that length to lead).
+    base_z = float(np.clip(base_z, shoulder_z, shoulder_z + NECK_BASE_MAX * (head_z - shoulder_z)))
 
     def axis_at(height_z):
         i = int(np.argmin(np.abs(z - height_z)))
