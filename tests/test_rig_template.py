@@ -213,6 +213,47 @@ def test_units_do_not_matter(humans, rigs):
         np.testing.assert_allclose(rig.joints[name] / 100.0, rigs["a_pose_stocky"].joints[name], atol=0.005 * human.height)
 
 
+def test_position_does_not_matter(humans, rigs):
+    """The same body moved off the origin gets the same skeleton, moved alike."""
+    human = humans["t_pose_tall_slim"]
+    offset = np.array([0.7, -0.4, 0.25])
+    rig = rig_mesh(MeshArrays(human.mesh.vertices + offset, human.mesh.faces))
+    for name in MEASURED_JOINTS:
+        np.testing.assert_allclose(rig.joints[name] - offset, rigs["t_pose_tall_slim"].joints[name],
+                                   atol=0.005 * human.height)
+
+
+@pytest.mark.parametrize("sunk", [True, False])
+def test_separate_eyes_follow_the_head(sunk, humans):
+    """Separate closed parts take the bone nearby: eyeballs half sunk into the head see its bone from
+    their hidden half; eyes just off the face see no bone at all and take their nearest one."""
+    human = humans["a_pose_short"]
+    centre, top = human.extremities["head_centre"], human.extremities["head_top"]
+    radius = 0.012 * human.height
+    head = human.mesh.vertices[human.mesh.vertices[:, 2] > centre[2]]
+    face = head[:, 1].min()                           # the head's front surface
+    y = face if sunk else face - radius - 0.002       # half sunk, or floating 2 mm in front of it
+    parts = [trimesh.Trimesh(human.mesh.vertices, human.mesh.faces)]
+    for side in (-1.0, 1.0):
+        eye = trimesh.creation.icosphere(subdivisions=2, radius=radius)
+        eye.apply_translation((side * 0.018 * human.height, y, centre[2] + 0.2 * (top[2] - centre[2])))
+        parts.append(eye)
+    whole = trimesh.util.concatenate(parts)
+    rig = rig_mesh(MeshArrays(whole.vertices, whole.faces))
+    eyes = np.arange(len(whole.vertices)) >= len(human.mesh.vertices)
+    assert rig.report["parts"] == 3 and rig.report["parts_without_sight"] == (0 if sunk else 2)
+    assert (rig.influence_bones[eyes, 0] == rig.bone_names.index("head")).all()
+    np.testing.assert_allclose(rig.influence_weights[eyes].sum(axis=1), 1.0, atol=1e-9)
+
+
+def test_too_many_vertices_is_refused_by_name(humans, monkeypatch):
+    import server.rigging.rig as rig_module
+
+    monkeypatch.setattr(rig_module, "MAX_VERTICES", 1000)
+    with pytest.raises(InputError, match=r"^mesh=.*vertices.*: expected at most 1000 vertices"):
+        rig_mesh(humans["t_pose_average"].mesh)
+
+
 def test_report_is_json(rigs):
     report = json.loads(json.dumps(rigs["t_pose_average"].report))
     assert report["method"] == "template" and report["bones"] == len(UE5_PARENTS)

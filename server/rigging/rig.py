@@ -175,6 +175,8 @@ def rig_mesh(mesh: MeshArrays, options: dict | RigOptions | None = None) -> RigR
         "welded_vertices": int(len(vertices)),
         "max_influences": opts.max_influences,
         "unseen_vertices": heat.info["unseen_vertices"],
+        "parts": heat.info["parts"],
+        "parts_without_sight": heat.info["parts_without_sight"],
         "idle_bones": idle,
         "seconds": {"landmarks": round(fitted - started, 3), "weights": round(weighted - fitted, 3),
                     "total": round(time.perf_counter() - started, 3)},
