@@ -71,23 +71,28 @@ def bone_distances(points: np.ndarray, heads: np.ndarray, tails: np.ndarray, seg
     return distance, closest
 
 
-def _blocked(vertices: np.ndarray, faces: np.ndarray, origins: np.ndarray, targets: np.ndarray,
-             epsilon: float) -> np.ndarray:
-    """Whether the straight segment from each origin to its target crosses the surface (Embree rays)."""
-    from embreex import rtcore_scene
-    from embreex.mesh_construction import TriangleMesh
+class _Sight:
+    """Straight-line visibility through the inside of a mesh: one Embree scene, asked in batches."""
 
-    scene = rtcore_scene.EmbreeScene()
-    TriangleMesh(scene, np.ascontiguousarray(vertices, np.float32), np.ascontiguousarray(faces, np.int32))
-    offset = targets - origins
-    length = np.linalg.norm(offset, axis=1)
-    direction = offset / np.maximum(length, 1e-20)[:, None]
-    # Start a hair inside the surface so that the vertex's own triangles are not hit at distance zero.
-    start = origins + epsilon * direction
-    reach = np.maximum(length - 2 * epsilon, 0.0)
-    hits = scene.run(np.ascontiguousarray(start, np.float32), np.ascontiguousarray(direction, np.float32),
-                     dists=np.ascontiguousarray(reach, np.float32))
-    return (np.asarray(hits) >= 0) & (reach > 0)
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray, epsilon: float):
+        from embreex import rtcore_scene
+        from embreex.mesh_construction import TriangleMesh
+
+        self.scene = rtcore_scene.EmbreeScene()
+        TriangleMesh(self.scene, np.ascontiguousarray(vertices, np.float32), np.ascontiguousarray(faces, np.int32))
+        self.epsilon = epsilon
+
+    def blocked(self, origins: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """Whether the straight segment from each origin (a surface vertex) to its target crosses the surface."""
+        offset = targets - origins
+        length = np.linalg.norm(offset, axis=1)
+        direction = offset / np.maximum(length, 1e-20)[:, None]
+        # Start a hair inside the surface so that the vertex's own triangles are not hit at distance zero.
+        start = origins + self.epsilon * direction
+        reach = np.maximum(length - 2 * self.epsilon, 0.0)
+        hits = self.scene.run(np.ascontiguousarray(start, np.float32), np.ascontiguousarray(direction, np.float32),
+                              dists=np.ascontiguousarray(reach, np.float32))
+        return (np.asarray(hits) >= 0) & (reach > 0)
 
 
 def bone_heat_weights(vertices: np.ndarray, faces: np.ndarray, heads: np.ndarray, tails: np.ndarray,
@@ -114,16 +119,17 @@ def bone_heat_weights(vertices: np.ndarray, faces: np.ndarray, heads: np.ndarray
     order = np.argsort(distance, axis=1)[:, :min(CANDIDATES, bone_count)]
     rows = np.arange(count)
     nearest = np.full(count, -1)
+    sight = _Sight(vertices, faces, 1e-5 * size)
     for rank in range(order.shape[1]):
         todo = nearest < 0
         if not todo.any():
             break
         bone = order[todo, rank]
-        blocked = _blocked(vertices, faces, vertices[todo], closest[rows[todo], bone], 1e-5 * size)
+        blocked = sight.blocked(vertices[todo], closest[rows[todo], bone])
         chosen = np.flatnonzero(todo)[~blocked]
         nearest[chosen] = bone[~blocked]
-    # A closed part that sees no bone at all (an eyeball, a buckle inside a fold) would be cut off from
-    # every heat source: it takes its nearest bone, seen or not.
+    # A closed part that sees no bone at all (an accessory floating just off the body) would be cut off
+    # from every heat source: it takes its nearest bone, seen or not.
     adjacency = sparse.coo_matrix((np.ones(faces.size), (faces.ravel(), np.roll(faces, 1, axis=1).ravel())),
                                   shape=(count, count))
     parts, part_of = csgraph.connected_components(adjacency, directed=False)

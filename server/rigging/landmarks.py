@@ -4,16 +4,19 @@ Each slice (a layer of the voxel grid) is split into connected components; follo
 from slice to slice traces one body part:
 
 - legs: horizontal slices from the soles up; the two feet are the two parts that touch the ground, and
-  the crotch is the first slice where the two legs' components become one;
+  the crotch is the first slice where the two legs' components become one (thighs that touch below it
+  are followed as the two lobes of a pinched section); the hips sit a thigh's radius above the crotch,
+  the ankles just above where the feet reach forward;
 - arms: vertical slices across X from each hand's outermost point inwards, until the arm's component
-  joins the torso (the armpit);
+  joins the torso (the armpit); the shoulder sits an arm's radius outside it, or at the kink where a
+  shoulder girdle traced with the arm turns into it;
 - neck and head: horizontal slices from the crown down; the neck is the narrowest slice above the
-  shoulders.
+  shoulders, the head's middle the peak of its sections' areas.
 
-The centroids of a traced part's sections are its medial axis. Joints on the axis without a shape cue
-of their own (elbow, knee, wrist) sit where the axis bends when it bends, else at the share of the
-limb's length that human proportions give. Anything that does not read as a humanoid raises
-RefusedInput with what was found.
+The centroids of a traced part's sections are its medial axis (for the arms, slabs across the arm's own
+direction). Joints on the axis without a shape cue of their own (elbow, knee, wrist) sit where the axis
+bends when it bends, else at the share of the limb's length that human proportions give. Anything that
+does not read as a humanoid raises RefusedInput with what was found.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
 from ..errors import RefusedInput
+from .heat import segment_distances
 from .voxels import Solid, solid_voxels
 
 # Voxels along the body's height: 128 puts about 1.4 cm in a voxel on a 1.8 m body.
@@ -103,12 +107,6 @@ def _smooth(points: np.ndarray, passes: int = 2) -> np.ndarray:
     return out
 
 
-def _segment_distances(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    ab = b - a
-    t = np.clip((points - a) @ ab / max(float(ab @ ab), 1e-20), 0.0, 1.0)
-    return np.linalg.norm(points - (a + t[:, None] * ab), axis=1)
-
-
 def _direction(points: np.ndarray, rough: np.ndarray) -> np.ndarray:
     """Unit direction of a run of axis points (their principal axis, oriented along `rough`)."""
     rough = rough / max(float(np.linalg.norm(rough)), 1e-20)
@@ -138,8 +136,8 @@ def _joint_between(axis: np.ndarray, start: np.ndarray, end: np.ndarray, share: 
     costs = []
     for i in inside:
         before, after = axis[:i + 1], axis[i:]
-        costs.append(np.sum(_segment_distances(before, start, axis[i]) ** 2)
-                     + np.sum(_segment_distances(after, axis[i], end) ** 2))
+        costs.append(np.sum(segment_distances(before, start[None], axis[i][None])[0] ** 2)
+                     + np.sum(segment_distances(after, axis[i][None], end[None])[0] ** 2))
     best = inside[int(np.argmin(costs))]
     apex = axis[best]
     # The turn between the axis's own directions on either side (not towards start and end, which carry
@@ -274,7 +272,8 @@ def _fit_leg(solid: Solid, sections: list[Section], foot: np.ndarray, crotch_z: 
     upper = (z > crotch_z - 0.15 * height) & (z < crotch_z - 0.04 * height)
     if upper.sum() < 3:
         raise RefusedInput("mesh: too little of the thighs is apart below the crotch to place the hips")
-    thigh_r = float(np.median(radius[(z > crotch_z - 0.05 * height) & (z < crotch_z - 1.5 * solid.pitch)]))
+    top_of_thigh = (z > crotch_z - 0.05 * height) & (z < crotch_z - 1.5 * solid.pitch)
+    thigh_r = float(np.median(radius[top_of_thigh if top_of_thigh.any() else upper]))
     hip_z = crotch_z + thigh_r
     fit = np.polyfit(z[upper], centroid[upper, :2], 1)
     hip = np.array([np.polyval(fit[:, 0], hip_z), np.polyval(fit[:, 1], hip_z), hip_z])
@@ -366,8 +365,8 @@ def _axis_along(points: np.ndarray, start: np.ndarray, direction: np.ndarray, st
 def _fit_arm(solid: Solid, voxels: np.ndarray, tip_x: float, merged_x: float, sign: float) -> tuple[dict, dict]:
     """Shoulder, elbow, wrist and hand tip of one arm from its voxels."""
     points = solid.centres(voxels)
-    outer = points[np.abs(points[:, 0] - points[:, 0].max() if sign > 0 else points[:, 0] - points[:, 0].min())
-                   <= solid.pitch]
+    outermost = points[:, 0].max() if sign > 0 else points[:, 0].min()
+    outer = points[np.abs(points[:, 0] - outermost) <= solid.pitch]
     tip = np.array([tip_x, outer[:, 1].mean(), outer[:, 2].mean()])
     near = np.abs(points[:, 0] - merged_x) <= 2 * solid.pitch
     root = points[near].mean(axis=0)
@@ -424,6 +423,7 @@ def _trace_head(solid: Solid, shoulder_z: float) -> list[Section]:
 
 
 def _fit_head(sections: list[Section], shoulder_z: float, height: float) -> tuple[dict, dict]:
+    """Neck base, head joint and crown from the sections below the crown."""
     z = np.array([s.position for s in sections])
     area = np.array([s.area for s in sections])
     centroid = np.array([s.centroid for s in sections])
@@ -444,6 +444,8 @@ def _fit_head(sections: list[Section], shoulder_z: float, height: float) -> tupl
     else:
         middle_z = float(z[head_zone][np.argmax(area[head_zone])])
     head_z = middle_z - 0.6 * (top_z - middle_z)
+    if head_z <= shoulder_z:
+        raise RefusedInput("mesh: the head is found at the shoulders' height; expected a head on a neck")
     # Neck base: going down from the narrowest slice, where the section starts to flare into the shoulders.
     base_i = None
     for i in range(neck_i, len(z)):

@@ -78,7 +78,7 @@ def place_bones(landmarks: Landmarks, bones: list[BoneSpec]) -> Placement:
     spine = {f"spine_0{i + 1}": pelvis + share * (neck - pelvis) for i, share in enumerate(SPINE_SHARES)}
     neck_02 = neck + 0.5 * (p["head"] - neck)
     root = np.array([pelvis[0], pelvis[1], landmarks.floor])
-    ahead = np.array([0.0, 0.1 * height, 0.0])    # root-like bones point +Y, as in Epic's own rigs
+    ahead = np.array([0.0, 0.1 * height, 0.0])    # root-like bones lie along +Y on the floor (no meaning)
     segments: dict[str, tuple[np.ndarray, np.ndarray]] = {
         "root": (root, root + ahead),
         "pelvis": (pelvis, spine["spine_01"]),

@@ -101,7 +101,10 @@ class RigResult:
 
 
 def weld(vertices: np.ndarray, faces: np.ndarray, tolerance: float):
-    """Merge vertices closer than about `tolerance` (UV seams split them): (vertices, faces, inverse)."""
+    """Merge vertices at one position, to within `tolerance` (UV seams split them): (vertices, faces, inverse).
+
+    Positions are snapped to a grid of that pitch, so copies of one vertex always merge.
+    """
     key = np.round(np.asarray(vertices) / tolerance).astype(np.int64)
     _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
