@@ -15,6 +15,7 @@ from server.errors import InputError, RefusedInput
 from server.meshdata import MeshArrays
 from server.rigging import RigOptions, rig_mesh, rig_options
 from server.rigging.heat import bone_heat_weights
+from server.rigging.pose import bone_transforms, pose_vertices
 from tests.humanoids import CAST, MEASURED_JOINTS, Body, make_humanoid, make_quadruped
 
 CELLS = 80  # about 5k vertices a body: small enough for CI, fine enough for the joints
@@ -252,6 +253,35 @@ def test_too_many_vertices_is_refused_by_name(humans, monkeypatch):
     monkeypatch.setattr(rig_module, "MAX_VERTICES", 1000)
     with pytest.raises(InputError, match=r"^mesh=.*vertices.*: expected at most 1000 vertices"):
         rig_mesh(humans["t_pose_average"].mesh)
+
+
+def test_pose_vertices_bends_like_the_chain(humans, rigs):
+    """pose_vertices agrees with this file's own skinning for one elbow, and chains rotations down the
+    arm: the wrist lands where shoulder + R1 (elbow - shoulder) + R1 R2 (wrist - elbow) puts it."""
+    human, rig = humans["t_pose_average"], rigs["t_pose_average"]
+    elbow_turn = Rotation.from_rotvec([0.0, 0.0, np.pi / 2])
+    posed = pose_vertices(rig, human.mesh.vertices, {"lowerarm_l": elbow_turn.as_rotvec()})
+    np.testing.assert_allclose(posed, bend(rig, human.mesh.vertices, "lowerarm_l", (0, 0, 1), 90), atol=1e-9)
+    r1 = Rotation.from_rotvec([0.0, -0.6, 0.0]).as_matrix()
+    r2 = Rotation.from_rotvec([0.0, 0.0, 1.1]).as_matrix()
+    world = bone_transforms(rig, {"upperarm_l": r1, "lowerarm_l": r2})
+    s, e, w = rig.joints["upperarm_l"], rig.joints["lowerarm_l"], rig.joints["hand_l"]
+    hand = rig.bone_names.index("hand_l")
+    np.testing.assert_allclose(world[hand, :3, :3] @ w + world[hand, :3, 3], s + r1 @ (e - s) + r1 @ r2 @ (w - e),
+                               atol=1e-12)
+    untouched = rig.bone_names.index("hand_r")
+    np.testing.assert_array_equal(world[untouched], np.eye(4))
+    with pytest.raises(InputError, match="^rotations="):
+        pose_vertices(rig, human.mesh.vertices, {"forearm_l": r1})
+
+
+def test_saved_rig_loads_back_equal(rigs, tmp_path):
+    rig = rigs["a_pose_long_arms"]
+    rig.save(tmp_path / "rig.npz")
+    back = type(rig).load(tmp_path / "rig.npz")
+    assert back.bone_names == rig.bone_names and back.parents == rig.parents and back.report == rig.report
+    for field_name in ("heads", "tails", "up", "deform", "influence_bones", "influence_weights"):
+        np.testing.assert_array_equal(getattr(back, field_name), getattr(rig, field_name))
 
 
 def test_report_is_json(rigs):

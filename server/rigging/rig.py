@@ -3,6 +3,7 @@ skin weights, on the CPU and without model weights."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -98,6 +99,22 @@ class RigResult:
         rows, slots = np.nonzero(self.influence_bones >= 0)
         out[rows, self.influence_bones[rows, slots]] = self.influence_weights[rows, slots]
         return out
+
+    def save(self, path) -> None:
+        """Write the rig to one .npz (arrays, plus names and report as JSON text), e.g. into an asset's folder."""
+        np.savez_compressed(
+            path, heads=self.heads, tails=self.tails, up=self.up, deform=self.deform,
+            parents=np.asarray(self.parents, dtype=np.int64), influence_bones=self.influence_bones,
+            influence_weights=self.influence_weights,
+            names=np.array(json.dumps(self.bone_names)), report=np.array(json.dumps(self.report)))
+
+    @classmethod
+    def load(cls, path) -> "RigResult":
+        """A rig written by save()."""
+        with np.load(path, allow_pickle=False) as data:
+            return cls(json.loads(str(data["names"])), data["parents"].tolist(), data["heads"], data["tails"],
+                       data["up"], data["deform"], data["influence_bones"], data["influence_weights"],
+                       json.loads(str(data["report"])))
 
 
 def weld(vertices: np.ndarray, faces: np.ndarray, tolerance: float):
