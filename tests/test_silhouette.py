@@ -163,3 +163,13 @@ def test_a_16_bit_grey_png_keeps_its_tones(tmp_path):
     assert rgba[0, 0, 0] == 0 and rgba[-1, -1, 0] == 255
     assert abs(int(rgba[32, 0, 0]) - 128) <= 1, "mid grey stays mid grey (PIL's convert would clip it to white)"
     assert (rgba[..., 3] == 255).all()
+
+
+def test_the_sides_take_the_objects_colour_not_its_anti_aliased_rim():
+    rgba = np.zeros((96, 96, 4), np.uint8)
+    rgba[16:80, 24:72] = (250, 220, 160, 255)  # a pale one-pixel rim, as anti-aliasing against white leaves
+    rgba[17:79, 25:71] = (180, 60, 30, 255)
+    result = SilhouetteGenerator().generate(GenerationRequest(views={"front": rgba},
+                                                              settings={"resolution": 64, "target_faces": 4000}))
+    colours = np.asarray(result.colors)[:, :3].astype(int)
+    assert (np.abs(colours - [180, 60, 30]).max(axis=1) <= 2).mean() > 0.99

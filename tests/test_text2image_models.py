@@ -83,6 +83,53 @@ def tiny_flux(folder):
     return folder
 
 
+def _drawing_vae(size: int, colour: tuple[float, float, float]):
+    """A one-level VAE whose decoder ignores the latents and draws a square of `colour` on white, `size` pixels
+    wide: the only weights that way are chosen by hand, so a tiny pipeline makes a picture the gate can pass.
+
+    The latents are cut off (conv_in's weights are zero; its bias puts 1 in channel 0). Each resnet adds a box blur
+    of that channel, and the blur's zero padding makes the field lower near the picture's edges: it is the same
+    value everywhere more than 8 pixels in, and smaller within them. conv_out turns "the interior value" into
+    `colour` and anything a little below it into saturated white.
+    """
+    import torch
+
+    vae = _flat_vae(1)
+    decoder = vae.decoder
+    with torch.no_grad():
+        for parameter in decoder.parameters():
+            parameter.zero_()
+        decoder.conv_in.bias[0] = 1.0
+        box = torch.full((3, 3), 1.0 / 9.0)
+        for block in (*decoder.mid_block.resnets, *decoder.up_blocks[0].resnets):
+            block.norm1.weight.fill_(1.0)
+            block.norm2.weight.fill_(1.0)
+            block.conv1.weight[0, 0] = box
+            block.conv2.weight[0, 0] = box * 0.5
+        decoder.conv_norm_out.weight.fill_(1.0)
+        field = decoder.conv_in(torch.zeros(1, 1, size, size))
+        field = decoder.mid_block(field)
+        field = decoder.up_blocks[0](field)
+        interior = float(decoder.conv_act(decoder.conv_norm_out(field))[0, 0, size // 2, size // 2])
+        gain = 1.0e4  # 1e-3 below the interior value is already white
+        for channel, value in enumerate(colour):
+            decoder.conv_out.weight[channel, 0, 1, 1] = -gain
+            decoder.conv_out.bias[channel] = (2.0 * value - 1.0) + gain * interior
+    return vae
+
+
+def tiny_flux_that_draws(folder, size: int = 64, colour=(0.8, 0.45, 0.15)):
+    """tiny_flux with _drawing_vae: its pictures (at `size`) show one square object on white, whatever the seed."""
+    import torch
+    from diffusers import FluxPipeline
+
+    tiny_flux(folder)
+    pipeline = FluxPipeline.from_pretrained(folder, dtype=torch.float32)
+    pipeline.vae = _drawing_vae(size, colour)
+    pipeline.save_pretrained(folder)
+    return folder
+
+
 def tiny_sdxl(folder, inpaint: bool = False):
     """StableDiffusionXLPipeline (or the inpainting one, whose UNet takes 9 channels: latents, mask, masked
     image) with two CLIP text encoders, a two-level UNet and a two-level VAE."""

@@ -1,10 +1,10 @@
 """Text to game asset through the API: generate_text and forge with a prompt.
 
-The server runs diffusers' real FluxPipeline from tiny random weights written by the test (tests/
-test_text2image_models.py builds them), on the CPU: its pictures are noise, so the clean-background gate refuses
-all three seeds and no asset is made. The whole chain past the gate (background removal, silhouette generator,
-post-processing, bake, UE5 zip) runs in-process with the model's picture replaced by a clean render, the one
-part a tiny random model cannot give.
+The servers run diffusers' real FluxPipeline from tiny weights written by the test (tests/
+test_text2image_models.py builds them), on the CPU. With random weights its pictures are noise, so the
+clean-background gate refuses all three seeds and no asset is made. With a VAE whose weights are set by hand to
+draw one object on white, a prompt goes through the gate, background removal, the silhouette generator,
+post-processing, bake and export to a UE5 zip.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import importlib.util
 import json
 import zipfile
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from server.local import running_server
-from tests.test_text2image_models import clean_render, tiny_flux
+from tests.test_text2image_models import clean_render, tiny_flux, tiny_flux_that_draws
 
 TINY = {"generate": {"resolution": 64, "target_faces": 5000},
         "postprocess": {"target_triangles": 600, "texture_size": 256, "max_hulls": 2},
@@ -100,36 +101,53 @@ def test_forge_refuses_a_prompt_and_images_together(client, server, tmp_path):
                        json.dumps({"prompt": "a barrel"}), api_name="/forge")
 
 
-def test_forge_from_a_prompt_to_a_ue5_zip(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def drawing_server(tmp_path_factory):
+    """A server whose tiny FLUX draws one square object on white (tests/test_text2image_models.py says how)."""
     _needs_diffusers()
-    from server.api import ForgeApi
-    from server.config import load_settings
-    from server.text2image import models, runner
+    folder = tiny_flux_that_draws(tmp_path_factory.mktemp("drawing_flux"), size=64)
+    workspace = tmp_path_factory.mktemp("text_draw") / "workspace"
+    env = {"O3F_FLUX_WEIGHTS": str(folder), "O3F_ALLOW_CPU_MODELS": "1", "HF_HUB_OFFLINE": "1"}
+    with running_server(workspace, env) as url:
+        yield url, workspace
 
-    monkeypatch.setenv("O3F_WORKSPACE", str(tmp_path / "workspace"))
-    monkeypatch.setenv(models.CPU_ENV, "1")
-    monkeypatch.setenv(models.MODELS["flux-schnell"].weights_env, str(tiny_flux(tmp_path / "flux")))
-    asked = []
 
-    def model_picture(job):  # the one stand-in: what the real model would draw for a good seed
-        asked.append(job.seed)
-        return clean_render(160), 0.25
+@pytest.mark.slow
+def test_forge_from_a_prompt_through_every_stage_to_a_ue5_zip(drawing_server):
+    from gradio_client import Client
 
-    monkeypatch.setattr(runner, "generate_image", model_picture)
-    api = ForgeApi(load_settings())
-    record_json, package = api.forge(None, "", "", "", {**TINY, "prompt": "a copper kettle", "seed": 5,
-                                                        "text": {"size": 160}})
+    client = Client(drawing_server[0], verbose=False)
+    record_json, package = client.predict(None, "", "", "", json.dumps({
+        **TINY, "prompt": "a copper kettle", "seed": 5, "text": {"size": 64}}), api_name="/forge")
     record = json.loads(record_json)
-    assert asked == [5]
     assert record["name"] == "Kettle" and record["status"] == "ready"
     text = record["text_to_image"]
-    assert text["seed"] == 5 and text["model"] == "flux-schnell" and text["attempts"][0]["gate"]["passed"]
+    assert text["seed"] == 5 and text["model"] == "flux-schnell" and text["licence"] == "Apache-2.0"
+    assert text["attempts"][0]["gate"]["passed"] and len(text["attempts"]) == 1
     assert "kettle" in text["prompt"]["prompt"] and text["prompt"]["subject"] == "kettle"
-    assert [s["stage"] for s in record["stages"]][:2] == ["background", "generate"]
+    assert [s["stage"] for s in record["stages"]] == ["background", "generate", "postprocess", "bake", "export"]
     with zipfile.ZipFile(package) as archive:
         assert {"SM_Kettle.fbx", "T_Kettle_BC.png", "T_Kettle_N.png", "T_Kettle_ORM.png"} <= set(archive.namelist())
-    front = Image.open(api.ctx.store.open(record["asset_id"]).folder / record["inputs"][0]["file"])
-    assert front.size == (160, 160)  # the model's picture is kept as the asset's front input
+        with archive.open("T_Kettle_BC.png") as handle:
+            colours = np.asarray(Image.open(handle).convert("RGB"), dtype=float).reshape(-1, 3)
+    # The model's colour reached the baked base colour (0.8, 0.45, 0.15 drawn; sRGB bytes about 204, 115, 38).
+    assert np.abs(np.median(colours, axis=0) - [204, 115, 38]).max() < 12
+    front = Image.open(drawing_server[1] / record["asset_id"] / record["inputs"][0]["file"])
+    assert front.size == (64, 64)  # the model's picture is kept as the asset's front input
+
+
+def test_the_same_seed_draws_the_same_picture_and_makes_the_same_mesh(drawing_server):
+    from gradio_client import Client
+
+    client = Client(drawing_server[0], verbose=False)
+    meshes = []
+    for _ in range(2):
+        record, glb = client.predict("a tin cup", "", json.dumps({"seed": 9, "text": {"size": 64},
+                                                                  "resolution": 64, "target_faces": 5000}),
+                                     api_name="/generate_text")
+        meshes.append(open(glb, "rb").read())
+        assert json.loads(record)["text_to_image"]["seed"] == 9
+    assert meshes[0] == meshes[1]
 
 
 def test_the_addon_forges_from_a_prompt_when_it_has_no_images(server, tmp_path):

@@ -15,6 +15,7 @@ from ..errors import ForgeError, RefusedInput
 from .base import GeneratedMesh, GenerationRequest
 
 SIDE_VIEWS = ("front", "back", "left", "right")
+RIM_PIXELS = 2  # the outline pixels whose colour is not trusted (mixed with the background)
 # Unit vector from the object toward each view's camera (CONVENTIONS.md "Input views").
 TOWARD_CAMERA = {
     "front": np.array([0.0, -1.0, 0.0]), "back": np.array([0.0, 1.0, 0.0]),
@@ -80,8 +81,12 @@ def read_silhouette(rgba: np.ndarray, flat_base: bool = False) -> Silhouette:
     # Subtract half a pixel on each side so the zero level sits on the pixel boundary, then smooth
     # the staircase of the pixel outline away.
     sdf = ndimage.gaussian_filter(np.where(shape_mask, inside - 0.5, -(outside - 0.5)), sigma=1.0)
-    _, nearest = ndimage.distance_transform_edt(~mask, return_indices=True)
-    rgb = rgba[..., :3].astype(np.float32)[nearest[0], nearest[1]]  # colours pushed past the outline
+    # Colours come from a little inside the outline and are pushed out past it: the outline's own pixels are
+    # half background in any anti-aliased picture, and the sides of the inflated body take their colour.
+    core = ndimage.binary_erosion(mask, iterations=RIM_PIXELS)
+    source = core if core.sum() >= 0.25 * mask.sum() else mask
+    _, nearest = ndimage.distance_transform_edt(~source, return_indices=True)
+    rgb = rgba[..., :3].astype(np.float32)[nearest[0], nearest[1]]
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     return Silhouette(sdf, rgb, rows[0], rows[-1] + 1.0, cols[0], cols[-1] + 1.0)
