@@ -150,12 +150,18 @@ def test_the_same_seed_draws_the_same_picture_and_makes_the_same_mesh(drawing_se
     assert meshes[0] == meshes[1]
 
 
-def test_the_addon_forges_from_a_prompt_when_it_has_no_images(server, tmp_path):
+def test_the_addon_forges_from_a_prompt_when_it_has_no_images(server, drawing_server, tmp_path):
     from addon import jobs
 
-    plan = jobs.forge_plan([], name="", options={"text": {"size": 32, "seed": 3}}, prompt="a wooden barrel")
-    job = jobs.Job(plan, jobs.Connection(server=server[0], download_dir=str(tmp_path)), asset_id=jobs.new_asset_id())
-    final = jobs.pump(job, timeout=300)
-    # It reached generate_text: the tiny model's three pictures are refused by the gate, and the add-on says why.
-    assert final.kind == jobs.ERROR
-    assert "passed the clean-background gate" in final.message and "seed 3:" in final.message
+    def forge(url: str) -> jobs.JobEvent:
+        plan = jobs.forge_plan([], name="", options={**TINY, "text": {"size": 64, "seed": 3}}, prompt="a wooden barrel")
+        job = jobs.Job(plan, jobs.Connection(server=url, download_dir=str(tmp_path)), asset_id=jobs.new_asset_id())
+        return jobs.pump(job, timeout=600)
+
+    made = forge(drawing_server[0])
+    assert made.kind == jobs.DONE, made.message
+    assert made.result["record"]["name"] == "Barrel" and made.result["package"].endswith(".zip")
+    # Against the noise model the gate refuses all three pictures, and the add-on says why.
+    refused = forge(server[0])
+    assert refused.kind == jobs.ERROR
+    assert "passed the clean-background gate" in refused.message and "seed 3:" in refused.message
