@@ -183,6 +183,17 @@ def fetch_wheels(wheels: list[Wheel], offline: bool) -> None:
                          f"add to WHEEL_SHA256 in build_addon.py:\n{lines}")
 
 
+# Files the add-on carries a copy of, from the server (their one source); the copy is rewritten on every build.
+SHARED_COPIES = {ROOT / "server" / "export" / "fbx_settings.py": ADDON_DIR / "fbx_settings.py"}
+
+
+def refresh_shared_copies() -> None:
+    for source, copy in SHARED_COPIES.items():
+        if not copy.is_file() or copy.read_bytes() != source.read_bytes():
+            copy.write_bytes(source.read_bytes())
+            log(f"  {copy.relative_to(ROOT)} refreshed from {source.relative_to(ROOT)}")
+
+
 def addon_sources() -> list[Path]:
     """The add-on's own files: every .py under addon/ (no caches) and the manifest."""
     sources = [path for path in sorted(ADDON_DIR.rglob("*.py"))
@@ -253,6 +264,7 @@ def build(offline: bool = False) -> Path:
     log(f"Open3DForge add-on {manifest['version']}: {len(wheels)} wheels")
     fetch_wheels(wheels, offline)
     target = DIST_DIR / f"{manifest['id']}-{manifest['version']}.zip"
+    refresh_shared_copies()
     write_zip(target, addon_sources(), wheels)
     problems = check_zip(target, manifest["version"])
     if problems:

@@ -26,27 +26,8 @@ from pathlib import Path
 import bpy
 
 from . import importer
+from .fbx_settings import FBX_SETTINGS
 
-# CONVENTIONS.md "Blender FBX export for UE" (the same as server/export/blender_fbx.py's FBX_SETTINGS).
-FBX_SETTINGS = dict(
-    use_selection=True,
-    apply_unit_scale=True,
-    apply_scale_options='FBX_SCALE_ALL',
-    global_scale=1.0,
-    axis_forward='-Z',
-    axis_up='Y',
-    bake_space_transform=False,
-    mesh_smooth_type='FACE',
-    use_triangles=True,
-    use_tspace=True,
-    use_mesh_modifiers=True,
-    add_leaf_bones=False,
-    use_custom_props=True,
-    bake_anim=False,
-    path_mode='STRIP',
-    embed_textures=False,
-    object_types={'MESH'},
-)
 ENGINES = ("ue5", "unity", "godot")
 ENGINE_LABELS = {"ue5": "UE5", "unity": "Unity", "godot": "Godot"}
 _MESH_FILES_LINE = re.compile(r"^MESH_FILES = \[.*?\](.*)$", re.MULTILINE)
@@ -125,7 +106,7 @@ def _exporting(context, objects: list):
 
 def write_fbx(context, path: Path, objects: list) -> None:
     with _exporting(context, objects):
-        result = bpy.ops.export_scene.fbx(filepath=str(path), **FBX_SETTINGS)
+        result = bpy.ops.export_scene.fbx(filepath=str(path), object_types={'MESH'}, **FBX_SETTINGS)
     if "FINISHED" not in result or not path.is_file() or path.stat().st_size == 0:
         raise ExportProblem(f"Blender's FBX exporter did not write {path.name} ({sorted(result)})")
 

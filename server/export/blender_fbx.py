@@ -24,39 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-# Exactly the CONVENTIONS.md settings ("Blender FBX export for UE"); the Unity file uses them too.
-#
-# Axes: axis_forward='-Z', axis_up='Y' are Blender's own defaults. They do not rotate the geometry
-# that a game engine ends up with: they only choose the axis system that the FBX file declares (Y up,
-# right-handed, the FBX SDK's and Maya's default), and the exporter writes each root object's transform
-# converted into it. Unreal's importer (legacy FBX and Interchange alike, "Convert Scene" on by default,
-# "Force Front X Axis" off) converts whatever axis system a file declares into its own Z-up left-handed
-# space, so Blender +X stays UE +X, Blender +Z stays UE +Z, and Blender's front (-Y) becomes UE's +Y, the
-# way Epic's Mannequin faces. With apply_unit_scale + FBX_SCALE_ALL the metre-to-centimetre factor
-# (100) goes into the file's UnitScaleFactor instead of into object scales, so UE imports 1 Blender
-# metre as 100 cm with a scale of 1.0, and Unity (which reads the same factor) as 1 m with scale 1.0.
-# bake_space_transform stays off (CONVENTIONS: transforms are applied in the scene instead).
-FBX_SETTINGS = dict(
-    apply_unit_scale=True,
-    apply_scale_options="FBX_SCALE_ALL",
-    global_scale=1.0,
-    axis_forward="-Z",
-    axis_up="Y",
-    bake_space_transform=False,
-    mesh_smooth_type="FACE",
-    use_triangles=True,
-    use_tspace=True,
-    use_mesh_modifiers=True,
-    use_mesh_edges=False,
-    use_custom_props=True,
-    add_leaf_bones=False,
-    bake_anim=False,
-    path_mode="STRIP",
-    embed_textures=False,
-    use_selection=True,
-    use_active_collection=False,
-    use_visible=False,
-)
+from .fbx_settings import FBX_SETTINGS
 
 
 def _fail(message: str) -> None:
