@@ -12,8 +12,8 @@ from . import __version__
 from .asset import AssetStore, validate_asset_id
 from .bake.engine import bake_engine_report
 from .config import Settings, load_settings
-from .errors import InputError
-from .finishing import read_high_poly, run_bake, run_export, run_postprocess
+from .errors import InputError, RefusedInput
+from .finishing import RIG_METHODS, read_high_poly, run_bake, run_export, run_postprocess, run_rig
 from .generators.registry import choose
 from .generators.registry import report as generator_report
 from .meshdata import MeshArrays
@@ -36,6 +36,8 @@ from .owners import LOCAL
 from .pipeline import CancelFlags, Context, GenerateJob, run_generate, run_import_mesh
 from .presets import all_presets, get_preset
 from .quota import QuotaLedger
+from .rigging import rig_options
+from .rigging.methods import report as rig_method_report
 from .scene import SCENE_KEYS, scene_settings
 from .scene_runner import SceneJob, run_scene
 from .text2image import models as text_models
@@ -53,8 +55,10 @@ IMPORT_OPTIONS = {"kind", "up_axis", "asset_id"}
 POSTPROCESS_OPTIONS = {"target_triangles", "texture_size", "texel_density", "lod_ratios", "symmetry", "repair",
                        "collision", "max_hulls", "max_hull_vertices", "pivot", "pivot_point", "height",
                        "height_cm", "stable_pose", "preset"}
+RIG_OPTIONS = {"method", "skeleton", "fingers", "max_influences"}
 BAKE_OPTIONS = {"texture_size", "ao_samples", "ao_distance", "engine", "preset", "paint_hidden"}
-FORGE_SECTIONS = {"generate", "postprocess", "bake", "export", "engine", "generator", "seed", "kind", "prompt", "text"}
+FORGE_SECTIONS = {"generate", "postprocess", "rig", "bake", "export", "engine", "generator", "seed", "kind", "prompt",
+                  "text"}
 TEXT_SECTIONS = GENERATE_OPTIONS | {"text", "generator", "preset", "seed"}
 SCENE_SECTIONS = {"generate", "postprocess", "bake", "export", "engine", "generator", "seed", "asset_id", *SCENE_KEYS}
 
@@ -100,6 +104,7 @@ class ForgeApi:
             "background_removal": {"methods": list(BACKGROUND_METHODS), "rembg": {"available": rembg_ok,
                                                                                  "reason": rembg_reason}},
             "bake_engines": bake_engine_report(),
+            "rig_methods": rig_method_report(),
             "text_to_image": text_models.report(),
             "prompt_expander": {"instruct": instruct_source()[1]},
             "paint_hidden": dict(zip(("available", "reason"), text_models.availability(text_models.INPAINT))),
@@ -182,6 +187,24 @@ class ForgeApi:
             run_bake(asset, settings, engine, progress, check, quota=self.ctx.quota, paint=paint)
         return json.dumps(asset.read())
 
+    def rig(self, asset_id: Any, options: Any = "",
+            progress: Callable[[float, str], None] = _no_progress, *, owner: str = LOCAL) -> str:
+        """Rig a post-processed humanoid: the UE5 Mannequin skeleton and skin weights on LOD0; returns asset JSON.
+
+        options: method (auto, template; the model methods are listed in health with why they cannot run),
+        skeleton (ue5_mannequin), fingers (bool), max_influences (1 to 8, default 4).
+        """
+        opts = parse_options(options, RIG_OPTIONS)
+        method = opts.pop("method", "auto")
+        if method not in RIG_METHODS:
+            raise InputError("options.method", method, f"one of {', '.join(RIG_METHODS)} (health says why the "
+                             "model methods make_it_animatable and unirig cannot run here)")
+        rig_options(opts)  # checks every other option before the claim
+        asset = self.ctx.store.open(asset_id, owner)
+        with self.ctx.flags.claim(asset.asset_id) as check:
+            run_rig(asset, method, opts, progress, check)
+        return json.dumps(asset.read())
+
     def export(self, asset_id: Any, engine: Any = "ue5", options: Any = "",
                progress: Callable[[float, str], None] = _no_progress, *, owner: str = LOCAL) -> tuple[str, str]:
         """The engine package (UE5 by default); returns (asset JSON, zip path)."""
@@ -217,7 +240,7 @@ class ForgeApi:
         has_images = images not in (None, [], "")
         if prompt is not None and has_images:
             raise InputError("options.prompt", prompt, "no prompt when images are given (images or a prompt)")
-        sections = {key: opts.get(key) or {} for key in ("generate", "postprocess", "bake", "export")}
+        sections = {key: opts.get(key) or {} for key in ("generate", "postprocess", "rig", "bake", "export")}
         for key, value in sections.items():
             if not isinstance(value, dict):
                 raise InputError(f"options.{key}", value, "a JSON object of that stage's options")
@@ -230,6 +253,10 @@ class ForgeApi:
         post_settings(sections["postprocess"], preset or None)
         bake_settings(parse_options(sections["bake"], BAKE_OPTIONS), preset or None)
         export_options(sections["export"])
+        rig_section = dict(parse_options(sections["rig"], RIG_OPTIONS))
+        if rig_section.get("method", "auto") not in RIG_METHODS:
+            raise InputError("options.rig.method", rig_section["method"], f"one of {', '.join(RIG_METHODS)}")
+        rig_options({key: value for key, value in rig_section.items() if key != "method"})
 
         def part(start: float, end: float):
             return lambda fraction, message: progress(start + (end - start) * fraction, message)
@@ -246,7 +273,12 @@ class ForgeApi:
             else:
                 self.generate(images, name, opts.get("generator", "auto"), views, preset, opts.get("seed", 0),
                               generate_options, part(0.0, 0.35), owner=owner)
-            self.postprocess(asset_id, sections["postprocess"], part(0.35, 0.6), owner=owner)
+            self.postprocess(asset_id, sections["postprocess"], part(0.35, 0.55), owner=owner)
+            if self.ctx.store.open(asset_id, owner).read().get("kind") == "character":
+                try:
+                    self.rig(asset_id, sections["rig"], part(0.55, 0.6), owner=owner)
+                except (InputError, RefusedInput):
+                    pass  # recorded as the rig stage's error; the character is exported unrigged, and says why
             self.bake(asset_id, sections["bake"], part(0.6, 0.9), owner=owner)
             return self.export(asset_id, engine_key, sections["export"], part(0.9, 1.0), owner=owner)
 
@@ -259,7 +291,7 @@ class ForgeApi:
         """
         path = uploaded_path(image, "image")
         opts = parse_options(options, SCENE_SECTIONS)
-        sections = {key: opts.get(key) or {} for key in ("generate", "postprocess", "bake", "export")}
+        sections = {key: opts.get(key) or {} for key in ("generate", "postprocess", "rig", "bake", "export")}
         for key, value in sections.items():
             if not isinstance(value, dict):
                 raise InputError(f"options.{key}", value, "a JSON object of that stage's options")

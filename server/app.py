@@ -125,6 +125,10 @@ def build_app(api: ForgeApi) -> gr.Blocks:
         return api.bake(asset_id, options, _progress_of(progress), owner=owner_of(request))
 
     @_endpoint
+    def rig(asset_id, options, request: gr.Request, progress=gr.Progress()):
+        return api.rig(asset_id, options, _progress_of(progress), owner=owner_of(request))
+
+    @_endpoint
     def export(asset_id, engine, options, request: gr.Request, progress=gr.Progress()):
         record, package = api.export(asset_id, engine, options, _progress_of(progress), owner=owner_of(request))
         return record, deliver(package)
@@ -240,7 +244,14 @@ def build_app(api: ForgeApi) -> gr.Blocks:
                         scene_report = gr.Code(label="Scene asset", language="json")
                         scene_zip = gr.File(label="Scene package")
             with gr.Tab("Auto-Rig"):
-                gr.Markdown("Rigging is optional and not offered by this server yet.")
+                gr.Markdown("A post-processed humanoid in a T- or A-pose gets the UE5 Mannequin's skeleton and skin "
+                            "weights (forge does this for kind: character); its UE5 zip then holds SK_<Name>.")
+                with gr.Row():
+                    rig_asset = gr.Textbox(label="Asset id")
+                    rig_options = gr.Textbox(label="Options (JSON)",
+                                             placeholder='{"method": "auto", "fingers": false, "max_influences": 4}')
+                rig_button = gr.Button("Rig", variant="primary")
+                rig_report = gr.Code(label="Asset", language="json")
             with gr.Tab("Export"):
                 with gr.Row():
                     export_asset = gr.Textbox(label="Asset id")
@@ -278,6 +289,7 @@ def build_app(api: ForgeApi) -> gr.Blocks:
                            api_name="decimate_preview", trigger_mode="always_last", **heavy)
         bake_button.click(bake, [post_asset, bake_options], post_report, api_name="bake",
                           **heavy)
+        rig_button.click(rig, [rig_asset, rig_options], rig_report, api_name="rig", **heavy)
         export_button.click(export, [export_asset, export_engine, export_options], [export_report, export_zip],
                             api_name="export", **heavy)
         scene_button.click(scene, [scene_image, scene_name, scene_options], [scene_report, scene_zip],

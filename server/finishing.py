@@ -27,6 +27,7 @@ from .meshdata import MeshArrays
 from .meshfile import glb_bytes, read_glb
 from .pipeline import ATTRIBUTES, charged_if_failed
 from .quota import QuotaLedger
+from .rigging import RigResult, rig_mesh
 from .generators.base import VIEW_LABELS
 from .stages import checks as checks_stage
 from .stages.paint_hidden import PaintSettings, paint_hidden
@@ -75,6 +76,41 @@ def run_postprocess(asset: Asset, settings: PostSettings, progress: Progress, ch
         run["parameters"]["checks"] = game_ready_checks(game.lods, game.hulls, state, None)
         run["made"] = {"lod0": lod0_digest(game.lods)}
     return game.report
+
+
+RIG = "rig.npz"  # the rig stage's skeleton and skin weights for LOD0 (server/rigging RigResult.save)
+RIG_METHODS = ("auto", "template")
+
+
+def run_rig(asset: Asset, method: str, options: dict, progress: Progress, check) -> dict:
+    """Fit the UE5 Mannequin skeleton to the asset's LOD0 and skin it; saves rig.npz. A refusal (not a humanoid,
+    an open mesh) changes nothing: the rig is written only when the fit succeeded."""
+    lods, _, _ = load_game_mesh(asset)
+    with asset.stage("rig", {"method": method, **options}) as run:
+        run["made_from"] = {"lod0": lod0_digest(lods)}
+        check()
+        progress(0.1, "fitting the UE5 Mannequin skeleton")
+        rig = rig_mesh(lods[0], options)
+        check()
+        buffer = io.BytesIO()
+        rig.save(buffer)
+        asset.write_bytes(RIG, buffer.getvalue())
+        run["outputs"]["rig"] = RIG
+        run["parameters"]["report"] = jsonable(rig.report)
+        progress(1.0, f"{len(rig.bone_names)} bones")
+    return rig.report
+
+
+def current_rig(asset: Asset, record: dict, lod0: str) -> RigResult | None:
+    """The asset's rig when its last rig stage rigged this LOD0; None when it was never rigged; refuses a rig
+    made for an earlier LOD0 (postprocess ran after it), as export refuses stale maps."""
+    rigs = [run for run in record.get("stages", []) if run.get("stage") == "rig" and run.get("status") == "ok"]
+    if not rigs:
+        return None
+    if rigs[-1].get("made_from", {}).get("lod0") != lod0:
+        raise InputError("asset_id", asset.asset_id, "a rig made for its current LOD0, but it was rigged before "
+                         "the last postprocess: run rig again")
+    return RigResult.load(asset.folder / RIG)
 
 
 def lod0_digest(lods: list[MeshArrays]) -> str:

@@ -6,7 +6,7 @@ from server.api import ForgeApi
 from server.app import build_app
 from server.config import load_settings
 
-HEAVY = {"generate", "generate_text", "import_mesh", "forge", "postprocess", "decimate_preview", "bake", "export",
+HEAVY = {"generate", "generate_text", "import_mesh", "forge", "postprocess", "decimate_preview", "bake", "export", "rig",
          "scene"}
 LIGHT = {"health", "quota", "assets", "asset", "cancel", "presets"}
 
