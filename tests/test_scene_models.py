@@ -277,14 +277,14 @@ def fake_midi(monkeypatch, tmp_path, host, cuda):
     return FakeMIDIPipeline
 
 
-def midi_request(picture, **kwargs) -> SceneRequest:
+def scene_request(picture, **kwargs) -> SceneRequest:
     rgba, segmentation = picture
     return SceneRequest(rgba, segmentation, CAMERA, names=["Stall_01", "Stall_02", "Stall_03"], **kwargs)
 
 
 def test_midi_gets_each_mask_as_upstream_reads_it(fake_midi, picture):
     rgba, segmentation = picture
-    Midi3DModel().generate(midi_request(picture, seed=11, settings={"steps": 20, "guidance_scale": 6.5}))
+    Midi3DModel().generate(scene_request(picture, seed=11, settings={"steps": 20, "guidance_scale": 6.5}))
     (_, call), = [c for c in fake_midi.calls if c[0] == "call"]
     count = len(segmentation.objects)
     assert call["attention_kwargs"] == {"num_instances": count}
@@ -308,7 +308,7 @@ def test_midi_gets_each_mask_as_upstream_reads_it(fake_midi, picture):
 
 
 def test_midi_puts_each_box_where_it_stood(fake_midi, picture):
-    result = Midi3DModel().generate(midi_request(picture))
+    result = Midi3DModel().generate(scene_request(picture))
     assert result.model == "midi3d" and [p.name for p in result.placed] == ["Stall_01", "Stall_02", "Stall_03"]
     assert result.fit.tilt_deg == pytest.approx(-15.0, abs=1.0) and abs(result.fit.yaw_deg) < 1.0
     assert result.fit.scale == pytest.approx(MIDI_HIDDEN["scale"], rel=0.02)
@@ -322,8 +322,8 @@ def test_midi_puts_each_box_where_it_stood(fake_midi, picture):
 
 
 def test_midi_loads_once_as_its_scripts_do(fake_midi, picture, host, tmp_path):
-    Midi3DModel().generate(midi_request(picture))
-    Midi3DModel().generate(midi_request(picture, seed=3))
+    Midi3DModel().generate(scene_request(picture))
+    Midi3DModel().generate(scene_request(picture, seed=3))
     loads = [c for c in fake_midi.calls if c[0] != "call"]
     assert loads == [("from_pretrained", str(tmp_path), {}), ("to", ("cuda", torch.float16), {}),
                      ("init_custom_adapter", (), {"set_self_attn_module_names": list(midi3d.MI_BLOCKS)})]
@@ -390,7 +390,7 @@ def zero_gpu_run(monkeypatch, module, make_request, settings) -> list:
 
 
 def test_on_zero_gpu_midi_asks_for_its_computed_duration(fake_midi, picture, monkeypatch):
-    asked = zero_gpu_run(monkeypatch, midi3d, lambda s: midi_request(picture, settings=s), {"steps": 30})
+    asked = zero_gpu_run(monkeypatch, midi3d, lambda s: scene_request(picture, settings=s), {"steps": 30})
     expected = midi3d.seconds_for(3, 30, midi3d.DEFAULT_GUIDANCE)
     assert asked == [gpu.requested_duration(expected)]
     assert expected == Midi3DModel().gpu_estimate(3, {"steps": 30})
@@ -494,7 +494,7 @@ def fake_scenegen(monkeypatch, tmp_path, host, cuda):
 
 def test_scenegen_gets_the_objects_largest_first_as_its_batch_script_hands_them(fake_scenegen, picture):
     rgba, segmentation = picture
-    SceneGenModel().generate(midi_request(picture, seed=5, settings={"steps": 12, "texture_size": 512}))
+    SceneGenModel().generate(scene_request(picture, seed=5, settings={"steps": 12, "texture_size": 512}))
     (_, call), = [c for c in fake_scenegen.calls if c[0] == "run_scene"]
     areas = [int(obj.mask.sum()) for obj in segmentation.objects]
     order = sorted(range(3), key=lambda i: -areas[i])
@@ -515,7 +515,7 @@ def test_scenegen_gets_the_objects_largest_first_as_its_batch_script_hands_them(
 
 
 def test_scenegen_puts_each_box_where_it_stood_facing_its_own_way(fake_scenegen, picture):
-    result = SceneGenModel().generate(midi_request(picture))
+    result = SceneGenModel().generate(scene_request(picture))
     assert result.model == "scenegen" and result.info["query_object"] == 2
     for item, box in zip(result.placed, BOXES):
         assert np.allclose(centre_of(item)[:2], box.at, atol=POSITION_TOL_M), item.name
@@ -555,7 +555,7 @@ def test_scenegen_availability_names_each_missing_piece_in_turn(fake_scenegen, m
 
 
 def test_on_zero_gpu_scenegen_asks_for_its_computed_duration(fake_scenegen, picture, monkeypatch):
-    asked = zero_gpu_run(monkeypatch, scenegen, lambda s: midi_request(picture, settings=s), {"steps": 40})
+    asked = zero_gpu_run(monkeypatch, scenegen, lambda s: scene_request(picture, settings=s), {"steps": 40})
     assert asked == [gpu.requested_duration(scenegen.seconds_for(3, 40))]
     assert SceneGenModel().gpu_estimate(3, {"steps": 40}) == scenegen.seconds_for(3, 40)
 
@@ -600,8 +600,8 @@ def test_bad_input_is_refused_by_name_before_any_work(fake_midi, picture):
         (lambda: check_scene_model("per_object", {"steps": 3}), "options.scene_model_options={'steps': 3}"),
         (lambda: SceneGenModel().check_settings({"texture_size": 300}),
          "options.scene_model_options.texture_size=300: expected one of 512, 1024, 2048"),
-        (lambda: model.generate(midi_request(picture, seed=-1)), "seed=-1: expected a whole number"),
-        (lambda: model.generate(midi_request(picture, settings={"guidance_scale": float("nan")})),
+        (lambda: model.generate(scene_request(picture, seed=-1)), "seed=-1: expected a whole number"),
+        (lambda: model.generate(scene_request(picture, settings={"guidance_scale": float("nan")})),
          "options.scene_model_options.guidance_scale=nan"),
         (lambda: model.generate(SceneRequest(rgba, segmentation, CAMERA, names=["A", "A", "B"])),
          "names=['A', 'A', 'B']: expected 3 different non-empty names"),
@@ -636,7 +636,7 @@ def test_the_quota_is_checked_on_the_models_own_estimate(fake_midi):
                     reason="real MIDI-3D not runnable here (library, CUDA or weights missing): "
                            + Midi3DModel().availability()[1])
 def test_real_midi_keeps_left_and_right_and_near_and_far(picture):
-    result = Midi3DModel().generate(midi_request(picture))
+    result = Midi3DModel().generate(scene_request(picture))
     centres = [centre_of(item) for item in result.placed]
     assert centres[0][0] < centres[1][0] < centres[2][0]
     assert centres[2][1] < centres[0][1] < centres[1][1]
@@ -647,7 +647,7 @@ def test_real_midi_keeps_left_and_right_and_near_and_far(picture):
                     reason="real SceneGen not runnable here (library, compiled extensions, CUDA or weights missing): "
                            + SceneGenModel().availability()[1])
 def test_real_scenegen_keeps_left_and_right_and_near_and_far(picture):
-    result = SceneGenModel().generate(midi_request(picture))
+    result = SceneGenModel().generate(scene_request(picture))
     centres = [centre_of(item) for item in result.placed]
     assert centres[0][0] < centres[1][0] < centres[2][0]
     assert centres[2][1] < centres[0][1] < centres[1][1]
