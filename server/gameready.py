@@ -107,9 +107,12 @@ def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: 
         cached[name] = hit
         return result
 
-    repair_on = settings.repair == "on" or (settings.repair == "auto" and not high.to_trimesh().is_watertight)
-    key = digest(high_key, "repair", repair_on)
-    (clean,) = stage("repair_cleanup", key, lambda: [_repair_and_clean(high, repair_on)], 0.05)
+    started = time.perf_counter()
+    checked = cleanup_stage.surface_check(high.vertices, high.faces)
+    repair = _repair_decision(settings.repair, checked)
+    timings["surface_check"] = round(time.perf_counter() - started, 3)
+    key = digest(high_key, "repair", repair["ran"])
+    (clean,) = stage("repair_cleanup", key, lambda: [_repair_and_clean(high, repair["ran"], checked)], 0.05)
     key = digest(key, "decimate", settings.target_triangles)
     (low,) = stage("decimate", key, lambda: [decimate_stage.decimate(clean, settings.target_triangles, prefer_fast=True)], 0.25)
     key = digest(key, "symmetry", settings.symmetry)
@@ -144,14 +147,28 @@ def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: 
     stability = stability_stage.stands_upright(lods[0], hulls or None)
     timings["stability"] = round(time.perf_counter() - started, 3)
     report = {"timings_s": timings, "cached": cached, "faces_in": high.face_count,
-              "lod_triangles": [m.face_count for m in lods], "hulls": len(hulls),
+              "repair": repair, "lod_triangles": [m.face_count for m in lods], "hulls": len(hulls),
               "deviation_m": deviation, "transform": transform, "stability": stability, "stable_pose": pose}
     return GameMesh(lods, hulls, transform, deviation, report)
 
 
-def _repair_and_clean(high: MeshArrays, repair_on: bool) -> MeshArrays:
-    mesh = repair_stage.repair(high, require_watertight=False) if repair_on else high
-    return cleanup_stage.cleanup(mesh)
+def _repair_decision(mode: str, checked: dict) -> dict:
+    """Whether MeshFix runs, and why: 'auto' leaves a watertight mesh (two triangles on every edge) to cleanup."""
+    if mode != "auto":
+        return {"ran": mode == "on", "mode": mode, "reason": f"repair={mode} was asked for", "checked": checked}
+    if checked["watertight"]:
+        reason = ("skipped: the mesh is closed and manifold (every edge has two triangles wound against each "
+                  "other, one fan of triangles around every vertex)" if checked["closed_manifold"] else
+                  "skipped: the mesh is closed (every edge has two triangles); cleanup orients and splits the rest")
+        return {"ran": False, "mode": mode, "reason": reason, "checked": checked}
+    return {"ran": True, "mode": mode, "reason": "the mesh has holes or edges shared by more than two triangles",
+            "checked": checked}
+
+
+def _repair_and_clean(high: MeshArrays, repair_on: bool, checked: dict | None = None) -> MeshArrays:
+    if repair_on:
+        return cleanup_stage.cleanup(repair_stage.repair(high, require_watertight=False))
+    return cleanup_stage.cleanup(high, checked=checked)
 
 
 def _collision(lod0: MeshArrays, settings: PostSettings, check_cancelled: Callable[[], None]) -> list[MeshArrays]:

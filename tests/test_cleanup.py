@@ -6,7 +6,7 @@ import trimesh
 
 from server.errors import ForgeError, InputError
 from server.meshdata import MeshArrays
-from server.stages.cleanup import cleanup
+from server.stages.cleanup import cleanup, surface_check
 
 
 def color_of(points):
@@ -122,3 +122,64 @@ def test_everything_degenerate_and_bad_arguments_are_refused():
     sphere = trimesh.creation.icosphere(subdivisions=1)
     with pytest.raises(InputError, match="min_component_fraction"):
         cleanup(MeshArrays(sphere.vertices, sphere.faces), min_component_fraction=1.5)
+
+
+def cones_touching_at_a_tip():
+    """Two closed cones meeting tip to tip at one shared vertex: every edge is fine, that vertex is not."""
+    top = trimesh.creation.cone(radius=1.0, height=1.0, sections=16)
+    bottom = top.copy()
+    bottom.apply_transform(trimesh.transformations.rotation_matrix(np.pi, [1, 0, 0]))
+    bottom.apply_translation((0, 0, 2.0))
+    both = trimesh.util.concatenate([top, bottom])
+    both.merge_vertices()
+    return both
+
+
+def test_surface_check_finds_what_the_pymeshlab_pass_would_fix():
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    assert surface_check(sphere.vertices, sphere.faces) == {
+        "watertight": True, "closed_manifold": True, "zero_area_faces": 0, "shared_positions": 0, "unreferenced_vertices": 0,
+        "clean": True}
+    mesh, _, copied = messy_sphere()
+    messy = surface_check(mesh.vertices, mesh.faces)
+    assert not messy["clean"] and not messy["closed_manifold"]
+    assert messy["shared_positions"] == copied and messy["zero_area_faces"] == 2
+    half = sphere.faces.copy()
+    half[:100] = half[:100, ::-1]
+    flipped = surface_check(sphere.vertices, half)
+    assert flipped["watertight"] and not flipped["closed_manifold"]  # wound both ways
+    cones = cones_touching_at_a_tip()
+    assert cones.is_watertight and cones.is_winding_consistent  # trimesh sees no fault: the tip is shared
+    tip = surface_check(cones.vertices, cones.faces)
+    assert tip["watertight"] and not tip["closed_manifold"]
+    holed = surface_check(sphere.vertices, sphere.faces[:-1])
+    assert not holed["watertight"] and not holed["closed_manifold"]
+
+
+def test_the_pass_is_skipped_on_a_clean_mesh_with_the_same_result():
+    outer = trimesh.creation.icosphere(subdivisions=3)
+    cavity = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
+    cavity.invert()
+    loose = trimesh.creation.icosphere(subdivisions=2, radius=0.6)
+    loose.invert()
+    loose.apply_translation((3.0, 0, 0))
+    speck = trimesh.creation.icosphere(subdivisions=0, radius=0.001)
+    speck.apply_translation((0, 3.0, 0))
+    parts = trimesh.util.concatenate([outer, cavity, loose, speck])
+    mesh = MeshArrays(parts.vertices, parts.faces, colors=color_of(parts.vertices))
+    quick = cleanup(mesh)
+    full = cleanup(mesh, checked={"clean": False})
+    assert quick.info["cleanup"]["pymeshlab_pass"].startswith("skipped")
+    assert full.info["cleanup"]["pymeshlab_pass"] == "ran"
+    for key in ("components", "components_removed", "components_flipped", "nested_components", "faces_after"):
+        assert quick.info["cleanup"][key] == full.info["cleanup"][key], key
+    assert quick.to_trimesh().volume == pytest.approx(full.to_trimesh().volume)
+    assert (quick.colors == color_of(quick.vertices)).all()
+
+
+def test_non_manifold_tip_is_cleaned_by_the_full_pass():
+    cones = cones_touching_at_a_tip()
+    clean = cleanup(MeshArrays(cones.vertices, cones.faces))
+    assert clean.info["cleanup"]["pymeshlab_pass"] == "ran"
+    assert clean.info["cleanup"]["non_manifold_vertices"] >= 1
+    assert surface_check(clean.vertices, clean.faces)["closed_manifold"]

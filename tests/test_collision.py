@@ -139,3 +139,24 @@ def test_a_cancel_stops_coacd_at_its_next_poll_and_kills_it(monkeypatch):
     (proc,) = started
     assert proc.returncode is not None and proc.returncode < 0, "the CoACD process was killed, not left running"
 
+
+
+def test_hulls_grow_over_what_the_proxy_cut_off_but_not_across_gaps():
+    box = trimesh.convex.convex_hull(trimesh.creation.box(extents=(1, 1, 1)).vertices)
+    near = np.array([[0.51, 0.0, 0.0], [0.0, 0.0, 0.515]])  # just outside two faces
+    far = np.array([[2.0, 0.0, 0.0]])  # across a gap: left out
+    (grown,), taken = collision.cover_points([box], np.vstack([near, far, box.vertices]), 32, reach=0.05)
+    assert taken == 2
+    assert outside_distance(grown, near).max() < 1e-9
+    assert outside_distance(grown, far)[0] > 1.0
+
+
+def test_every_vertex_of_a_torus_lies_in_or_near_its_hulls():
+    torus = trimesh.creation.torus(1.0, 0.3, major_sections=48, minor_sections=16)
+    hulls = convex_collision(MeshArrays(torus.vertices, torus.faces), max_hulls=12, max_hull_vertices=32)
+    assert all(h.info["method"] == "coacd" for h in hulls) and 4 <= len(hulls) <= 12
+    shapes = [trimesh.Trimesh(h.vertices, h.faces) for h in hulls]
+    gap = np.min([outside_distance(s, torus.vertices) for s in shapes], axis=0)
+    assert gap.max() < 0.01 * np.linalg.norm(torus.extents)
+    # the hole stays open: the centre of the torus is in no hull
+    assert np.min([outside_distance(s, np.zeros((1, 3))) for s in shapes]) > 0.3

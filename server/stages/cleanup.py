@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from scipy import sparse
+from scipy.sparse import csgraph
 
 from ..errors import ForgeError, InputError
 from ..meshdata import MeshArrays
@@ -73,6 +75,69 @@ def _components(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, in
     return labels, count, closed
 
 
+def _vertex_components(faces: np.ndarray, vertex_count: int) -> tuple[np.ndarray, int]:
+    """Per-face component label of faces joined by shared vertices, and the count.
+
+    On a closed manifold mesh (surface_check) this is the same as joining faces by shared edges.
+    """
+    rows = np.concatenate([faces[:, 0], faces[:, 1]])
+    cols = np.concatenate([faces[:, 1], faces[:, 2]])
+    graph = sparse.coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(vertex_count, vertex_count))
+    _, vertex_labels = csgraph.connected_components(graph, directed=False)
+    _, labels = np.unique(vertex_labels[faces[:, 0]], return_inverse=True)
+    labels = labels.reshape(-1)
+    return labels, int(labels.max()) + 1 if len(labels) else 0
+
+
+def _two_faces_per_edge(faces: np.ndarray, vertex_count: int) -> bool:
+    a, b = faces.ravel(), faces[:, [1, 2, 0]].ravel()
+    keys = np.sort(np.minimum(a, b) * vertex_count + np.maximum(a, b))
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return bool(len(faces)) and bool((np.diff(np.r_[starts, len(keys)]) == 2).all())
+
+
+def surface_check(vertices: np.ndarray, faces: np.ndarray) -> dict:
+    """What cleanup's pymeshlab pass (and a repair) would find, measured without changing the mesh.
+
+    watertight: every edge has exactly two triangles (trimesh's is_watertight). closed_manifold: also
+    wound against each other, and the triangles around every vertex form a single fan. Also counts
+    zero-area triangles, vertices that share a position with another and vertices no triangle uses.
+    clean: closed_manifold with all counts zero, so the pymeshlab pass would change nothing.
+    """
+    faces = np.asarray(faces, np.int64)
+    count = len(vertices)
+    tail, head = faces.ravel(), faces[:, [1, 2, 0]].ravel()  # half-edge of corner 3 i + k
+    keys = tail * count + head
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    twin = head * count + tail
+    at = np.minimum(np.searchsorted(ordered, twin), len(ordered) - 1)
+    closed_manifold = bool(len(faces)) and not (ordered[1:] == ordered[:-1]).any() \
+        and bool((ordered[at] == twin).all()) and not (tail == head).any()
+    used = np.zeros(count, bool)
+    used[tail] = True
+    fans = 0
+    if closed_manifold:
+        # Around a vertex, the corner after corner c is the one at the same vertex in the triangle across
+        # c's outgoing edge; the fans are the cycles of that map, and a manifold vertex has exactly one.
+        across = order[at]
+        following = across - across % 3 + (across % 3 + 1) % 3
+        corners = len(tail)
+        ring = sparse.coo_matrix((np.ones(corners, np.int8), (np.arange(corners), following)),
+                                 shape=(corners, corners))
+        fans = csgraph.connected_components(ring, directed=False)[0]
+        closed_manifold = fans == int(used.sum())
+    corners = vertices[faces]
+    zero_area = int((np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]) == 0).all(axis=1).sum())
+    by_position = np.lexsort(vertices.T[::-1])
+    same = (vertices[by_position][1:] == vertices[by_position][:-1]).all(axis=1)
+    watertight = closed_manifold or _two_faces_per_edge(faces, count)
+    result = {"watertight": bool(watertight), "closed_manifold": bool(closed_manifold), "zero_area_faces": zero_area,
+              "shared_positions": int(same.sum()), "unreferenced_vertices": int(count - used.sum())}
+    result["clean"] = result["closed_manifold"] and zero_area == 0 and result["shared_positions"] == 0
+    return result
+
+
 def _bounds(vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray,
             count: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-component bounding boxes: (count, 3) lower and upper corners."""
@@ -116,14 +181,16 @@ def signed_volumes(vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray, 
     return np.bincount(labels, weights=per_face, minlength=count)
 
 
-def cleanup(mesh: MeshArrays, *, min_component_fraction: float = 0.01) -> MeshArrays:
+def cleanup(mesh: MeshArrays, *, min_component_fraction: float = 0.01, checked: dict | None = None) -> MeshArrays:
     """Remove duplicate, zero-area and non-manifold faces and floating specks; orient faces outward.
 
     pymeshlab merges duplicate vertices, removes duplicate and zero-area faces, repairs non-manifold
-    edges and vertices (by splitting them) and orients faces coherently. Then components that are
-    specks (see speck_components; `min_component_fraction=0` keeps them all) are removed, and closed
-    components with negative volume are flipped so their normals point outward, except those nested
-    inside another closed component's bounding box (a cavity's faces rightly point inward).
+    edges and vertices (by splitting them) and orients faces coherently. That pass is skipped when
+    surface_check finds nothing it would change (`checked` may hand in a check already made of this
+    mesh); `info["cleanup"]["pymeshlab_pass"]` says which. Then components that are specks (see
+    speck_components; `min_component_fraction=0` keeps them all) are removed, and closed components
+    with negative volume are flipped so their normals point outward, except those nested inside
+    another closed component's bounding box (a cavity's faces rightly point inward).
 
     Attributes: `colors` ride along with the surviving vertices. `uv` and `normals` are set to None:
     merging vertices by position would weld UV seams, and the normals are stale after flips.
@@ -132,15 +199,26 @@ def cleanup(mesh: MeshArrays, *, min_component_fraction: float = 0.01) -> MeshAr
 
     _check_input(mesh, min_component_fraction)
     started = time.perf_counter()
-    try:
-        vertices, faces, colors, counts = _pymeshlab_pass(mesh)
-    except pymeshlab.PyMeshLabException as exc:
-        raise ForgeError(f"cleanup failed in pymeshlab: {exc}") from exc
-    if len(faces) == 0:
-        raise ForgeError(f"cleanup removed every triangle of a {mesh.face_count}-triangle mesh: "
-                         "all of them were duplicates, zero-area or non-manifold")
+    checked = checked if checked is not None else surface_check(mesh.vertices, mesh.faces)
+    if checked["clean"]:
+        vertices, faces, colors = mesh.vertices, mesh.faces, mesh.colors
+        counts = {"duplicate_vertices_merged": 0, "duplicate_faces_removed": 0, "zero_area_faces_removed": 0,
+                  "non_manifold_edges": 0, "non_manifold_vertices": 0,
+                  "unreferenced_vertices_removed": checked["unreferenced_vertices"],
+                  "pymeshlab_pass": "skipped: closed, manifold, oriented, no zero-area faces or shared positions"}
+        labels, count = _vertex_components(faces, len(vertices))
+        closed = np.ones(count, bool)
+    else:
+        try:
+            vertices, faces, colors, counts = _pymeshlab_pass(mesh)
+        except pymeshlab.PyMeshLabException as exc:
+            raise ForgeError(f"cleanup failed in pymeshlab: {exc}") from exc
+        counts["pymeshlab_pass"] = "ran"
+        if len(faces) == 0:
+            raise ForgeError(f"cleanup removed every triangle of a {mesh.face_count}-triangle mesh: "
+                             "all of them were duplicates, zero-area or non-manifold")
+        labels, count, closed = _components(vertices, faces)
 
-    labels, count, closed = _components(vertices, faces)
     low, high = _bounds(vertices, faces, labels, count)
     speck = speck_components(low, high, np.bincount(labels, minlength=count), min_component_fraction)
     keep_face = ~speck[labels]

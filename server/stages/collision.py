@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -20,6 +21,12 @@ from ..meshdata import MeshArrays
 # PhysX (UE's physics) caps a convex mesh at 255 vertices.
 MAX_UCX_VERTICES = 255
 POLL_S = 0.25  # how often a running CoACD asks whether its job was cancelled
+# CoACD's tree search, lighter than its defaults (2000 samples, 150 iterations, 20 nodes, depth 3): on a
+# 500-face proxy of the benchmark's meshes it took 1-6 s instead of 5-42 s on the old 2000-face proxy
+# with 60 iterations and 10 nodes, with the same hull count and as much of the mesh covered
+# (bench/results_issue17.md).
+SEARCH = {"resolution": 1000, "mcts_iterations": 20, "mcts_nodes": 8, "mcts_max_depth": 2}
+REFIT_REACH = 0.02  # hulls grow over mesh vertices at most this share of its diagonal outside them
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 
 # Runs in a fresh interpreter so a hung or crashing CoACD can be killed without taking the server down.
@@ -54,17 +61,19 @@ def ucx_names(render_mesh_name: str, count: int) -> list[str]:
 
 
 def convex_collision(mesh: MeshArrays, *, max_hulls: int = 16, max_hull_vertices: int = 48,
-                     threshold: float = 0.05, timeout_s: float = 60, decimate_to: int = 2000,
+                     threshold: float = 0.05, timeout_s: float = 60, decimate_to: int = 500,
                      seed: int = 0, check: Callable[[], None] | None = None) -> list[MeshArrays]:
     """Closed convex hulls approximating the mesh, each with at most max_hull_vertices vertices.
 
-    CoACD runs on a copy welded by position and decimated to decimate_to faces, in a subprocess killed
-    after timeout_s. If it fails, times out or yields no usable hull, the result is the mesh's single
-    convex hull. Every hull is rebuilt with qhull, so it is closed, convex and outward-wound; each
-    hull's info holds {"method": "coacd" | "convex_hull_fallback", "reason": str | None,
-    "seconds": float, "index": i, "count": n}. Hulls carry no colours, UVs or normals. seed makes
-    CoACD's search repeatable. `check` (a job's cancel check) is called every POLL_S while CoACD runs; when it
-    raises, the subprocess is killed and the exception goes on.
+    CoACD runs on a proxy: a copy welded by position and decimated to decimate_to faces, in a subprocess
+    killed after timeout_s. Each hull is then grown over the mesh's own vertices that the proxy's hulls
+    left outside (within REFIT_REACH of the mesh's size, so hulls do not bridge concavities), which
+    wins back what decimating the proxy and the hulls cut off. If CoACD fails, times out or yields no
+    usable hull, the result is the mesh's single convex hull. Every hull is rebuilt with qhull, so it is
+    closed, convex and outward-wound; each hull's info holds {"method": "coacd" | "convex_hull_fallback",
+    "reason": str | None, "seconds": float, "index": i, "count": n, "refit_vertices": int}. Hulls carry
+    no colours, UVs or normals. seed makes CoACD's search repeatable. `check` (a job's cancel check) is
+    called every POLL_S while CoACD runs; when it raises, the subprocess is killed and the exception goes on.
     """
     _check_collision_args(mesh, max_hulls, max_hull_vertices, threshold, timeout_s, decimate_to)
     started = time.perf_counter()
@@ -79,10 +88,7 @@ def convex_collision(mesh: MeshArrays, *, max_hulls: int = 16, max_hull_vertices
     try:
         parts = _run_coacd(vertices, faces, timeout_s, check, threshold=float(threshold),
                            max_convex_hull=int(max_hulls), preprocess_mode="auto", decimate=True,
-                           max_ch_vertex=int(max_hull_vertices), seed=int(seed),
-                           # A shallower tree search than CoACD's default (150 iterations, 20 nodes):
-                           # 40 % less time, the same hull count and volume on our test props.
-                           mcts_iterations=60, mcts_nodes=10)
+                           max_ch_vertex=int(max_hull_vertices), seed=int(seed), **SEARCH)
         hulls = [h for h in (_closed_hull(v, max_hull_vertices) for v, _ in parts) if h is not None]
         if not hulls:
             reason = f"CoACD returned {len(parts)} parts and none had a volume"
@@ -91,7 +97,9 @@ def convex_collision(mesh: MeshArrays, *, max_hulls: int = 16, max_hull_vertices
     except ForgeError as exc:
         hulls, reason = [], str(exc)
 
-    method = "coacd"
+    method, refit = "coacd", 0
+    if hulls:
+        hulls, refit = cover_points(hulls, welded.vertices, max_hull_vertices)
     if not hulls:
         method = "convex_hull_fallback"
         hull = _closed_hull(welded.vertices, max_hull_vertices)
@@ -102,8 +110,31 @@ def convex_collision(mesh: MeshArrays, *, max_hulls: int = 16, max_hull_vertices
 
     seconds = round(time.perf_counter() - started, 3)
     return [MeshArrays(h.vertices, h.faces, info={"method": method, "reason": reason, "seconds": seconds,
-                                                   "index": i, "count": len(hulls)})
+                                                   "index": i, "count": len(hulls), "refit_vertices": refit})
             for i, h in enumerate(hulls)]
+
+
+def cover_points(hulls: list[trimesh.Trimesh], points: np.ndarray, max_vertices: int,
+                 reach: float | None = None) -> tuple[list[trimesh.Trimesh], int]:
+    """Grow each hull over the points outside every hull whose nearest hull it is, within `reach` of it.
+
+    reach defaults to REFIT_REACH of the points' bounding-box diagonal. Returns the hulls and how many
+    points were taken in. "Nearest" is by the largest plane distance, which for a point outside a convex
+    hull is at most its true distance, so nothing beyond reach is taken.
+    """
+    points = np.asarray(points, np.float64)
+    diagonal = float(np.linalg.norm(np.ptp(points, axis=0)))
+    reach = REFIT_REACH * diagonal if reach is None else reach
+    outside = np.stack([(points @ h.face_normals.T - np.einsum("ij,ij->i", h.face_normals, h.triangles[:, 0]))
+                        .max(axis=1) for h in hulls], axis=1)
+    nearest, gap = outside.argmin(axis=1), outside.min(axis=1)
+    take = (gap > 1e-6 * diagonal) & (gap <= reach)
+    grown = []
+    for index, hull in enumerate(hulls):
+        extra = points[take & (nearest == index)]
+        bigger = _closed_hull(np.vstack([hull.vertices, extra]), max_vertices) if len(extra) else None
+        grown.append(bigger if bigger is not None else hull)
+    return grown, int(take.sum())
 
 
 def decimate(vertices: np.ndarray, faces: np.ndarray, target_faces: int) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +205,10 @@ def _run_coacd(vertices: np.ndarray, faces: np.ndarray, timeout_s: float, check:
     """CoACD's [(vertices, faces), ...] from a subprocess; ForgeError with the cause when it fails."""
     buffer = io.BytesIO()
     np.savez(buffer, vertices=np.asarray(vertices, np.float64), faces=np.asarray(faces, np.int32))
-    proc = subprocess.Popen([sys.executable, "-c", _WORKER, json.dumps(params)],
+    # OpenMP's default busy-waiting spins on a core that other jobs need; on a loaded 2-core machine a
+    # passive wait halved CoACD's time (the pool of waiting threads is woken, not polled).
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    proc = subprocess.Popen([sys.executable, "-c", _WORKER, json.dumps(params)], env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + timeout_s
     payload = buffer.getvalue()

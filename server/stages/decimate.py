@@ -63,9 +63,14 @@ FAST_AGGRESSIVENESS = (3, 5, 7)
 
 
 def _closed_manifold(faces: np.ndarray) -> bool:
-    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    _, counts = np.unique(edges, axis=0, return_counts=True)
-    return bool(len(counts)) and bool((counts == 2).all())
+    """Every edge is shared by exactly two triangles (edges as one integer key each: a fast sort)."""
+    faces = np.asarray(faces, np.int64)
+    if not len(faces):
+        return False
+    a, b = faces.ravel(), faces[:, [1, 2, 0]].ravel()
+    keys = np.sort(np.minimum(a, b) * (int(faces.max()) + 1) + np.maximum(a, b))
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return bool((np.diff(np.r_[starts, len(keys)]) == 2).all())
 
 
 def _fast_closed(mesh: MeshArrays, target: int) -> MeshArrays | None:
