@@ -10,7 +10,6 @@ asset id the add-on chose up front (gradio's own cancel only removes queued jobs
 from __future__ import annotations
 
 import json
-import os
 import queue
 import re
 import secrets
@@ -21,7 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .client import OWNER_HEADER, ServerError
+from . import client as client_module
+from .client import ServerError
 
 PROGRESS, DONE, ERROR, CANCELLED = "progress", "done", "error", "cancelled"
 ASSET_ID_PATTERN = re.compile(r"^\d{8}T\d{6}-[0-9a-f]{8}$")
@@ -141,22 +141,12 @@ class Worker:
     def connect(self):
         if self.client is not None:
             return self.client
-        from gradio_client import Client  # imported here so importing this module never needs it
-
-        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry from inside Blender
         conn = self.connection
-        kwargs: dict = {"verbose": False, "httpx_kwargs": {"timeout": conn.request_timeout}}
-        if conn.token:
-            kwargs["token"] = conn.token
-        if conn.owner_key:
-            kwargs["headers"] = {OWNER_HEADER: conn.owner_key}
-        if conn.download_dir:
-            Path(conn.download_dir).mkdir(parents=True, exist_ok=True)
-            kwargs["download_files"] = conn.download_dir
 
         def make():
             try:
-                return Client(conn.server, **kwargs)
+                return client_module.connect(conn.server, token=conn.token, owner_key=conn.owner_key,
+                                             download_dir=conn.download_dir, timeout=conn.request_timeout)
             except Exception as exc:
                 message = _words(exc)
                 if is_waking(message):
@@ -167,25 +157,23 @@ class Worker:
         self.client = self._with_wake_retry(make)
         return self.client
 
-    def quick(self, endpoint: str, *args) -> Any:
+    def quick(self, endpoint: str, **values) -> Any:
         """A short call (health, asset, cancel) bounded by the request timeout."""
-        client = self.connect()
-        gjob = client.submit(*args, api_name=f"/{endpoint}")
+        gjob = self.connect().submit(*client_module.arguments(endpoint, values), api_name=f"/{endpoint}")
         try:
             return gjob.result(timeout=self.connection.request_timeout)
         except Exception as exc:
             raise ServerError(_words(exc)) from exc
 
     # -- the main call ---------------------------------------------------------------------------------------
-    def call(self, endpoint: str, *args) -> Any:
+    def call(self, endpoint: str, **values) -> Any:
         """Submit one endpoint call and follow it to the end, reporting queue position, ETA and progress."""
-        return self._with_wake_retry(lambda: self._call_once(endpoint, *args))
+        return self._with_wake_retry(lambda: self._call_once(endpoint, values))
 
-    def _call_once(self, endpoint: str, *args) -> Any:
+    def _call_once(self, endpoint: str, values: dict) -> Any:
         from gradio_client.utils import Status
 
-        client = self.connect()
-        gjob = client.submit(*args, api_name=f"/{endpoint}")
+        gjob = self.connect().submit(*client_module.arguments(endpoint, values), api_name=f"/{endpoint}")
         self._job._gradio_job = gjob
         last = None
         try:
@@ -241,7 +229,7 @@ class Worker:
         deadline = time.monotonic() + min(10.0, self.connection.request_timeout)
         while self.asset_id and time.monotonic() < deadline and not gjob.done():
             try:
-                answer = json.loads(self.quick("cancel", self.asset_id))
+                answer = json.loads(self.quick("cancel", asset_id=self.asset_id))
             except Exception:
                 answer = None  # the asset may not exist yet: the server creates it after reading the input
             if answer and (answer.get("cancel_requested") or answer.get("status") in ("cancelled", "error")):
@@ -260,7 +248,7 @@ class Worker:
         deadline = time.monotonic() + max(60.0, self.connection.request_timeout)
         while self.asset_id and time.monotonic() < deadline:
             try:
-                record = json.loads(self.quick("asset", self.asset_id))
+                record = json.loads(self.quick("asset", asset_id=self.asset_id))
             except Exception:
                 break
             if record.get("status") != "running":
@@ -374,61 +362,43 @@ def pump(job: Job, timeout: float | None = None, interval: float = 0.05,
 
 
 # -- plans: what the add-on asks of the server ---------------------------------------------------------------
+# The stage order lives in the server's forge alone: the add-on asks forge for whole chains (from images, a
+# prompt, or an asset it uploaded or made before) and follows its progress.
 
-def _files(paths: Sequence[str | Path]):
-    from gradio_client import handle_file
-
-    return [handle_file(str(path)) for path in paths]
+GLB_PACKAGE = {"use_fbx": False}  # the add-on writes FBX with the user's Blender, so it asks for GLB meshes
 
 
-def _finish(worker: Worker, start: float, options: dict, engine: str) -> dict:
-    """postprocess -> bake -> export (GLB package: the add-on writes FBX itself) for worker.asset_id."""
-    asset_id = worker.asset_id
-    span = 1.0 - start
-    worker.stage("post-processing", start, start + 0.4 * span)
-    worker.call("postprocess", asset_id, json.dumps(options.get("postprocess") or {}))
-    worker.check()
-    worker.stage("baking", start + 0.4 * span, start + 0.85 * span)
-    worker.call("bake", asset_id, json.dumps(options.get("bake") or {}))
-    worker.check()
-    worker.stage("exporting", start + 0.85 * span, 1.0)
-    export_options = {"use_fbx": False, **(options.get("export") or {})}
-    record, package = worker.call("export", asset_id, engine, json.dumps(export_options))
-    return {"asset_id": asset_id, "record": json.loads(record), "package": str(package)}
+def _forge(worker: Worker, values: dict, options: dict, engine: str) -> dict:
+    options = {**options, "engine": engine, "export": {**GLB_PACKAGE, **(options.get("export") or {})}}
+    record, package = worker.call("forge", options=options, **values)
+    return {"asset_id": worker.asset_id, "record": json.loads(record), "package": str(package)}
 
 
 def forge_plan(images: Sequence[str | Path], *, name: str = "", views: Sequence[str] = (), preset: str = "",
                generator: str = "auto", seed: int = 0, options: dict | None = None, engine: str = "ue5",
                prompt: str = ""):
-    """Images (or, with none, a prompt) -> generate -> postprocess -> bake -> export. Result: asset_id, record,
-    high_poly, package.
+    """Images (or, with none, a prompt) -> the server's forge. Result: asset_id, record, package.
 
-    `options` has the server's forge sections: {"generate": {...}, "postprocess": {...}, "bake": {...},
-    "export": {...}, "kind": ...}. The stages are called one by one (rather than the single forge endpoint)
-    so the add-on also receives the high poly for inspection and never starts a stage after a cancel.
+    `options` has the server's forge sections ({"generate": {...}, "postprocess": {...}, "bake": {...},
+    "export": {...}, "kind": ...}); the asset gets the job's id, so the add-on can cancel it by id.
     """
-    options = dict(options or {})
+    options = {"generator": generator, "seed": int(seed), **(options or {})}
     paths = [str(p) for p in images]
 
     def plan(worker: Worker) -> dict:
-        generate_options = dict(options.get("generate") or {})
-        if options.get("kind"):
-            generate_options["kind"] = options["kind"]
-        generate_options["asset_id"] = worker.asset_id
-        worker.stage("generating", 0.0, 0.35)
-        _, glb = _generate(worker, paths, prompt, name, options.get("generator", generator), views, preset,
-                           int(options.get("seed", seed)), generate_options, options.get("text") or {})
-        worker.check()
-        result = _finish(worker, 0.35, options, engine)
-        result["high_poly"] = str(glb)
-        return result
+        chain = {**options, "asset_id": worker.asset_id}
+        if prompt and not paths:
+            chain["prompt"] = prompt
+        worker.stage("forging", 0.0, 1.0)
+        return _forge(worker, {"images": paths or None, "name": name, "views": views, "preset": preset}, chain,
+                      engine)
 
     return plan
 
 
 def mesh_plan(mesh: str | Path, *, name: str = "", options: dict | None = None, engine: str = "ue5",
               kind: str = "prop"):
-    """A mesh file (the selected object as GLB) -> import_mesh -> postprocess -> bake -> export.
+    """A mesh file (the selected object as GLB) -> import_mesh -> the server's forge finishes it.
 
     The object already has its real size in the user's scene, so post-processing keeps it unless the
     options name a height.
@@ -443,30 +413,18 @@ def mesh_plan(mesh: str | Path, *, name: str = "", options: dict | None = None, 
         import_options = {"asset_id": worker.asset_id, "kind": options.get("kind", kind),
                           **(options.get("import_mesh") or {})}
         worker.stage("uploading the mesh", 0.0, 0.15)
-        record, glb = worker.call("import_mesh", _files([mesh])[0], name, json.dumps(import_options))
+        worker.call("import_mesh", mesh=str(mesh), name=name, options=import_options)
         worker.check()
-        result = _finish(worker, 0.15, options, engine)
-        result["high_poly"] = str(glb)
-        return result
+        worker.stage("forging", 0.15, 1.0)
+        chain = {key: value for key, value in options.items() if key not in ("import_mesh", "kind")}
+        return _forge(worker, {}, {**chain, "asset_id": worker.asset_id}, engine)
 
     return plan
 
 
-def _generate(worker: Worker, paths: Sequence[str], prompt: str, name: str, generator: str, views: Sequence[str],
-              preset: str, seed: int, generate_options: dict, text_options: dict) -> tuple[dict, str]:
-    """generate (from images) or generate_text (from a prompt, when there are no images): (record, high poly)."""
-    if prompt and not paths:
-        text = {**generate_options, "generator": generator, "preset": preset, "seed": seed, "text": text_options}
-        record, glb = worker.call("generate_text", prompt, name, json.dumps(text))
-    else:
-        record, glb = worker.call("generate", _files(paths), name, generator, ",".join(views), preset, seed,
-                                  json.dumps(generate_options))
-    return json.loads(record), str(glb)
-
-
 def generate_plan(images: Sequence[str | Path], *, name: str = "", views: Sequence[str] = (), preset: str = "",
                   generator: str = "auto", seed: int = 0, options: dict | None = None, prompt: str = ""):
-    """Images (or, with none, a prompt) -> generate only. Result: asset_id, record, high_poly."""
+    """Images (or, with none, a prompt) -> generate (or generate_text) only. Result: asset_id, record, high_poly."""
     options = dict(options or {})
 
     def plan(worker: Worker) -> dict:
@@ -474,9 +432,14 @@ def generate_plan(images: Sequence[str | Path], *, name: str = "", views: Sequen
         if options.get("kind"):
             generate_options["kind"] = options["kind"]
         worker.stage("generating", 0.0, 1.0)
-        record, glb = _generate(worker, [str(p) for p in images], prompt, name, generator, views, preset, int(seed),
-                                generate_options, options.get("text") or {})
-        return {"asset_id": worker.asset_id, "record": record, "high_poly": glb}
+        if prompt and not images:
+            text = {**generate_options, "generator": generator, "preset": preset, "seed": int(seed),
+                    "text": options.get("text") or {}}
+            record, glb = worker.call("generate_text", prompt=prompt, name=name, options=text)
+        else:
+            record, glb = worker.call("generate", images=[str(p) for p in images], name=name, generator=generator,
+                                      views=views, preset=preset, seed=int(seed), options=generate_options)
+        return {"asset_id": worker.asset_id, "record": json.loads(record), "high_poly": str(glb)}
 
     return plan
 
@@ -485,34 +448,37 @@ def scene_plan(image: str | Path, *, name: str = "", generator: str = "auto", se
                options: dict | None = None, engine: str = "ue5"):
     """One picture of a scene -> the server's scene endpoint (GLB packages, for the add-on to import).
     Result: asset_id, record, package (the scene zip)."""
-    options = dict(options or {})
-    scene_options = {key: value for key, value in options.items() if key not in ("kind",)}
-    scene_options.update(engine=engine, generator=options.get("generator", generator),
-                         seed=int(options.get("seed", seed)),
-                         export={"use_fbx": False, **(options.get("export") or {})})
+    options = {key: value for key, value in (options or {}).items() if key != "kind"}
+    options.update(engine=engine, generator=options.get("generator", generator), seed=int(options.get("seed", seed)),
+                   export={**GLB_PACKAGE, **(options.get("export") or {})})
 
     def plan(worker: Worker) -> dict:
         worker.stage("making the scene", 0.0, 1.0)
-        record, package = worker.call("scene", _files([image])[0], name,
-                                      json.dumps({**scene_options, "asset_id": worker.asset_id}))
+        record, package = worker.call("scene", image=str(image), name=name,
+                                      options={**options, "asset_id": worker.asset_id})
         return {"asset_id": worker.asset_id, "record": json.loads(record), "package": str(package)}
 
     return plan
 
 
 def finish_plan(options: dict | None = None, engine: str = "ue5"):
-    """An existing asset (Job.asset_id) -> postprocess -> bake -> export."""
+    """An existing asset (Job.asset_id) -> the server's forge, from postprocess on."""
     options = dict(options or {})
-    return lambda worker: _finish(worker, 0.0, options, engine)
+
+    def plan(worker: Worker) -> dict:
+        worker.stage("forging", 0.0, 1.0)
+        return _forge(worker, {}, {**options, "asset_id": worker.asset_id}, engine)
+
+    return plan
 
 
 def export_plan(engine: str = "ue5", options: dict | None = None):
     """An existing asset -> its engine package (GLB meshes for the add-on to convert)."""
-    export_options = {"use_fbx": False, **(options or {})}
+    export_options = {**GLB_PACKAGE, **(options or {})}
 
     def plan(worker: Worker) -> dict:
         worker.stage("exporting", 0.0, 1.0)
-        record, package = worker.call("export", worker.asset_id, engine, json.dumps(export_options))
+        record, package = worker.call("export", asset_id=worker.asset_id, engine=engine, options=export_options)
         return {"asset_id": worker.asset_id, "record": json.loads(record), "package": str(package)}
 
     return plan

@@ -58,7 +58,7 @@ POSTPROCESS_OPTIONS = {"target_triangles", "texture_size", "texel_density", "lod
 RIG_OPTIONS = {"method", "skeleton", "fingers", "max_influences"}
 BAKE_OPTIONS = {"texture_size", "ao_samples", "ao_distance", "engine", "preset", "paint_hidden"}
 FORGE_SECTIONS = {"generate", "postprocess", "rig", "bake", "export", "engine", "generator", "seed", "kind", "prompt",
-                  "text"}
+                  "text", "asset_id"}
 TEXT_SECTIONS = GENERATE_OPTIONS | {"text", "generator", "preset", "seed"}
 SCENE_SECTIONS = {"generate", "postprocess", "bake", "export", "engine", "generator", "seed", "asset_id", *SCENE_KEYS}
 
@@ -230,16 +230,23 @@ class ForgeApi:
 
     def forge(self, images: Any, name: Any = "", views: Any = "", preset: Any = "", options: Any = "",
               progress: Callable[[float, str], None] = _no_progress, *, owner: str = LOCAL) -> tuple[str, str]:
-        """The whole chain: generate, postprocess, bake, export; returns (report JSON, zip path).
+        """The whole chain: generate, postprocess, rig (characters), bake, export; returns (asset JSON, zip path).
 
         With no images and options.prompt, the chain starts from the prompt (generate_text; options.text holds
-        its text-to-image options).
+        its text-to-image options). With neither, options.asset_id names an existing asset (generated or
+        imported) whose chain is finished from postprocess on. This is the one place the stage order is written.
         """
         opts = parse_options(options, FORGE_SECTIONS)
         prompt = opts.get("prompt")
         has_images = images not in (None, [], "")
         if prompt is not None and has_images:
             raise InputError("options.prompt", prompt, "no prompt when images are given (images or a prompt)")
+        existing = None
+        if not has_images and prompt is None:
+            if "asset_id" not in opts:
+                raise InputError("images", images, "1 to 4 image files, or options.prompt, or options.asset_id of "
+                                 "an asset to finish")
+            existing = self.ctx.store.open(opts["asset_id"], owner)
         sections = {key: opts.get(key) or {} for key in ("generate", "postprocess", "rig", "bake", "export")}
         for key, value in sections.items():
             if not isinstance(value, dict):
@@ -261,12 +268,14 @@ class ForgeApi:
         def part(start: float, end: float):
             return lambda fraction, message: progress(start + (end - start) * fraction, message)
 
-        asset_id = validate_asset_id(generate_options["asset_id"]) if "asset_id" in generate_options \
-            else self.ctx.store.new_id()
+        chosen = opts.get("asset_id", generate_options.get("asset_id"))
+        asset_id = existing.asset_id if existing else validate_asset_id(chosen) if chosen else self.ctx.store.new_id()
         generate_options["asset_id"] = asset_id
         # One claim over the whole chain: a cancel that arrives between two stages stops the next one.
         with self.ctx.flags.claim(asset_id):
-            if prompt is not None:
+            if existing is not None:
+                progress(0.35, "finishing an existing asset")
+            elif prompt is not None:
                 text = {"generator": opts.get("generator", "auto"), "preset": preset, "seed": opts.get("seed", 0),
                         "text": opts.get("text") or {}, **generate_options}
                 self.generate_text(prompt, name, text, part(0.0, 0.35), owner=owner)

@@ -88,16 +88,16 @@ def test_forge_job_reports_progress_and_returns_the_package(server, front_png, t
     assert len(set(fractions)) >= 5, fractions
     assert fractions == sorted(fractions), "fractions must never go back"
     assert 0.0 <= fractions[0] < 0.2 and fractions[-1] > 0.85
-    stages = {e.stage for e in progress}
-    assert {"generating", "post-processing", "baking", "exporting"} <= stages
-    assert any(e.message and e.message not in stages for e in progress), "server progress text expected"
+    # One call to the server's forge; its own progress text tells what runs (polled, so some steps pass unseen).
+    assert {e.stage for e in progress} == {"forging"}
+    said = {e.message for e in progress} - {"forging"}
+    assert len(said) >= 4 and any("package" in text for text in said), said
 
     result = final.result
     assert result["asset_id"] == asset_id
     names = set(zipfile.ZipFile(result["package"]).namelist())
     assert {"SM_Crate.glb", "SM_Crate_LOD1.glb", "SM_Crate_LOD2.glb", "T_Crate_BC.png", "T_Crate_N.png",
             "T_Crate_ORM.png", "import_Crate.py", "manifest.json", "preview.png"} <= names
-    assert Path(result["high_poly"]).is_file()
 
 
 def test_cancel_mid_job_marks_the_asset_cancelled(server, front_png, tmp_path):
