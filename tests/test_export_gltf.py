@@ -56,13 +56,13 @@ def validate(paths: list[Path]) -> dict:
 
 
 def glb_accessor(data: bytes, doc: dict, index: int) -> np.ndarray:
-    """Read one accessor's values from a GLB (FLOAT or UNSIGNED_INT, tightly packed)."""
+    """Read one accessor's values from a GLB (FLOAT or an unsigned integer type, tightly packed)."""
     (json_len,) = struct.unpack_from("<I", data, 12)
     bin_start = 20 + json_len + 8
     accessor = doc["accessors"][index]
     view = doc["bufferViews"][accessor["bufferView"]]
-    width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}[accessor["type"]]
-    dtype = {5126: "<f4", 5125: "<u4"}[accessor["componentType"]]
+    width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}[accessor["type"]]
+    dtype = {5126: "<f4", 5125: "<u4", 5123: "<u2", 5121: "<u1"}[accessor["componentType"]]
     start = bin_start + view["byteOffset"] + accessor.get("byteOffset", 0)
     values = np.frombuffer(data, dtype=dtype, count=accessor["count"] * width, offset=start)
     return values.reshape(accessor["count"], width)

@@ -39,6 +39,33 @@ It models what import_<Name>.py meets in a real editor, so the failures of issue
 * StaticMesh.get_num_lods / get_num_triangles(lod) / get_material / set_material, nanite_settings.enabled.
 * A material instance (MaterialInstanceConstant) is not an unreal.Material; MaterialEditingLibrary expression
   calls on it raise.
+
+Skeletal meshes (issue 16):
+
+* FbxImportUI.skeleton / create_physics_asset / physics_asset (python-api/class/FbxImportUI; UFbxImportUI::
+  PhysicsAsset, 5.5); FbxSkeletalMeshImportData.update_skeleton_reference_pose / use_t0_as_ref_pose /
+  import_morph_targets / import_meshes_in_bone_hierarchy (python-api/class/FbxSkeletalMeshImportData).
+* InterchangeGenericAssetsPipeline.common_skeletal_meshes_and_animations_properties
+  (InterchangeGenericCommonSkeletalMeshesAndAnimationsProperties: skeleton, import_only_animations,
+  use_t0_as_ref_pose, import_meshes_in_bone_hierarchy; convert_statics_with_morph_targets_to_skeletals from 5.3;
+  add_curve_metadata_to_skeleton from 5.6; try_auto_select_skeleton (bTryAutoSelectSkeleton) on the 5.8 page
+  only, so 5.8 only here). InterchangeGenericMeshPipeline.create_physics_asset / physics_asset
+  (UInterchangeGenericMeshPipeline::PhysicsAsset, 5.0 and 5.4).
+* A skeletal import onto a given Skeleton merges the file's bones into it when USkeleton::IsCompatibleMesh holds
+  (every file bone the skeleton has must have the same parent chain up to the root: DoesParentChainMatch in
+  Skeleton.cpp). When it does not, the legacy importer opens the "SkeletonFailed_BoneMerge" dialog (asking to
+  rebuild the skeleton's bone tree; FbxSkeletalMeshImport.cpp) and Interchange, run from a script, fails with
+  "cannot merge bone tree with the existing skeleton" (InterchangeSkeletalMeshFactory.cpp): here both make no
+  mesh and record ("bone_merge_failed", importer). Without a skeleton the import makes <Mesh>_Skeleton, and with
+  create_physics_asset (default on) <Mesh>_PhysicsAsset.
+* AnimPoseExtensions.get_reference_pose(skeleton) / get_bone_names(pose) / get_ref_bone_pose(pose, bone, space)
+  / get_ref_pose_relative_transform(pose, from, to, space) and AnimPoseSpaces LOCAL/WORLD (AnimPose.h and
+  AnimPose.cpp: the relative transform is From.GetRelativeTransform(To), From * To^-1). Transform.is_near_equal.
+* SkeletalMeshEditorSubsystem.create_physics_asset(skeletal_mesh) (python-api 5.0, 5.4; from 5.7 with
+  set_to_mesh=True, lod_index=0) and assign_physics_asset(target_mesh, physics_asset) (python-api 5.4; not on
+  the 5.0 page, so 5.4+ here); EditorSkeletalMeshLibrary.create_physics_asset is the deprecated one.
+* SkeletalMesh editor properties materials (SkeletalMaterial: material_interface, material_slot_name),
+  skeleton and physics_asset.
 """
 
 from __future__ import annotations
@@ -46,6 +73,8 @@ from __future__ import annotations
 import re
 import types
 from pathlib import Path
+
+import numpy as np
 
 VERSIONS = ["5.3", "5.4", "5.5", "5.6", "5.7", "5.8"]
 LEGACY_FBX_VERSIONS = ["5.3", "5.4"]
@@ -70,12 +99,16 @@ def default_triangles(stem):
     return 1000 >> int(match.group(1)) if match else 1000
 
 
-def build_unreal(version="5.3", *, interchange_fbx=None, drop=(), ucx_hulls=2, triangles=None, existing=None):
+def build_unreal(version="5.3", *, interchange_fbx=None, drop=(), ucx_hulls=2, triangles=None, existing=None,
+                 skeletons=None, mesh_bones=None, physics_on_import=True):
     """The stand-in for one editor version.
 
     interchange_fbx: FBX through Interchange (default: from 5.5). ucx_hulls: UCX hulls in the LOD0 file.
     triangles: file stem -> triangles of that file's mesh (default 1000, 500, 250 for LOD0..2).
     existing: content path -> class name of assets already in the project. drop: dotted names removed.
+    skeletons: content path -> [(bone, parent or None, (x, y, z) local offset in cm), ...] Skeleton assets
+    already in the project. mesh_bones: [(bone, parent or None)] of the skeletal mesh files (default one
+    "root"). physics_on_import False: a skeletal import that makes no physics asset whatever it is asked.
     """
     ver = parse_version(version)
     if interchange_fbx is None:
@@ -127,10 +160,13 @@ def build_unreal(version="5.3", *, interchange_fbx=None, drop=(), ucx_hulls=2, t
                   "force_front_x_axis", "import_uniform_scale"]
     cls("FbxStaticMeshImportData", fbx_common + ["combine_meshes", "one_convex_hull_per_ucx", "auto_generate_collision",
                                                  "generate_lightmap_u_vs", "import_mesh_lods", "build_nanite"])
-    cls("FbxSkeletalMeshImportData", fbx_common + ["import_mesh_lods"])
+    cls("FbxSkeletalMeshImportData", fbx_common + ["import_mesh_lods", "update_skeleton_reference_pose",
+                                                   "use_t0_as_ref_pose", "import_morph_targets",
+                                                   "import_meshes_in_bone_hierarchy"])
     cls("FbxImportUI", {"import_mesh": True, "import_as_skeletal": False, "mesh_type_to_import": None,
                         "automated_import_should_detect_type": True, "import_materials": True,
-                        "import_textures": True, "import_animations": True,
+                        "import_textures": True, "import_animations": True, "skeleton": None,
+                        "create_physics_asset": True, "physics_asset": None,
                         "static_mesh_import_data": unreal.FbxStaticMeshImportData,
                         "skeletal_mesh_import_data": unreal.FbxSkeletalMeshImportData})
 
@@ -143,7 +179,18 @@ def build_unreal(version="5.3", *, interchange_fbx=None, drop=(), ucx_hulls=2, t
                                            "combine_static_meshes": False, collision_name: True,
                                            "import_collision_according_to_mesh_name": True,
                                            "one_convex_hull_per_ucx": True, "build_nanite": False,
-                                           "generate_lightmap_u_vs": True}, base=unreal.InterchangePipelineBase)
+                                           "generate_lightmap_u_vs": True, "create_physics_asset": True,
+                                           "physics_asset": None}, base=unreal.InterchangePipelineBase)
+    shared_skeletal = {"skeleton": None, "import_only_animations": False, "use_t0_as_ref_pose": False,
+                       "import_meshes_in_bone_hierarchy": True}
+    if ver >= (5, 3):
+        shared_skeletal["convert_statics_with_morph_targets_to_skeletals"] = False
+    if ver >= (5, 6):
+        shared_skeletal["add_curve_metadata_to_skeleton"] = True
+    if ver >= (5, 8):
+        shared_skeletal["try_auto_select_skeleton"] = True
+    cls("InterchangeGenericCommonSkeletalMeshesAndAnimationsProperties", shared_skeletal,
+        base=unreal.InterchangePipelineBase)
     cls("InterchangeGenericTexturePipeline", {"import_textures": True}, base=unreal.InterchangePipelineBase)
     cls("InterchangeGenericAnimationPipeline", {"import_animations": True}, base=unreal.InterchangePipelineBase)
     unreal.InterchangeMaterialImportOption = Enum("InterchangeMaterialImportOption",
@@ -154,6 +201,8 @@ def build_unreal(version="5.3", *, interchange_fbx=None, drop=(), ucx_hulls=2, t
         base=unreal.InterchangePipelineBase)
     cls("InterchangeGenericAssetsPipeline", {
         "common_meshes_properties": unreal.InterchangeGenericCommonMeshesProperties,
+        "common_skeletal_meshes_and_animations_properties":
+            unreal.InterchangeGenericCommonSkeletalMeshesAndAnimationsProperties,
         "mesh_pipeline": unreal.InterchangeGenericMeshPipeline,
         "material_pipeline": unreal.InterchangeGenericMaterialPipeline,
         "animation_pipeline": unreal.InterchangeGenericAnimationPipeline}, base=unreal.InterchangePipelineBase)
@@ -204,14 +253,121 @@ def build_unreal(version="5.3", *, interchange_fbx=None, drop=(), ucx_hulls=2, t
 
     unreal.StaticMesh = StaticMesh
 
+    cls("SkeletalMaterial", {"material_interface": None, "material_slot_name": "None"})
+    cls("PhysicsAsset")
+
     class SkeletalMesh(UObject):
-        properties = {"materials": list}
+        properties = {"materials": list, "skeleton": None, "physics_asset": None}
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.lods = []
+            self.bones = []  # [(bone, parent)] of its reference skeleton
 
     unreal.SkeletalMesh = SkeletalMesh
+
+    class Skeleton(UObject):
+        """bones: [(name, parent or None, local offset (cm), local rotation matrix)], parents first."""
+
+        def __init__(self, *args, bones=(), **kwargs):
+            super().__init__(*args, **kwargs)
+            self.bones = [(b[0], b[1], np.asarray(b[2], float), np.asarray(b[3], float) if len(b) > 3 else np.eye(3))
+                          for b in bones]
+
+        def parent_of(self, name):
+            return next((parent for bone, parent, *_ in self.bones if bone == name), "<missing>")
+
+        def is_compatible_mesh(self, mesh_bones):
+            """USkeleton::IsCompatibleMesh with its parent-chain check (Skeleton.cpp)."""
+            names = {bone for bone, *_ in self.bones}
+            mesh_parent = dict(mesh_bones)
+            matches = 0
+            for bone, _ in mesh_bones:
+                start = bone
+                while start is not None and start not in names:  # a bone the skeleton lacks: its nearest parent
+                    start = mesh_parent.get(start)
+                if start is None:
+                    return False
+                matches += start == bone
+                here = start
+                while True:  # DoesParentChainMatch: the same parent names up to the root, both ending together
+                    ours, theirs = self.parent_of(here), mesh_parent.get(here, "<missing>")
+                    if ours is None or theirs is None:
+                        if ours is not theirs:
+                            return False
+                        break
+                    if ours != theirs:
+                        return False
+                    here = ours
+            return matches > 0
+
+        def merge(self, mesh_bones):
+            """MergeBonesToBoneTree: bones the skeleton lacks are added under their parent."""
+            names = {bone for bone, *_ in self.bones}
+            for bone, parent in mesh_bones:
+                if bone not in names:
+                    self.bones.append((bone, parent, np.zeros(3), np.eye(3)))
+                    names.add(bone)
+
+    unreal.Skeleton = Skeleton
+
+    class Transform:
+        """x -> rotation @ x + translation. UE composes A * B as A first, then B; GetRelativeTransform(Other)
+        is this * Other^-1."""
+
+        def __init__(self, rotation=None, translation=(0.0, 0.0, 0.0)):
+            self.matrix = np.asarray(rotation if rotation is not None else np.eye(3), float)
+            self.offset = np.asarray(translation, float)
+
+        def then(self, other):
+            return Transform(other.matrix @ self.matrix, other.matrix @ self.offset + other.offset)
+
+        def inverse(self):
+            return Transform(self.matrix.T, -self.matrix.T @ self.offset)
+
+        def is_near_equal(self, b, location_tolerance=0.0001, rotation_tolerance=0.0001, scale3d_tolerance=0.0001):
+            from scipy.spatial.transform import Rotation
+
+            qa, qb = (Rotation.from_matrix(m).as_quat() for m in (self.matrix, b.matrix))
+            same_turn = np.abs(qa - qb).max() <= rotation_tolerance or np.abs(qa + qb).max() <= rotation_tolerance
+            return bool(same_turn and np.abs(self.offset - b.offset).max() <= location_tolerance)
+
+    unreal.Transform = Transform
+    unreal.AnimPoseSpaces = Enum("AnimPoseSpaces", ["LOCAL", "WORLD"])
+
+    class AnimPose:
+        def __init__(self, skeleton):
+            self.names = [bone for bone, *_ in skeleton.bones]
+            self.local = {bone: Transform(rotation, offset) for bone, _, offset, rotation in skeleton.bones}
+            self.world = {}
+            for bone, parent, *_ in skeleton.bones:
+                self.world[bone] = self.local[bone] if parent is None else self.local[bone].then(self.world[parent])
+
+    unreal.AnimPose = AnimPose
+
+    class AnimPoseExtensions:
+        @staticmethod
+        def get_reference_pose(skeleton):
+            calls.append(("reference_pose", skeleton.name))
+            return AnimPose(skeleton)
+
+        @staticmethod
+        def get_bone_names(pose):
+            return list(pose.names)
+
+        @staticmethod
+        def get_ref_bone_pose(pose, bone_name, space="AnimPoseSpaces.LOCAL"):
+            table = pose.local if space == "AnimPoseSpaces.LOCAL" else pose.world
+            return table.get(bone_name, Transform())  # identity for an unknown bone, as AnimPose.cpp does
+
+        @staticmethod
+        def get_ref_pose_relative_transform(pose, from_bone_name, to_bone_name, space="AnimPoseSpaces.LOCAL"):
+            table = pose.local if space == "AnimPoseSpaces.LOCAL" else pose.world
+            if from_bone_name not in table or to_bone_name not in table:
+                return Transform()
+            return table[from_bone_name].then(table[to_bone_name].inverse())
+
+    unreal.AnimPoseExtensions = AnimPoseExtensions
     cls("Texture2D", {"compression_settings": "TextureCompressionSettings.TC_DEFAULT", "srgb": True,
                       "flip_green_channel": False, "lod_group": None})
     cls("MaterialInterface")
@@ -232,6 +388,9 @@ def build_unreal(version="5.3", *, interchange_fbx=None, drop=(), ucx_hulls=2, t
 
     for path, class_name in (existing or {}).items():
         add_asset(path, getattr(unreal, class_name)(name=path.rsplit("/", 1)[-1]))
+    for path, bones in (skeletons or {}).items():
+        add_asset(path, Skeleton(name=path.rsplit("/", 1)[-1], bones=bones))
+    file_bones = list(mesh_bones or [("root", None)])
 
     class AssetImportTask(UObject):
         properties = {"filename": "", "destination_path": "", "destination_name": "", "automated": False,
@@ -247,25 +406,58 @@ def build_unreal(version="5.3", *, interchange_fbx=None, drop=(), ucx_hulls=2, t
         return suffix in (".glb", ".gltf") or (suffix == ".fbx" and interchange_fbx)
 
     def effective_settings(filename, options):
-        """What the importer really applies: (importer, stack, materials, collision, nanite, skeletal)."""
+        """What the importer really applies: importer, stack, materials, collision, nanite, skeletal, and for a
+        skeletal mesh the skeleton asked for and whether a physics asset is made."""
         if not through_interchange(filename):
             ui = options if isinstance(options, K.FbxImportUI) else K.FbxImportUI()
             data = ui._props["static_mesh_import_data"]
             # The legacy importer always imports UCX_ custom collision.
-            return ("legacy", "FbxImportUI" if options is ui else "defaults", ui._props["import_materials"],
-                    True, bool(data._props.get("build_nanite")), bool(ui._props["import_as_skeletal"]))
+            return {"importer": "legacy", "stack": "FbxImportUI" if options is ui else "defaults",
+                    "materials": ui._props["import_materials"], "collision": True,
+                    "nanite": bool(data._props.get("build_nanite")), "skeletal": bool(ui._props["import_as_skeletal"]),
+                    "skeleton": ui._props["skeleton"], "physics": bool(ui._props["create_physics_asset"])}
         if isinstance(options, K.InterchangePipelineStackOverride) and options._props["override_pipelines"]:
             pipeline = options._props["override_pipelines"][0]
             meshes = pipeline._props["mesh_pipeline"]
-            return ("interchange", "override", pipeline._props["material_pipeline"]._props["import_materials"],
-                    bool(meshes._props[collision_name]) and bool(meshes._props["import_collision_according_to_mesh_name"]),
-                    bool(meshes._props["build_nanite"]), not meshes._props["import_static_meshes"])
+            shared = pipeline._props["common_skeletal_meshes_and_animations_properties"]
+            return {"importer": "interchange", "stack": "override",
+                    "materials": pipeline._props["material_pipeline"]._props["import_materials"],
+                    "collision": bool(meshes._props[collision_name])
+                    and bool(meshes._props["import_collision_according_to_mesh_name"]),
+                    "nanite": bool(meshes._props["build_nanite"]), "skeletal": not meshes._props["import_static_meshes"],
+                    "skeleton": shared._props["skeleton"], "physics": bool(meshes._props["create_physics_asset"])}
         if isinstance(options, K.FbxImportUI) and filename.lower().endswith(".fbx"):
             data = options._props["static_mesh_import_data"]
-            return ("interchange", "converted FbxImportUI", options._props["import_materials"],
-                    bool(data._props.get("auto_generate_collision")), False, bool(options._props["import_as_skeletal"]))
+            return {"importer": "interchange", "stack": "converted FbxImportUI",
+                    "materials": options._props["import_materials"],
+                    "collision": bool(data._props.get("auto_generate_collision")), "nanite": False,
+                    "skeletal": bool(options._props["import_as_skeletal"]), "skeleton": options._props["skeleton"],
+                    "physics": bool(options._props["create_physics_asset"])}
         # Anything else in options (a bare pipeline included) is not an override: the default stack runs.
-        return "interchange", "project default", True, True, False, False
+        return {"importer": "interchange", "stack": "project default", "materials": True, "collision": True,
+                "nanite": False, "skeletal": False, "skeleton": None, "physics": True}
+
+    def import_skeletal(stem, dest, settings):
+        """A skeletal mesh onto the skeleton asked for (None when the bones cannot merge), else a new one."""
+        skeleton = settings["skeleton"]
+        if skeleton is not None and not skeleton.is_compatible_mesh(file_bones):
+            calls.append(("bone_merge_failed", settings["importer"], skeleton.name))
+            return None
+        obj = K.SkeletalMesh(name=stem)
+        obj.bones = list(file_bones)
+        if skeleton is None:
+            skeleton = add_asset(f"{dest}/{stem}_Skeleton", K.Skeleton(name=f"{stem}_Skeleton", bones=[
+                (bone, parent, np.zeros(3)) for bone, parent in file_bones]))
+        else:
+            skeleton.merge(file_bones)
+        obj._props["skeleton"] = skeleton
+        slot = K.SkeletalMaterial(name="slot0")
+        slot._props["material_interface"] = world_grid()  # no materials imported: the engine's default material
+        obj._props["materials"] = [slot]
+        if settings["physics"] and physics_on_import:
+            obj._props["physics_asset"] = add_asset(f"{dest}/{stem}_PhysicsAsset",
+                                                    K.PhysicsAsset(name=f"{stem}_PhysicsAsset"))
+        return obj
 
     class AssetTools:
         def import_asset_tasks(self, tasks):
@@ -278,16 +470,26 @@ def build_unreal(version="5.3", *, interchange_fbx=None, drop=(), ucx_hulls=2, t
                 if filename.suffix.lower() == ".png":
                     obj = K.Texture2D(name=stem)
                 else:
-                    importer, stack, materials, collision, nanite, skeletal = effective_settings(filename.name, options)
-                    obj = (K.SkeletalMesh if skeletal else K.StaticMesh)(name=stem)
+                    settings = effective_settings(filename.name, options)
+                    skeletal = settings["skeletal"]
+                    obj = import_skeletal(stem, dest, settings) if skeletal else K.StaticMesh(name=stem)
+                    record = {"file": filename.name, "dest": dest, **{k: settings[k] for k in (
+                        "importer", "stack", "materials", "nanite", "skeletal")}, "hulls": 0}
+                    if skeletal:
+                        record.update({"skeleton": settings["skeleton"].name if settings["skeleton"] else None,
+                                       "physics": bool(obj and obj._props["physics_asset"])})
+                    imports.append(record)
+                    if obj is None:
+                        task._objects = []
+                        task._props["imported_object_paths"] = []
+                        continue
                     obj.lods = [triangles.get(stem, default_triangles(stem))]
                     obj.slots = {0: world_grid()}  # no materials imported: the engine's default material
                     file_hulls = ucx_hulls if "_LOD" not in stem else 0
                     if not skeletal:
-                        obj.hulls = file_hulls if collision else 0
-                        obj._props["nanite_settings"]._props["enabled"] = nanite
-                    imports.append({"file": filename.name, "dest": dest, "importer": importer, "stack": stack,
-                                    "materials": materials, "hulls": getattr(obj, "hulls", 0), "nanite": nanite})
+                        obj.hulls = file_hulls if settings["collision"] else 0
+                        obj._props["nanite_settings"]._props["enabled"] = settings["nanite"]
+                        record["hulls"] = obj.hulls
                 add_asset(f"{dest}/{stem}", obj)
                 task._objects = [obj]
                 task._props["imported_object_paths"] = [obj.path]
@@ -445,12 +647,38 @@ def build_unreal(version="5.3", *, interchange_fbx=None, drop=(), ucx_hulls=2, t
         def get_lod_count(self, skeletal_mesh):
             return len(skeletal_mesh.lods)
 
+    def create_physics_asset(kind, skeletal_mesh, set_to_mesh=True):
+        calls.append(("create_physics_asset", kind, skeletal_mesh.name))
+        folder = skeletal_mesh.path.rsplit("/", 1)[0]
+        made = add_asset(f"{folder}/{skeletal_mesh.name}_PhysicsAsset", K.PhysicsAsset(name=f"{skeletal_mesh.name}_PhysicsAsset"))
+        if set_to_mesh:
+            skeletal_mesh._props["physics_asset"] = made
+        return made
+
+    if ver >= (5, 7):
+        def subsystem_create(cls_, skeletal_mesh, set_to_mesh=True, lod_index=0):
+            return create_physics_asset("subsystem", skeletal_mesh, set_to_mesh)
+    else:
+        def subsystem_create(cls_, skeletal_mesh):
+            return create_physics_asset("subsystem", skeletal_mesh)
+    SkeletalMeshEditorSubsystem.create_physics_asset = classmethod(subsystem_create)
+    if ver >= (5, 4):
+        def assign_physics_asset(cls_, target_mesh, physics_asset):
+            calls.append(("assign_physics_asset", target_mesh.name, physics_asset.name if physics_asset else None))
+            target_mesh._props["physics_asset"] = physics_asset
+            return True
+
+        SkeletalMeshEditorSubsystem.assign_physics_asset = classmethod(assign_physics_asset)
     unreal.SkeletalMeshEditorSubsystem = SkeletalMeshEditorSubsystem
 
     class EditorSkeletalMeshLibrary:  # deprecated Editor Scripting Utilities
         @staticmethod
         def import_lod(base_mesh, lod_index, source_filename):
             return import_lod("skeletal library (deprecated)", base_mesh, lod_index, source_filename)
+
+        @staticmethod
+        def create_physics_asset(skeletal_mesh):
+            return create_physics_asset("library (deprecated)", skeletal_mesh)
 
         @staticmethod
         def get_lod_count(skeletal_mesh):

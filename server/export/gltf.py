@@ -26,7 +26,10 @@ CHUNK_BIN = 0x004E4942
 ARRAY_BUFFER = 34962
 ELEMENT_ARRAY_BUFFER = 34963
 FLOAT = 5126
+UNSIGNED_BYTE = 5121
+UNSIGNED_SHORT = 5123
 UNSIGNED_INT = 5125
+INTEGER_DTYPES = {UNSIGNED_BYTE: "<u1", UNSIGNED_SHORT: "<u2", UNSIGNED_INT: "<u4"}
 LINEAR = 9729
 LINEAR_MIPMAP_LINEAR = 9987
 REPEAT = 10497
@@ -88,7 +91,10 @@ def _unit_normals(normals: np.ndarray, mesh: MeshArrays) -> np.ndarray:
     return normals / lengths[:, None]
 
 
-class _Builder:
+class GlbBuilder:
+    """Accumulates one GLB: the JSON document and its binary chunk (one buffer). Other writers (the skinned
+    GLB in gltf_skin.py) add their own nodes and accessors through it."""
+
     def __init__(self):
         self.blob = bytearray()
         self.doc = {"asset": {"version": "2.0", "generator": "Open3DForge"}, "buffers": [],
@@ -104,13 +110,16 @@ class _Builder:
         self.doc["bufferViews"].append(view)
         return len(self.doc["bufferViews"]) - 1
 
-    def accessor(self, array: np.ndarray, kind: str, target: int, *, minmax: bool = False) -> int:
+    def accessor(self, array: np.ndarray, kind: str, target: int | None, *, minmax: bool = False,
+                 component: int | None = None) -> int:
+        """One accessor over a new buffer view. `component` picks the integer type (UNSIGNED_BYTE,
+        UNSIGNED_SHORT, UNSIGNED_INT); floats are always FLOAT."""
         if array.dtype.kind == "f":
             array = np.ascontiguousarray(array, dtype="<f4")
             component = FLOAT
         else:
-            array = np.ascontiguousarray(array, dtype="<u4")
-            component = UNSIGNED_INT
+            component = component or UNSIGNED_INT
+            array = np.ascontiguousarray(array, dtype=INTEGER_DTYPES[component])
         accessor = {"bufferView": self.view(array.tobytes(), target), "componentType": component,
                     "count": int(array.shape[0]), "type": kind}
         if minmax:
@@ -120,28 +129,14 @@ class _Builder:
         self.doc["accessors"].append(accessor)
         return len(self.doc["accessors"]) - 1
 
-
-def _check_mesh(label: str, mesh: MeshArrays) -> None:
-    v, f = mesh.vertices, mesh.faces
-    if v.ndim != 2 or v.shape[1] != 3 or len(v) == 0 or f.ndim != 2 or f.shape[1] != 3 or len(f) == 0:
-        raise InputError(label, f"vertices {v.shape}, faces {f.shape}", "(n,3) vertices and (m,3) triangles, n, m > 0")
-    if f.min() < 0 or f.max() >= len(v):
-        raise InputError(label, f"face indices {f.min()}..{f.max()} for {len(v)} vertices", "indices within range")
-    if not np.isfinite(v).all():
-        raise InputError(label, "non-finite vertex positions", "finite positions")
-
-
-def build_glb(nodes: list[GltfNode], material: GltfMaterial | None) -> bytes:
-    """The GLB bytes for these nodes (one scene, top-level nodes, one shared material)."""
-    b = _Builder()
-    doc = b.doc
-    material_index = None
-    if material is not None and any(n.material for n in nodes):
+    def material(self, material: GltfMaterial) -> int:
+        """Add the one material (with its images, if any); returns its index."""
+        doc = self.doc
         samplers = [{"magFilter": LINEAR, "minFilter": LINEAR_MIPMAP_LINEAR, "wrapS": REPEAT, "wrapT": REPEAT}]
         images, textures = [], []
 
         def texture(image: np.ndarray, name: str) -> int:
-            images.append({"name": name, "mimeType": "image/png", "bufferView": b.view(png_bytes(image))})
+            images.append({"name": name, "mimeType": "image/png", "bufferView": self.view(png_bytes(image))})
             textures.append({"sampler": 0, "source": len(images) - 1, "name": name})
             return len(textures) - 1
 
@@ -162,40 +157,70 @@ def build_glb(nodes: list[GltfNode], material: GltfMaterial | None) -> bytes:
             entry["alphaCutoff"] = float(material.alpha_cutoff)
         if textures:  # glTF forbids empty arrays
             doc["samplers"], doc["images"], doc["textures"] = samplers, images, textures
-        doc["materials"] = [entry]
-        material_index = 0
+        doc.setdefault("materials", []).append(entry)
+        return len(doc["materials"]) - 1
 
-    doc["meshes"], doc["nodes"] = [], []
-    for node in nodes:
-        mesh = node.mesh
-        _check_mesh(f"mesh {node.name!r}", mesh)
-        attributes = {"POSITION": b.accessor(blender_to_gltf(mesh.vertices), "VEC3", ARRAY_BUFFER, minmax=True)}
-        if node.material:
+    def mesh(self, name: str, mesh: MeshArrays, *, surface: bool, material: int | None,
+             extra: dict[str, int] | None = None) -> int:
+        """Add a mesh of one triangle primitive; surface=False writes positions and indices only (hulls).
+        `extra`: more attributes (semantic -> accessor index), e.g. JOINTS_0/WEIGHTS_0. Returns its index."""
+        _check_mesh(f"mesh {name!r}", mesh)
+        attributes = {"POSITION": self.accessor(blender_to_gltf(mesh.vertices), "VEC3", ARRAY_BUFFER, minmax=True)}
+        if surface:
             if mesh.normals is not None:
                 normals = blender_to_gltf(_unit_normals(mesh.normals, mesh))
-                attributes["NORMAL"] = b.accessor(normals, "VEC3", ARRAY_BUFFER)
+                attributes["NORMAL"] = self.accessor(normals, "VEC3", ARRAY_BUFFER)
             if mesh.uv is not None:
                 uv = np.asarray(mesh.uv, dtype=np.float64)
-                attributes["TEXCOORD_0"] = b.accessor(np.stack([uv[:, 0], 1.0 - uv[:, 1]], axis=1), "VEC2", ARRAY_BUFFER)
+                attributes["TEXCOORD_0"] = self.accessor(np.stack([uv[:, 0], 1.0 - uv[:, 1]], axis=1), "VEC2",
+                                                         ARRAY_BUFFER)
+        attributes.update(extra or {})
         primitive = {"attributes": attributes, "mode": 4,
-                     "indices": b.accessor(mesh.faces.reshape(-1), "SCALAR", ELEMENT_ARRAY_BUFFER)}
-        if node.material and material_index is not None:
-            primitive["material"] = material_index
-        doc["meshes"].append({"name": node.name, "primitives": [primitive]})
-        doc["nodes"].append({"name": node.name, "mesh": len(doc["meshes"]) - 1})
-    doc["scenes"] = [{"name": "Scene", "nodes": list(range(len(doc["nodes"])))}]
-    doc["scene"] = 0
+                     "indices": self.accessor(mesh.faces.reshape(-1), "SCALAR", ELEMENT_ARRAY_BUFFER)}
+        if surface and material is not None:
+            primitive["material"] = material
+        self.doc.setdefault("meshes", []).append({"name": name, "primitives": [primitive]})
+        return len(self.doc["meshes"]) - 1
 
-    while len(b.blob) % 4:
-        b.blob.append(0)
-    doc["buffers"] = [{"byteLength": len(b.blob)}]
-    text = json.dumps(doc, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 4)
-    total = 12 + 8 + len(text) + 8 + len(b.blob)
-    out = bytearray(struct.pack("<III", GLB_MAGIC, 2, total))
-    out += struct.pack("<II", len(text), CHUNK_JSON) + text
-    out += struct.pack("<II", len(b.blob), CHUNK_BIN) + bytes(b.blob)
-    return bytes(out)
+    def node(self, entry: dict) -> int:
+        self.doc.setdefault("nodes", []).append(entry)
+        return len(self.doc["nodes"]) - 1
+
+    def finish(self, scene_nodes: list[int]) -> bytes:
+        """The GLB bytes: one scene holding `scene_nodes`."""
+        doc = self.doc
+        doc["scenes"] = [{"name": "Scene", "nodes": list(scene_nodes)}]
+        doc["scene"] = 0
+        while len(self.blob) % 4:
+            self.blob.append(0)
+        doc["buffers"] = [{"byteLength": len(self.blob)}]
+        text = json.dumps(doc, separators=(",", ":")).encode("utf-8")
+        text += b" " * (-len(text) % 4)
+        total = 12 + 8 + len(text) + 8 + len(self.blob)
+        out = bytearray(struct.pack("<III", GLB_MAGIC, 2, total))
+        out += struct.pack("<II", len(text), CHUNK_JSON) + text
+        out += struct.pack("<II", len(self.blob), CHUNK_BIN) + bytes(self.blob)
+        return bytes(out)
+
+
+def _check_mesh(label: str, mesh: MeshArrays) -> None:
+    v, f = mesh.vertices, mesh.faces
+    if v.ndim != 2 or v.shape[1] != 3 or len(v) == 0 or f.ndim != 2 or f.shape[1] != 3 or len(f) == 0:
+        raise InputError(label, f"vertices {v.shape}, faces {f.shape}", "(n,3) vertices and (m,3) triangles, n, m > 0")
+    if f.min() < 0 or f.max() >= len(v):
+        raise InputError(label, f"face indices {f.min()}..{f.max()} for {len(v)} vertices", "indices within range")
+    if not np.isfinite(v).all():
+        raise InputError(label, "non-finite vertex positions", "finite positions")
+
+
+def build_glb(nodes: list[GltfNode], material: GltfMaterial | None) -> bytes:
+    """The GLB bytes for these nodes (one scene, top-level nodes, one shared material)."""
+    b = GlbBuilder()
+    material_index = b.material(material) if material is not None and any(n.material for n in nodes) else None
+    for node in nodes:
+        mesh = b.mesh(node.name, node.mesh, surface=node.material, material=material_index)
+        b.node({"name": node.name, "mesh": mesh})
+    return b.finish(list(range(len(nodes))))
 
 
 def write_glb(path: Path, nodes: list[GltfNode], material: GltfMaterial | None) -> Path:

@@ -68,6 +68,7 @@ class EngineNames:
     import_script: str | None = None
     manifest: str = "manifest.json"
     preview: str = "preview.png"
+    armature: str | None = None  # the armature / skin of a rigged character; None for static meshes
 
     def hull_nodes(self, count: int) -> list[str]:
         if self.engine == "ue5":
@@ -90,19 +91,24 @@ class EngineNames:
         return files
 
 
-def engine_names(name: str, engine, lod_count: int = 3, *, use_fbx: bool = True, skeletal: bool = False) -> EngineNames:
+def engine_names(name: str, engine, lod_count: int = 3, *, use_fbx: bool = True, skeletal: bool = False,
+                 rigged: bool = False) -> EngineNames:
     """The names of one asset under one engine preset.
 
     UE5: SM_<Name>.fbx (LOD0 + UCX_SM_<Name>_NN), SM_<Name>_LOD1.fbx, ..., T_<Name>_BC/N/ORM.png,
     import_<Name>.py. Unity: <Name>.fbx holding <Name>_LOD0.., <Name>_BaseMap/Normal/MetallicSmoothness/
     MaskMap.png. Godot: <Name>.glb with LOD0 and <Name>_Hull_NN-convcolonly nodes, textures embedded.
     use_fbx=False keeps the same base names with .glb (servers without bpy).
+    rigged: a rigged character, one skinned LOD0 file and no hulls: UE5 SK_<Name>.fbx, Unity <Name>.fbx
+    whose mesh is SK_<Name> (the skeletal FBX writer's name), Godot <Name>.glb; armature "Armature".
     """
     key = engine_key(engine)
     check_name(name)
     if not 1 <= int(lod_count) <= MAX_LODS:
         raise InputError("lod_count", lod_count, f"1 to {MAX_LODS}")
     ext = "fbx" if use_fbx and key != "godot" else "glb"
+    if rigged:
+        return _rigged_names(name, key, ext)
     if key == "ue5":
         base = f"{'SK' if skeletal else 'SM'}_{name}"
         files = tuple(f"{base}.{ext}" if i == 0 else f"{base}_LOD{i}.{ext}" for i in range(lod_count))
@@ -129,3 +135,14 @@ def engine_names(name: str, engine, lod_count: int = 3, *, use_fbx: bool = True,
         engine=key, name=name, mesh_ext="glb", mesh_files=(f"{name}.glb",) + (None,) * (lod_count - 1),
         mesh_nodes=(name,) + (None,) * (lod_count - 1), material=f"M_{name}", textures={},
     )
+
+
+def _rigged_names(name: str, key: str, ext: str) -> EngineNames:
+    base = engine_names(name, key, 1, use_fbx=ext == "fbx", skeletal=key == "ue5")
+    if key == "unity":
+        return EngineNames(engine=key, name=name, mesh_ext=ext, mesh_files=base.mesh_files,
+                           mesh_nodes=(f"SK_{name}",), material=base.material, textures=base.textures,
+                           armature="Armature")
+    return EngineNames(engine=key, name=name, mesh_ext=ext, mesh_files=base.mesh_files, mesh_nodes=base.mesh_nodes,
+                       material=base.material, textures=base.textures, import_script=base.import_script,
+                       armature="Armature")

@@ -19,11 +19,13 @@ import numpy as np
 from ..errors import ForgeError, InputError
 from ..jsonsafe import jsonable
 from ..meshdata import MeshArrays
-from . import naming
+from . import naming, rigged
 from .fbx import DEFAULT_TIMEOUT_S, FbxFile, FbxObject, bpy_available, write_fbx_files
 from .gltf import GltfMaterial, GltfNode, write_glb
+from .gltf_skin import write_skinned_glb
 from .preview import render_preview
 from .ue5_script import import_script
+from .unity_humanoid import humanoid_section
 
 FORMAT = "open3dforge-export/1"
 PREVIEW_SIZE = 512
@@ -44,6 +46,9 @@ class ExportBundle:
     manifest: dict = field(default_factory=dict)  # checks, parameters, stats
     skeletal: bool = False  # SK_ instead of SM_
     nanite: bool = False
+    # A server.rigging.RigResult made for lods[0] (same vertices, same order): the package then carries the
+    # skinned LOD0 with its armature and no static LODs or hulls (see rigged.py).
+    rig: object | None = None
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -128,6 +133,8 @@ def check_bundle(bundle: ExportBundle) -> dict[str, np.ndarray]:
         _check_mesh(f"bundle.hulls[{i}]", hull, attributes=False)
     if not isinstance(bundle.manifest, dict):
         raise InputError("bundle.manifest", type(bundle.manifest).__name__, "a dict")
+    if bundle.rig is not None:
+        rigged.check_rig_for_mesh(bundle.rig, bundle.lods[0])
     return _check_textures(bundle.textures)
 
 
@@ -173,12 +180,10 @@ def _lod_entries(lods: list[MeshArrays], names: naming.EngineNames) -> list[dict
 
 
 def _write_ue5(bundle, textures, names, stage: Path, use_fbx: bool, timeout: float) -> dict:
-    from ..stages.packing import normal_gl_to_dx, pack_ue5_orm
-
     tex = names.textures
-    _png(stage / tex["base_color"], _base_color(textures))
-    _png(stage / tex["normal"], normal_gl_to_dx(textures["normal_gl"]))
-    _png(stage / tex["orm"], pack_ue5_orm(textures["ao"], textures["roughness"], textures["metallic"]))
+    _ue5_textures(textures, names, stage)
+    if bundle.rig is not None:
+        return _write_ue5_rigged(bundle, textures, names, stage, use_fbx, timeout)
     hull_names = names.hull_nodes(len(bundle.hulls))
     render = names.mesh_nodes[0]
     if use_fbx:
@@ -203,6 +208,45 @@ def _write_ue5(bundle, textures, names, stage: Path, use_fbx: bool, timeout: flo
         opacity_mask="opacity" in textures, lod_triangles=[int(lod.face_count) for lod in bundle.lods],
     )
     (stage / names.import_script).write_text(script, encoding="utf-8")
+    return _ue5_details(textures, names, use_fbx, hull_names, report)
+
+
+def _ue5_textures(textures, names, stage: Path) -> None:
+    from ..stages.packing import normal_gl_to_dx, pack_ue5_orm
+
+    tex = names.textures
+    _png(stage / tex["base_color"], _base_color(textures))
+    _png(stage / tex["normal"], normal_gl_to_dx(textures["normal_gl"]))
+    _png(stage / tex["orm"], pack_ue5_orm(textures["ao"], textures["roughness"], textures["metallic"]))
+
+
+def _write_ue5_rigged(bundle, textures, names, stage: Path, use_fbx: bool, timeout: float) -> dict:
+    """SK_<Name> skinned LOD0 (FBX by Blender, else GLB) and an import script that imports it as a skeletal
+    mesh onto the project's Mannequin skeleton when the bones match."""
+    rig, lod0, node = bundle.rig, bundle.lods[0], names.mesh_nodes[0]
+    report = rigged.write_rigged_mesh(stage / names.mesh_files[0], bundle.name, node, lod0, rig,
+                                      GltfMaterial(names.material), use_fbx=use_fbx, timeout=timeout)
+    names_list = list(rig.bone_names)
+    script = import_script(
+        bundle.name, [names.mesh_files[0]], node, names.textures, names.material, skeletal=True,
+        opacity_mask="opacity" in textures, lod_triangles=[int(lod0.face_count)],
+        bones=names_list, parents=[names_list[p] if p >= 0 else None for p in rig.parents],
+    )
+    (stage / names.import_script).write_text(script, encoding="utf-8")
+    details = _ue5_details(textures, names, use_fbx, [], report)
+    details["collision"] = {"hulls": 0, "nodes": [], "convention": "a skeletal mesh collides through its physics "
+                            "asset, which the import script makes (or the import made)"}
+    details["skeleton"] = rigged.skeleton_section(rig, lod0, engine="ue5")
+    details["skeleton"].update({
+        "armature_node": names.armature if use_fbx else None,
+        "import": "onto an existing UE5 Mannequin skeleton when its bone names and hierarchy match (the import "
+                  "script checks), else a new skeleton SK_<Name>_Skeleton; a physics asset either way",
+    })
+    return details
+
+
+def _ue5_details(textures, names, use_fbx: bool, hull_names: list[str], report) -> dict:
+    tex = names.textures
     return {
         "units": {"source": "m (Blender, 1 unit = 1 m)", "engine": "cm",
                   "file": "FBX UnitScaleFactor 100 (1 file unit = 1 m); Unreal imports 1 m as 100 cm at scale 1.0"
@@ -220,7 +264,7 @@ def _write_ue5(bundle, textures, names, stage: Path, use_fbx: bool, timeout: flo
             tex["orm"]: {"role": "orm", "color_space": "linear", "compression": "TC_MASKS",
                          "channels": "R ambient occlusion, G roughness, B metallic"},
         },
-        "collision": {"hulls": len(bundle.hulls), "nodes": hull_names, "file": names.mesh_files[0],
+        "collision": {"hulls": len(hull_names), "nodes": hull_names, "file": names.mesh_files[0],
                       "convention": "UCX_<RenderMesh>_NN convex hulls in the LOD0 file; import with one_convex_hull_per_ucx"},
         "material": {"name": names.material, "built_by": names.import_script},
         "import_script": names.import_script,
@@ -237,6 +281,8 @@ def _write_unity(bundle, textures, names, stage: Path, use_fbx: bool, timeout: f
     _png(stage / tex["normal"], np.ascontiguousarray(textures["normal_gl"]))  # Unity wants OpenGL (+Y)
     _png(stage / tex["metallic_smoothness"], pack_unity_urp_metallic_smoothness(metal, rough, ao=ao))
     _png(stage / tex["mask_map"], pack_unity_hdrp_mask(metal, ao, None, rough))
+    if bundle.rig is not None:
+        return _write_unity_rigged(bundle, textures, names, stage, use_fbx, timeout)
     hull_names = names.hull_nodes(len(bundle.hulls))
     lod0 = names.mesh_nodes[0]
     if use_fbx:
@@ -255,6 +301,18 @@ def _write_unity(bundle, textures, names, stage: Path, use_fbx: bool, timeout: f
         "axes": {"engine": "Unity: +Y up, left-handed", "source": "Blender: +Z up, front -Y",
                  "file": "FBX Y up, -Z forward; every node written with an identity transform (no -90 degree X rotation)"
                  if use_fbx else "glTF: +Y up, front +Z"},
+        **_unity_maps(textures, tex),
+        "lod_group": "meshes named <Name>_LOD0/1/2: Unity builds a LODGroup from the names",
+        "collision": {"hulls": len(bundle.hulls), "nodes": hull_names, "parent": lod0 if hull_names else None,
+                      "convention": "convex parts as child meshes of LOD0: give each a MeshCollider (Convex) and "
+                                    "disable its MeshRenderer"},
+        "material": {"name": names.material},
+        "fbx_writer": report,
+    }
+
+
+def _unity_maps(textures, tex) -> dict:
+    return {
         "normal_map": {"file": tex["normal"], "convention": "OpenGL (green = +Y)"},
         "textures": {
             tex["base_color"]: {"role": "base_color", "color_space": "sRGB",
@@ -267,11 +325,26 @@ def _write_unity(bundle, textures, names, stage: Path, use_fbx: bool, timeout: f
                               "channels": "R metallic, G ambient occlusion, B detail mask (1), A smoothness",
                               "pipeline": "HDRP (Lit: Mask Map)"},
         },
-        "lod_group": "meshes named <Name>_LOD0/1/2: Unity builds a LODGroup from the names",
-        "collision": {"hulls": len(bundle.hulls), "nodes": hull_names, "parent": lod0 if hull_names else None,
-                      "convention": "convex parts as child meshes of LOD0: give each a MeshCollider (Convex) and "
-                                    "disable its MeshRenderer"},
+    }
+
+
+def _write_unity_rigged(bundle, textures, names, stage: Path, use_fbx: bool, timeout: float) -> dict:
+    """<Name>.fbx (or .glb) with the skinned LOD0 and its armature, and the Humanoid bone map."""
+    rig, lod0 = bundle.rig, bundle.lods[0]
+    report = rigged.write_rigged_mesh(stage / names.mesh_files[0], bundle.name, names.mesh_nodes[0], lod0, rig,
+                                      GltfMaterial(names.material), use_fbx=use_fbx, timeout=timeout)
+    return {
+        "units": {"source": "m", "engine": "m",
+                  "file": "FBX UnitScaleFactor 100 (1 file unit = 1 m): Unity imports at scale 1.0" if use_fbx else "glTF metres"},
+        "axes": {"engine": "Unity: +Y up, left-handed", "source": "Blender: +Z up, front -Y",
+                 "file": "FBX Y up, -Z forward; the root node Armature carries the Z-up to Y-up turn (the model "
+                         "importer's Bake Axis Conversion takes it out)" if use_fbx else "glTF: +Y up, front +Z"},
+        **_unity_maps(textures, names.textures),
+        "collision": {"hulls": 0, "nodes": [], "convention": "add colliders to the bones (Ragdoll Wizard) if needed"},
         "material": {"name": names.material},
+        "skeleton": {**rigged.skeleton_section(rig, lod0, engine="unity"),
+                     "armature_node": names.armature if use_fbx else None},
+        "humanoid": humanoid_section(list(rig.bone_names)),
         "fbx_writer": report,
     }
 
@@ -285,10 +358,14 @@ def _write_godot(bundle, textures, names, stage: Path) -> dict:
         orm=pack_gltf_orm(textures["ao"], textures["roughness"], textures["metallic"]),
         alpha_mode="MASK" if "opacity" in textures else "OPAQUE",
     )
-    nodes = [GltfNode(names.mesh_nodes[0], bundle.lods[0])]
-    nodes += [GltfNode(n, h, material=False) for n, h in zip(hull_names, bundle.hulls)]
-    write_glb(stage / names.mesh_files[0], nodes, material)
-    return {
+    if bundle.rig is not None:
+        write_skinned_glb(stage / names.mesh_files[0], names.mesh_nodes[0], bundle.lods[0], bundle.rig, material)
+        hull_names = []
+    else:
+        nodes = [GltfNode(names.mesh_nodes[0], bundle.lods[0])]
+        nodes += [GltfNode(n, h, material=False) for n, h in zip(hull_names, bundle.hulls)]
+        write_glb(stage / names.mesh_files[0], nodes, material)
+    details = {
         "units": {"source": "m", "engine": "m", "file": "glTF metres"},
         "axes": {"engine": "Godot: +Y up, front faces +Z", "source": "Blender: +Z up, front -Y",
                  "file": "glTF +Y up, front +Z; Blender (x, y, z) -> glTF (x, z, -y)"},
@@ -301,10 +378,16 @@ def _write_godot(bundle, textures, names, stage: Path) -> dict:
                 "channels": "R occlusion, G roughness, B metallic (one image serves both slots)"},
         },
         "lods": "Godot generates mesh LODs on import; the GLB carries LOD0",
-        "collision": {"hulls": len(bundle.hulls), "nodes": hull_names,
+        "collision": {"hulls": len(hull_names), "nodes": hull_names,
                       "convention": "-convcolonly suffix: Godot makes a StaticBody3D with a ConvexPolygonShape3D"},
         "material": {"name": names.material},
     }
+    if bundle.rig is not None:
+        details["skeleton"] = {**rigged.skeleton_section(bundle.rig, bundle.lods[0], engine="godot"),
+                               "skin": names.armature,
+                               "godot": "the glTF skin becomes a Skeleton3D with these bone names and the mesh a "
+                                        "MeshInstance3D skinned to it"}
+    return details
 
 
 # ----------------------------------------------------------------------------------------- the package
@@ -323,7 +406,10 @@ def export_package(bundle: ExportBundle, engine: str, out_dir: Path, *, use_fbx:
     if use_fbx is None:
         use_fbx = bpy_available()
     use_fbx = bool(use_fbx) and key != "godot"
-    names = naming.engine_names(bundle.name, key, len(bundle.lods), use_fbx=use_fbx, skeletal=bundle.skeletal)
+    is_rigged = bundle.rig is not None
+    names = naming.engine_names(bundle.name, key, len(bundle.lods), use_fbx=use_fbx, skeletal=bundle.skeletal,
+                                rigged=is_rigged)
+    shipped = bundle.lods[:1] if is_rigged else bundle.lods
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / naming.zip_name(bundle.name, key)
@@ -355,14 +441,16 @@ def export_package(bundle: ExportBundle, engine: str, out_dir: Path, *, use_fbx:
             "asset": bundle.name,
             "engine": naming.engine_label(key),
             "mesh_format": names.mesh_ext,
-            "skeletal": bool(bundle.skeletal),
-            "nanite": bool(bundle.nanite),
-            "lods": _lod_entries(bundle.lods, names),
-            "lod_triangles": [int(l.face_count) for l in bundle.lods],
-            "collision_hulls": len(bundle.hulls),
+            "skeletal": bool(bundle.skeletal or is_rigged),
+            "rigged": is_rigged,
+            "nanite": bool(bundle.nanite) and not is_rigged,
+            "lods": _lod_entries(shipped, names),
+            "lod_triangles": [int(l.face_count) for l in shipped],
+            "collision_hulls": 0 if is_rigged else len(bundle.hulls),
             **details,
             "conventions": {
-                "names": "[A-Za-z0-9_]; " + ("SK_" if bundle.skeletal else "SM_") + "/T_/M_ prefixes" if key == "ue5"
+                "names": "[A-Za-z0-9_]; " + ("SK_" if bundle.skeletal or is_rigged else "SM_") + "/T_/M_ prefixes"
+                if key == "ue5"
                 else "[A-Za-z0-9_]",
                 "tangents": "MikkTSpace",
                 "pivot": "bottom centre for props, transforms applied",
@@ -370,6 +458,10 @@ def export_package(bundle: ExportBundle, engine: str, out_dir: Path, *, use_fbx:
             },
             "export_timings": timings,
         })
+        if is_rigged and (len(bundle.lods) > 1 or bundle.hulls):
+            manifest["left_out"] = {"lods": len(bundle.lods) - 1, "hulls": len(bundle.hulls),
+                                    "why": "a rigged character ships its skinned LOD0 only: static LODs and convex "
+                                           "hulls would not follow the bones"}
         if key == "ue5" and not use_fbx:
             manifest["fallback"] = ("no bpy on the server: meshes are GLB with the same base names; the add-on "
                                     "writes FBX with your Blender")

@@ -11,13 +11,18 @@ and texture bindings and Nanite, logging an error for each mismatch with the man
 
 from __future__ import annotations
 
+from ..errors import InputError
+
+# The UE5 Mannequin's skeleton where the Third Person template puts it (Content/Characters/Mannequins/Meshes).
+MANNEQUIN_SKELETONS = ["/Game/Characters/Mannequins/Meshes/SK_Mannequin"]
+
 BODY = r'''
 import os
 
 import unreal
 
 REPORT = {"done": [], "skipped": [], "failed": [], "checked": [], "mismatch": []}
-BUILT = {"material_name": None, "texture_nodes": {}}  # what this run made, for the self-check
+BUILT = {"material_name": None, "texture_nodes": {}, "skeleton": None}  # what this run made, for the self-check
 
 
 def _say(kind, message):
@@ -124,12 +129,17 @@ def interchange_handles_fbx():
     return bool(version and version >= (5, 5) and lookup("InterchangeGenericAssetsPipeline") is not None)
 
 
-def fbx_import_ui(for_interchange, for_lod=False):
+def fbx_import_ui(for_interchange, for_lod=False, skeleton=None):
     """Legacy FBX options. Where Interchange converts them, auto_generate_collision becomes Interchange's
-    import_collision, which also gates UCX hulls: so it is on there (only when the file has hulls)."""
+    import_collision, which also gates UCX hulls: so it is on there (only when the file has hulls).
+    Skeletal: onto `skeleton` (None: a new one), with a physics asset, the skeleton's reference pose kept."""
     ui = unreal.FbxImportUI()
     what = "FbxImportUI"
     set_prop(ui, "import_mesh", True, what)
+    if SKELETAL:
+        if skeleton is not None:
+            set_prop(ui, "skeleton", skeleton, what)
+        set_prop(ui, "create_physics_asset", bool(CREATE_PHYSICS_ASSET), what)
     set_prop(ui, "import_as_skeletal", SKELETAL, what)
     set_prop(ui, "mesh_type_to_import", lookup("FBXImportType.FBXIT_SKELETAL_MESH" if SKELETAL else "FBXImportType.FBXIT_STATIC_MESH"), what)
     set_prop(ui, "automated_import_should_detect_type", False, what)
@@ -147,6 +157,10 @@ def fbx_import_ui(for_interchange, for_lod=False):
     set_prop(data, "convert_scene_unit", True, what)
     set_prop(data, "force_front_x_axis", False, what)
     set_prop(data, "import_uniform_scale", 1.0, what)
+    if SKELETAL:
+        set_prop(data, "update_skeleton_reference_pose", False, what)
+        set_prop(data, "use_t0_as_ref_pose", False, what)
+        set_prop(data, "import_morph_targets", False, what)
     if not SKELETAL:
         set_prop(data, "combine_meshes", True, what)
         set_prop(data, "one_convex_hull_per_ucx", True, what)
@@ -164,10 +178,20 @@ def goes_through_interchange(filename):
     return lookup("InterchangeGenericAssetsPipeline") is not None
 
 
-def interchange_pipeline(for_lod=False):
+def interchange_pipeline(for_lod=False, skeleton=None):
     """Interchange options (UE 5.5+ FBX, and glTF): the same choices as fbx_import_ui. for_lod: a LOD file
     imported as its own temporary mesh (no collision, no Nanite: its geometry is copied into the main mesh)."""
     pipeline = unreal.InterchangeGenericAssetsPipeline()
+    if SKELETAL:
+        shared = get_prop(pipeline, "common_skeletal_meshes_and_animations_properties", "InterchangeGenericAssetsPipeline")
+        if shared is not None:
+            what = "common_skeletal_meshes_and_animations_properties"
+            if skeleton is not None:
+                set_prop(shared, "skeleton", skeleton, what)
+            set_prop(shared, "import_only_animations", False, what)
+            set_prop(shared, "use_t0_as_ref_pose", False, what)
+            if has_prop(shared, "try_auto_select_skeleton"):
+                set_prop(shared, "try_auto_select_skeleton", False, what)  # only the skeleton chosen here
     common = get_prop(pipeline, "common_meshes_properties", "InterchangeGenericAssetsPipeline")
     if common is not None:
         what = "common_meshes_properties"
@@ -189,6 +213,8 @@ def interchange_pipeline(for_lod=False):
             set_prop(meshes, "one_convex_hull_per_ucx", True, what)
         set_prop(meshes, "build_nanite", bool(NANITE and not for_lod), what)
         set_prop(meshes, "generate_lightmap_u_vs", True, what)
+        if SKELETAL:
+            set_prop(meshes, "create_physics_asset", bool(CREATE_PHYSICS_ASSET), what)
     materials = get_prop(pipeline, "material_pipeline", "InterchangeGenericAssetsPipeline")
     if materials is not None:
         # InterchangeMaterialImportOption only has IMPORT_AS_MATERIALS / IMPORT_AS_MATERIAL_INSTANCES:
@@ -223,14 +249,14 @@ def pipeline_stack(pipeline):
     return stack
 
 
-def mesh_options(filename, for_lod=False):
+def mesh_options(filename, for_lod=False, skeleton=None):
     through_interchange = goes_through_interchange(filename)
     if filename.lower().endswith(".fbx"):
         if through_interchange and lookup("InterchangeGenericAssetsPipeline") is not None:
             if not for_lod:
                 done("FBX goes through Interchange here: Interchange pipeline stack override (UCX collision by "
                      "name, no materials)")
-            return interchange_pipeline(for_lod)
+            return interchange_pipeline(for_lod, skeleton)
         if lookup("FbxImportUI") is None:
             skipped("FbxImportUI: not in this editor; importing %s with the editor's default options" % filename)
             return None
@@ -239,9 +265,9 @@ def mesh_options(filename, for_lod=False):
                 done("FBX goes through Interchange, which converts the legacy FbxImportUI options")
             else:
                 done("legacy FBX importer with FbxImportUI options")
-        return fbx_import_ui(through_interchange, for_lod)
+        return fbx_import_ui(through_interchange, for_lod, skeleton)
     if through_interchange:
-        return interchange_pipeline(for_lod)
+        return interchange_pipeline(for_lod, skeleton)
     skipped("no Interchange pipeline class: importing %s with the editor's default options" % filename)
     return None
 
@@ -296,13 +322,149 @@ def save(asset):
 
 def import_mesh():
     filename = MESH_FILES[0]
+    if SKELETAL:
+        return import_skeletal_mesh(filename)
     objects = import_file(filename, mesh_options(filename))
-    mesh = find(objects, "SkeletalMesh" if SKELETAL else "StaticMesh", MESH_ASSET)
+    mesh = find(objects, "StaticMesh", MESH_ASSET)
     if mesh is None:
-        failed("%s: no %s came out of the import" % (filename, "skeletal mesh" if SKELETAL else "static mesh"))
+        failed("%s: no static mesh came out of the import" % filename)
         return None
     done("imported %s as %s/%s (%d convex hull(s) in the file)" % (filename, DESTINATION, MESH_ASSET, HULL_COUNT))
     return mesh
+
+
+def import_skeletal_mesh(filename):
+    """Onto the project's Mannequin skeleton when its bones match ours, else with a skeleton of its own."""
+    skeleton = matching_skeleton()
+    objects = import_file(filename, mesh_options(filename, skeleton=skeleton))
+    mesh = find(objects, "SkeletalMesh", MESH_ASSET)
+    if mesh is None and skeleton is not None:
+        skipped("%s: no skeletal mesh came out of the import onto %s (the editor would not merge the bones): "
+                "importing again with a skeleton of its own" % (filename, BUILT["skeleton"]))
+        BUILT["skeleton"] = None
+        objects = import_file(filename, mesh_options(filename))
+        mesh = find(objects, "SkeletalMesh", MESH_ASSET)
+    if mesh is None:
+        failed("%s: no skeletal mesh came out of the import" % filename)
+        return None
+    done("imported %s as %s/%s, a skeletal mesh %s" % (
+        filename, DESTINATION, MESH_ASSET, "on " + BUILT["skeleton"] if BUILT["skeleton"] else "with a new skeleton"))
+    ensure_physics_asset(mesh)
+    return mesh
+
+
+def skeleton_bones(skeleton):
+    """(bone names, reference pose) of a Skeleton asset, read through AnimPoseExtensions; (None, None) where
+    this editor cannot read them."""
+    poses = lookup("AnimPoseExtensions")
+    if poses is None or not hasattr(poses, "get_reference_pose") or not hasattr(poses, "get_bone_names"):
+        return None, None
+    try:
+        pose = poses.get_reference_pose(skeleton)
+        return [str(name) for name in poses.get_bone_names(pose)], pose
+    except Exception as exc:
+        skipped("skeleton %s: bone names not readable (%s)" % (skeleton.get_name(), exc))
+        return None, None
+
+
+def parents_that_differ(pose):
+    """Our bones whose parent in the skeleton is not ours (None where the reference pose is not readable).
+
+    A bone's world reference transform relative to its parent's is its local one: the check holds for the
+    right parent and fails for another bone unless both sit at the same place and turn."""
+    poses = unreal.AnimPoseExtensions
+    local, world = lookup("AnimPoseSpaces.LOCAL"), lookup("AnimPoseSpaces.WORLD")
+    if local is None or world is None or not hasattr(poses, "get_ref_bone_pose") \
+            or not hasattr(poses, "get_ref_pose_relative_transform"):
+        return None
+    wrong = []
+    try:
+        for bone, parent in zip(BONES, BONE_PARENTS):
+            own = poses.get_ref_bone_pose(pose, bone, local)
+            seen = poses.get_ref_bone_pose(pose, bone, world) if parent is None else \
+                poses.get_ref_pose_relative_transform(pose, bone, parent, world)
+            if not own.is_near_equal(seen, 0.01, 0.0001, 0.0001):
+                wrong.append("%s (ours under %s)" % (bone, parent))
+    except Exception as exc:
+        skipped("skeleton hierarchy not readable (%s)" % exc)
+        return None
+    return wrong
+
+
+def matching_skeleton():
+    """The first Skeleton of MANNEQUIN_SKELETONS that holds every bone of ours under the same parent, else None.
+
+    Checked before the import: a mesh the editor cannot merge into the skeleton makes the legacy FBX importer
+    ask (in a dialog) to rebuild that skeleton's bone tree from the mesh."""
+    if not BONES:
+        skipped("skeleton: this script lists no bones, so the import makes a new skeleton")
+        return None
+    assets = unreal.EditorAssetLibrary
+    cls = lookup("Skeleton")
+    for path in MANNEQUIN_SKELETONS:
+        if not assets.does_asset_exist(path):
+            continue
+        skeleton = assets.load_asset(path)
+        if skeleton is None or (cls is not None and not isinstance(skeleton, cls)):
+            skipped("skeleton %s: not a Skeleton asset" % path)
+            continue
+        names, pose = skeleton_bones(skeleton)
+        if names is None:
+            skipped("skeleton %s: this editor cannot list its bones (no AnimPoseExtensions.get_reference_pose / "
+                    "get_bone_names): a new skeleton is made" % path)
+            return None
+        missing = [bone for bone in BONES if bone not in names]
+        if missing:
+            done("skeleton %s lacks %d of our bones (%s): a new skeleton is made"
+                 % (path, len(missing), ", ".join(missing[:5])))
+            continue
+        wrong = parents_that_differ(pose)
+        if wrong is None:
+            skipped("skeleton %s: bone names match, but its hierarchy is not readable here: a new skeleton is "
+                    "made rather than risk a failed bone merge" % path)
+            continue
+        if wrong:
+            done("skeleton %s has our bone names but other parents for %s: a new skeleton is made"
+                 % (path, ", ".join(wrong[:5])))
+            continue
+        done("skeleton %s holds all %d bones with the same parents: importing onto it" % (path, len(BONES)))
+        BUILT["skeleton"] = path
+        return skeleton
+    if not BUILT["skeleton"]:
+        done("no UE5 Mannequin skeleton matches (looked at %s): the import makes %s_Skeleton"
+             % (", ".join(MANNEQUIN_SKELETONS) or "nothing", MESH_ASSET))
+    return None
+
+
+def ensure_physics_asset(mesh):
+    """The physics asset the import made, else one made now with SkeletalMeshEditorSubsystem.create_physics_asset
+    (else the deprecated EditorSkeletalMeshLibrary's); says so when neither exists."""
+    if physics_asset_of(mesh) is not None:
+        done("%s: physics asset %s made by the import" % (MESH_ASSET, physics_asset_of(mesh).get_name()))
+        return
+    if not CREATE_PHYSICS_ASSET:
+        skipped("%s: no physics asset (CREATE_PHYSICS_ASSET is off)" % MESH_ASSET)
+        return
+    makers = [("SkeletalMeshEditorSubsystem.create_physics_asset", method(lookup("SkeletalMeshEditorSubsystem"),
+                                                                          "create_physics_asset")),
+              ("EditorSkeletalMeshLibrary.create_physics_asset (deprecated)",
+               method(lookup("EditorSkeletalMeshLibrary"), "create_physics_asset"))]
+    name, made = call_first(makers, mesh)
+    if made is None:
+        failed("%s: the import made no physics asset and this editor could not make one (%s)"
+               % (MESH_ASSET, "no create_physics_asset" if name is None else name + " returned nothing"))
+        return
+    if physics_asset_of(mesh) is None:
+        assign = method(lookup("SkeletalMeshEditorSubsystem"), "assign_physics_asset")
+        if not (assign is not None and assign(mesh, made)) and not set_prop(mesh, "physics_asset", made, MESH_ASSET):
+            failed("%s: physics asset %s made but not assigned" % (MESH_ASSET, made.get_name()))
+            return
+    save(mesh)
+    done("%s: physics asset %s made with %s" % (MESH_ASSET, made.get_name(), name))
+
+
+def physics_asset_of(mesh):
+    return get_prop(mesh, "physics_asset", MESH_ASSET) if has_prop(mesh, "physics_asset") else None
 
 
 def import_textures():
@@ -611,6 +773,43 @@ def expect(what, got, wanted):
         mismatch("%s: %s, the manifest says %s" % (what, got, wanted))
 
 
+def skeletal_slot_material(mesh):
+    slots = get_prop(mesh, "materials", MESH_ASSET)
+    if not slots:
+        return None
+    return get_prop(slots[0], "material_interface", MESH_ASSET + " slot 0")
+
+
+def check_skeleton(mesh):
+    """Skeleton used or made, our bones in it, the physics asset."""
+    skeleton = get_prop(mesh, "skeleton", MESH_ASSET) if has_prop(mesh, "skeleton") else None
+    if skeleton is None:
+        mismatch("%s: no skeleton readable" % MESH_ASSET)
+    else:
+        path = skeleton.get_path_name().split(".")[0] if hasattr(skeleton, "get_path_name") else skeleton.get_name()
+        if BUILT["skeleton"]:
+            expect("%s skeleton (UE5 Mannequin, used)" % MESH_ASSET, path, BUILT["skeleton"])
+        elif path in MANNEQUIN_SKELETONS:
+            mismatch("%s skeleton: %s, though its bones did not match ours" % (MESH_ASSET, path))
+        else:
+            checked("%s skeleton: %s (made by the import)" % (MESH_ASSET, path))
+        names, _ = skeleton_bones(skeleton)
+        if names is None:
+            skipped("check: the skeleton's bones are not readable in this editor")
+        elif BONES:
+            missing = [bone for bone in BONES if bone not in names]
+            if missing:
+                mismatch("%s: %d of the manifest's %d bones missing from %s (%s)"
+                         % (MESH_ASSET, len(missing), len(BONES), path, ", ".join(missing[:5])))
+            else:
+                checked("%s bones: all %d of the manifest in %s (%d bones)" % (MESH_ASSET, len(BONES), path, len(names)))
+    physics = physics_asset_of(mesh)
+    if physics is None:
+        mismatch("%s: no physics asset" % MESH_ASSET)
+    else:
+        checked("%s physics asset: %s" % (MESH_ASSET, physics.get_name()))
+
+
 def self_check(mesh, material, textures):
     """Reads back what the import made and compares it with the manifest; log_error for each mismatch."""
     if mesh is None:
@@ -655,14 +854,17 @@ def self_check(mesh, material, textures):
         settings = get_prop(mesh, "nanite_settings", MESH_ASSET) if has_prop(mesh, "nanite_settings") else None
         if settings is not None and has_prop(settings, "enabled"):
             expect("%s Nanite" % MESH_ASSET, bool(settings.get_editor_property("enabled")), bool(NANITE))
+    if SKELETAL:
+        check_skeleton(mesh)
     material_name = BUILT["material_name"]
     if material is None:
         mismatch("material %s: not built" % MATERIAL_NAME)
     else:
         getter = method(mesh, "get_material")
-        if getter is not None:
+        if getter is not None or SKELETAL:
+            bound = skeletal_slot_material(mesh) if SKELETAL else None
             try:
-                bound = getter(0)
+                bound = getter(0) if getter is not None else bound
             except Exception:
                 bound = None
             slots = method(sm_subsystem, "get_number_materials")
@@ -737,13 +939,26 @@ def import_script(
     opacity_mask: bool = False,
     destination: str | None = None,
     lod_triangles: list[int] | None = None,
+    bones: list[str] | None = None,
+    parents: list[str | None] | None = None,
+    mannequin_skeletons: list[str] | None = None,
+    physics_asset: bool = True,
 ) -> str:
     """The text of import_<Name>.py. mesh_files[0] holds LOD0 (+ UCX hulls); the others are LOD1, LOD2...
 
     textures: role ('base_color', 'normal', 'orm') -> file name beside the script.
     lod_triangles: triangles per LOD for the script's closing self-check; left out, the script reads
     `lod_triangles` from the manifest.json beside it.
+    bones, parents (skeletal): the mesh's bones, parents first, and each one's parent name (None for the
+    root): the script imports onto the first of mannequin_skeletons (default MANNEQUIN_SKELETONS) that holds
+    them all under the same parents, else makes a new skeleton; physics_asset: make one if the import did not.
     """
+    bones, parents = list(bones or []), list(parents or [])
+    if len(parents) != len(bones) or any(p is not None and p not in bones[:i] for i, p in enumerate(parents)):
+        raise InputError("parents", parents[:6], f"one parent per bone ({len(bones)}), each listed before its child")
+    if bones and not skeletal:
+        raise InputError("bones", bones[:4], "bones only with skeletal=True")
+    skeletons = MANNEQUIN_SKELETONS if mannequin_skeletons is None else list(mannequin_skeletons)
     destination = destination or f"/Game/Open3DForge/{name}"
     header = [
         f'"""Import {name} into Unreal Engine 5: run in the editor (Output Log, Python; or File > Execute',
@@ -763,6 +978,10 @@ def import_script(
         f"USE_OPACITY_MASK = {bool(opacity_mask)!r}  # base colour alpha -> Opacity Mask (masked blend mode)",
         f"NANITE = {bool(nanite)!r}",
         f"SKELETAL = {bool(skeletal)!r}",
+        f"BONES = {bones!r}  # the skeletal mesh's bones, parents first",
+        f"BONE_PARENTS = {parents!r}",
+        f"MANNEQUIN_SKELETONS = {skeletons!r}  # Skeleton assets to import onto when they hold our bones",
+        f"CREATE_PHYSICS_ASSET = {bool(physics_asset)!r}",
         "# ------------------",
     ]
     text = "\n".join(header) + "\n" + BODY
