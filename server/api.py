@@ -39,6 +39,8 @@ from .quota import QuotaLedger
 from .rigging import rig_options
 from .rigging.methods import report as rig_method_report
 from .scene import SCENE_KEYS, scene_settings
+from .scene.models import check_scene_model
+from .scene.models import report as scene_model_report
 from .scene_runner import SceneJob, run_scene
 from .text2image import models as text_models
 from .text2image.instruct import instruct_source
@@ -60,7 +62,8 @@ BAKE_OPTIONS = {"texture_size", "ao_samples", "ao_distance", "engine", "preset",
 FORGE_SECTIONS = {"generate", "postprocess", "rig", "bake", "export", "engine", "generator", "seed", "kind", "prompt",
                   "text", "asset_id"}
 TEXT_SECTIONS = GENERATE_OPTIONS | {"text", "generator", "preset", "seed"}
-SCENE_SECTIONS = {"generate", "postprocess", "bake", "export", "engine", "generator", "seed", "asset_id", *SCENE_KEYS}
+SCENE_SECTIONS = {"generate", "postprocess", "bake", "export", "engine", "generator", "seed", "asset_id",
+                  "scene_model", "scene_model_options", *SCENE_KEYS}
 
 
 def _no_progress(fraction: float, message: str) -> None:
@@ -105,6 +108,7 @@ class ForgeApi:
                                                                                  "reason": rembg_reason}},
             "bake_engines": bake_engine_report(),
             "rig_methods": rig_method_report(),
+            "scene_models": scene_model_report(),
             "text_to_image": text_models.report(),
             "prompt_expander": {"instruct": instruct_source()[1]},
             "paint_hidden": dict(zip(("available", "reason"), text_models.availability(text_models.INPAINT))),
@@ -307,6 +311,7 @@ class ForgeApi:
         preset_data = get_preset(None)
         generate_opts = parse_options(sections["generate"], GENERATE_OPTIONS - {"asset_id", "kind", "background"})
         generate, _ = generate_settings(generate_opts, preset_data)
+        scene_model = check_scene_model(opts.get("scene_model"), opts.get("scene_model_options"))
         generator = choose(str(opts.get("generator", "auto")), 1, "prop", generate)
         settings = scene_settings(opts, fit_default="bounds" if generator.name == "silhouette" else "outline")
         post = post_settings(parse_options(sections["postprocess"], POSTPROCESS_OPTIONS), None)
@@ -314,7 +319,8 @@ class ForgeApi:
         job = SceneJob(image=path, name=sanitize_name(name, "Scene"), settings=settings, generator=generator.name,
                        seed=seed_value(opts.get("seed", 0)), generate=generate, post=post, bake=bake,
                        export=export_options(sections["export"]), engine=engine_name(opts.get("engine", "ue5")),
-                       preset=preset_data["name"], owner=owner,
+                       preset=preset_data["name"], owner=owner, scene_model=scene_model,
+                       scene_model_options=dict(opts.get("scene_model_options") or {}),
                        asset_id=validate_asset_id(opts["asset_id"]) if "asset_id" in opts else self.ctx.store.new_id())
         record, package = run_scene(self.ctx, job, progress)
         return json.dumps(record), str(package)

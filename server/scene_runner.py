@@ -13,7 +13,11 @@ from .gameready import PostSettings
 from .images import load_rgba, save_png
 from .pipeline import Context, GenerateJob, Progress, run_generate
 from .presets import get_preset
+from . import gpu
+from .meshfile import glb_bytes, vertex_coloured
+from .pipeline import charged_if_failed
 from .scene import SceneSettings, object_crop, place_objects, scene_layout, segment_scene, write_scene_zip
+from .scene.models import SceneRequest, choose_scene_model, quota_estimate, with_mesh
 
 @dataclass
 class SceneJob:
@@ -32,7 +36,8 @@ class SceneJob:
     preset: str
     owner: str
     asset_id: str
-    extra: dict = field(default_factory=dict)
+    scene_model: str = "auto"
+    scene_model_options: dict = field(default_factory=dict)
 
 
 def run_scene(ctx: Context, job: SceneJob, progress: Progress) -> tuple[dict, Path]:
@@ -48,6 +53,9 @@ def run_scene(ctx: Context, job: SceneJob, progress: Progress) -> tuple[dict, Pa
     segmentation = segment_scene(rgba, max_objects=job.settings.max_objects, background=job.settings.background)
     camera = job.settings.camera(rgba.shape)
     names = [f"{job.name}_{i:02d}" for i in range(1, len(segmentation.objects) + 1)]
+    model = choose_scene_model(job.scene_model, len(names), job.scene_model_options)
+    estimate = None if model is None else quota_estimate(model, len(names), job.scene_model_options,
+                                                         ctx.quota.left_today())
     with ctx.flags.claim(job.asset_id) as check:
         scene = ctx.store.create(name=job.name, kind="environment", generator=f"scene+{job.generator}",
                                  seed=job.seed, parameters={"preset": job.preset, **_settings_record(job)},
@@ -63,18 +71,21 @@ def run_scene(ctx: Context, job: SceneJob, progress: Progress) -> tuple[dict, Pa
                 crops.append(crop)
                 run["outputs"][f"crop_{name}"] = f"objects/{name}.png"
             run["parameters"]["segmentation"] = segmentation.summary()
-        objects = _make_objects(ctx, job, scene, crops, names, check, progress)
-        progress(0.8, "placing the objects")
-        with scene.stage("layout", {"fit": job.settings.fit, "camera": camera.as_dict()}) as run:
-            placed = place_objects(segmentation.objects, [_lod0(asset) for asset in objects], camera,
-                                   names=names, fit=job.settings.fit)
-            for asset, item in zip(objects, placed):
-                height_cm = float(item.size_m[2]) * 100.0
-                check()
-                run_postprocess(asset, _sized(job.post, height_cm), _quiet, check)
-            placed = place_objects(segmentation.objects, [_lod0(asset) for asset in objects], camera,
-                                   names=names, fit=job.settings.fit)
-            run["parameters"]["scales"] = [np.round(item.scale, 4).tolist() for item in placed]
+        if model is None:
+            objects = _make_objects(ctx, job, scene, crops, names, check, progress)
+            progress(0.8, "placing the objects")
+            with scene.stage("layout", {"fit": job.settings.fit, "camera": camera.as_dict()}) as run:
+                placed = place_objects(segmentation.objects, [_lod0(asset) for asset in objects], camera,
+                                       names=names, fit=job.settings.fit)
+                for asset, item in zip(objects, placed):
+                    check()
+                    run_postprocess(asset, _sized(job.post, float(item.size_m[2]) * 100.0), _quiet, check)
+                placed = place_objects(segmentation.objects, [_lod0(asset) for asset in objects], camera,
+                                       names=names, fit=job.settings.fit)
+                run["parameters"]["scales"] = [np.round(item.scale, 4).tolist() for item in placed]
+        else:
+            objects, placed = _made_by_model(ctx, job, scene, model, estimate, rgba, segmentation, camera, names,
+                                             check, progress)
         packages = {}
         for index, (asset, name) in enumerate(zip(objects, names)):
             check()
@@ -92,6 +103,39 @@ def run_scene(ctx: Context, job: SceneJob, progress: Progress) -> tuple[dict, Pa
             "notes": segmentation.notes, "found": segmentation.found, "capped": segmentation.capped}))
         progress(1.0, f"{len(objects)} objects placed")
     return scene.read(), path
+
+
+def _made_by_model(ctx: Context, job: SceneJob, scene: Asset, model, estimate: float, rgba, segmentation, camera,
+                   names: list[str], check, progress: Progress) -> tuple[list[Asset], list]:
+    """A scene model (MIDI-3D, SceneGen) makes and places every object in one GPU call; each object then becomes
+    its own asset, post-processed at the height the model gave it and placed where the model put it."""
+    with scene.stage("objects", {"scene_model": model.name, "count": len(names)}) as run:
+        with charged_if_failed(ctx.quota, scene, "scene", estimate):
+            result = model.generate(SceneRequest(rgba, segmentation, camera, names=names, seed=job.seed,
+                                                 settings=job.scene_model_options, check_cancelled=check,
+                                                 progress=lambda f, m: progress(0.05 + 0.6 * f, m)))
+        run["gpu_seconds"] = result.gpu_seconds
+        run["gpu_charged_seconds"] = gpu.charged_seconds(result.gpu_seconds, estimate)
+        ctx.quota.record("scene", scene.asset_id, run["gpu_charged_seconds"])
+        objects = []
+        for item in result.placed:
+            check()
+            asset = ctx.store.create(name=item.name, kind="prop", generator=model.name, seed=job.seed,
+                                     parameters={"scene": scene.asset_id}, owner=job.owner)
+            with asset.stage("generate", {"generator": model.name, "scene": scene.asset_id}) as made:
+                mesh = item.mesh.to_trimesh()
+                vertex_coloured(mesh, item.mesh.colors if item.mesh.colors is not None else
+                                np.full((len(item.mesh.vertices), 4), 200, np.uint8), metallic=0.0, roughness=0.8)
+                asset.write_bytes("high_poly.glb", glb_bytes(mesh))
+                made["outputs"]["high_poly"] = "high_poly.glb"
+            run_postprocess(asset, _sized(job.post, float(item.size_m[2]) * 100.0), _quiet, check)
+            objects.append(asset)
+            run["outputs"][item.name] = asset.asset_id
+    with scene.stage("layout", {"scene_model": model.name, "camera": camera.as_dict()}) as run:
+        placed = [with_mesh(item, _lod0(asset)) for item, asset in zip(result.placed, objects)]
+        run["parameters"].update(info=result.info, notes=result.notes,
+                                 scales=[np.round(item.scale, 4).tolist() for item in placed])
+    return objects, placed
 
 
 def _make_objects(ctx: Context, job: SceneJob, scene: Asset, crops: list[Path], names: list[str], check,

@@ -651,3 +651,40 @@ def test_real_scenegen_keeps_left_and_right_and_near_and_far(picture):
     centres = [centre_of(item) for item in result.placed]
     assert centres[0][0] < centres[1][0] < centres[2][0]
     assert centres[2][1] < centres[0][1] < centres[1][1]
+
+
+def test_the_scene_endpoint_makes_places_and_packages_what_midi_made(fake_midi, picture, tmp_path, monkeypatch):
+    """Through ForgeApi.scene with MIDI-3D's stand-in (above): one GPU call makes every object, each becomes an asset
+    of its own, post-processed at the height MIDI gave it and placed where MIDI put it."""
+    import json
+    import zipfile
+
+    from PIL import Image
+
+    from server.api import ForgeApi
+    from server.config import load_settings
+
+    monkeypatch.setenv("O3F_WORKSPACE", str(tmp_path / "workspace"))
+    rgba, _ = picture
+    Image.fromarray(rgba).save(tmp_path / "stall.png")
+    api = ForgeApi(load_settings())
+    options = {"scene_model": "midi3d", "vfov_deg": CAMERA.vfov_deg, "camera_height_m": CAMERA.camera_height_m,
+               "pitch_deg": CAMERA.pitch_deg, "background": "alpha",
+               "postprocess": {"target_triangles": 400, "texture_size": 256, "max_hulls": 2},
+               "bake": {"ao_samples": 2, "texture_size": 256}, "export": {"use_fbx": False}}
+    record_json, package = api.scene(str(tmp_path / "stall.png"), "Stall", options)
+    record = json.loads(record_json)
+    assert [s["stage"] for s in record["stages"]] == ["segment", "objects", "layout", "export"]
+    assert record["stages"][1]["parameters"]["scene_model"] == "midi3d"
+    assert len([c for c in fake_midi.calls if c[0] == "call"]) == 1  # every object in one call
+    with zipfile.ZipFile(package) as archive:
+        layout = json.loads(archive.read("scene.json"))
+        names = set(archive.namelist())
+    for entry, box in zip(layout["objects"], BOXES):
+        assert f"{entry['name']}/SM_{entry['name']}.glb" in names
+        lo, hi = np.array(entry["bounds_m"]["min"]), np.array(entry["bounds_m"]["max"])
+        assert np.allclose((lo[:2] + hi[:2]) / 2, box.at, atol=0.05), entry["name"]
+        assert lo[2] == pytest.approx(0.0, abs=0.01) and hi[2] - lo[2] == pytest.approx(box.size[2], abs=0.03)
+        assert entry["ue5"]["scale"][2] == pytest.approx(1.0, abs=0.03)
+    for entry in record["scene"]["objects"]:
+        assert json.loads(api.asset(entry["asset_id"]))["generator"] == "midi3d"
