@@ -199,9 +199,9 @@ def test_a_cuda_bake_records_and_charges_its_gpu_seconds(ctx, stub, tmp_path, mo
     real_bake = finishing.bake
     used = []
 
-    def bake_on_the_stand_in_gpu(high, low, settings, engine):
+    def bake_on_the_stand_in_gpu(high, low, settings, engine, check=None):
         used.append(engine)
-        maps = real_bake(high, low, settings, "cpu")
+        maps = real_bake(high, low, settings, "cpu", check)
         maps.stats["engine"] = "cuda"  # as the CUDA engine reports it
         return maps
 
