@@ -1,0 +1,275 @@
+"""import_<Name>.py of a rigged character against tests/unreal_standin.py (UE 5.3-5.8): a skeletal import through
+the legacy FBX importer and through Interchange, onto the project's UE5 Mannequin skeleton when its bone names
+and parents match ours (read through AnimPoseExtensions) and onto a skeleton of its own otherwise, a physics
+asset from the import or made afterwards, and the closing self-check."""
+
+from __future__ import annotations
+
+import ast
+import json
+import runpy
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from server.errors import InputError
+from server.export.naming import engine_names
+from server.export.package import export_package
+from server.export.ue5_script import MANNEQUIN_SKELETONS, import_script
+from tests.test_rig_export import character_bundle, make_character
+from tests.unreal_standin import LEGACY_FBX_VERSIONS, VERSIONS, build_unreal
+
+NAMES = engine_names("Hero", "ue5", use_fbx=True, rigged=True)
+DEST = "/Game/Open3DForge/Hero"
+MANNEQUIN = MANNEQUIN_SKELETONS[0]
+# Bones the real Mannequin has beyond the rig's (twist and helper bones), so the rig's are a subset of it.
+EXTRA_BONES = [("upperarm_twist_01_l", "upperarm_l"), ("lowerarm_twist_01_l", "lowerarm_l"),
+               ("upperarm_twist_01_r", "upperarm_r"), ("lowerarm_twist_01_r", "lowerarm_r"),
+               ("thigh_twist_01_l", "thigh_l"), ("thigh_twist_01_r", "thigh_r"),
+               ("interaction", "root"), ("center_of_mass", "root")]
+
+
+@pytest.fixture(scope="module")
+def character():
+    return make_character()
+
+
+def file_bones(rig, reparent: dict | None = None) -> list:
+    """[(bone, parent)] of the rig, with some parents changed."""
+    parents = dict(rig.parent_names, **(reparent or {}))
+    return [(name, parents[name]) for name in rig.bone_names]
+
+
+def mannequin(rig, *, rename: dict | None = None, reparent: dict | None = None) -> list:
+    """A Mannequin Skeleton for the stand-in: the rig's bones at its joints (cm, local offsets from each parent's
+    joint, so a wrong parent shows in the reference pose), plus EXTRA_BONES; some renamed or reparented."""
+    rename, parents = rename or {}, dict(rig.parent_names, **(reparent or {}))
+    heads = {name: np.asarray(head) * 100.0 for name, head in rig.joints.items()}
+    bones = []
+    for name in rig.bone_names:
+        parent = parents[name]
+        offset = heads[name] - (heads[parent] if parent else 0.0)
+        bones.append((rename.get(name, name), rename.get(parent, parent) if parent else None, offset))
+    bones += [(name, parent, (1.0, 0.5, 0.25)) for name, parent in EXTRA_BONES]
+    return bones
+
+
+def write_script(folder: Path, rig, mesh_file: str = "SK_Hero.fbx", **options) -> Path:
+    """The rigged character's script beside placeholder files with the zip's names (the stand-in never reads them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in [mesh_file] + list(NAMES.textures.values()):
+        (folder / name).write_bytes(b"placeholder")
+    names = list(rig.bone_names)
+    text = import_script("Hero", [mesh_file], "SK_Hero", NAMES.textures, "M_Hero", skeletal=True,
+                         lod_triangles=[1000], bones=names,
+                         parents=[names[p] if p >= 0 else None for p in rig.parents], **options)
+    path = folder / "import_Hero.py"
+    path.write_text(text)
+    return path
+
+
+def run_script(path: Path, unreal, monkeypatch) -> dict:
+    monkeypatch.setitem(sys.modules, "unreal", unreal)
+    return runpy.run_path(str(path), run_name="__main__")["REPORT"]
+
+
+def sets(calls, owner):
+    return {c[3]: c[4] for c in calls if c[0] == "set" and c[1] == owner}
+
+
+def joined(report, kind):
+    return " | ".join(report[kind])
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_imports_onto_the_mannequin_when_it_matches(version, character, tmp_path, monkeypatch, capsys):
+    mesh, rig = character
+    unreal = build_unreal(version, ucx_hulls=0, skeletons={MANNEQUIN: mannequin(rig)}, mesh_bones=file_bones(rig))
+    skeleton = unreal.assets[MANNEQUIN]
+    report = run_script(write_script(tmp_path, rig), unreal, monkeypatch)
+    assert report["failed"] == [] and report["mismatch"] == []
+    calls = unreal.calls
+    assert ("reference_pose", "SK_Mannequin") in calls  # the bone names were read from the skeleton asset
+    first = unreal.imports[0]
+    legacy = version in LEGACY_FBX_VERSIONS
+    assert first["importer"] == ("legacy" if legacy else "interchange")
+    assert first["stack"] == ("FbxImportUI" if legacy else "override")
+    assert first["skeletal"] is True and first["skeleton"] == "SK_Mannequin" and first["physics"] is True
+    assert first["materials"] is False
+    if legacy:
+        ui = sets(calls, "FbxImportUI")
+        assert ui["skeleton"] is skeleton and ui["create_physics_asset"] is True and ui["import_as_skeletal"] is True
+        assert ui["mesh_type_to_import"] == "FBXImportType.FBXIT_SKELETAL_MESH"
+        data = sets(calls, "FbxSkeletalMeshImportData")
+        assert data["update_skeleton_reference_pose"] is False and data["use_t0_as_ref_pose"] is False
+    else:
+        shared = sets(calls, "InterchangeGenericCommonSkeletalMeshesAndAnimationsProperties")
+        assert shared["skeleton"] is skeleton and shared["import_only_animations"] is False
+        assert ("try_auto_select_skeleton" in shared) is (version == "5.8")
+        meshes = sets(calls, "InterchangeGenericMeshPipeline")
+        assert meshes["import_skeletal_meshes"] is True and meshes["import_static_meshes"] is False
+        assert meshes["create_physics_asset"] is True
+    assert not [c for c in calls if c[0] == "bone_merge_failed"]
+    made = unreal.assets[f"{DEST}/SK_Hero"]
+    assert made.get_editor_property("skeleton") is skeleton
+    assert f"{DEST}/SK_Hero_Skeleton" not in unreal.assets
+    assert made.get_editor_property("physics_asset").get_name() == "SK_Hero_PhysicsAsset"
+    assert made.get_editor_property("materials")[0].get_editor_property("material_interface").get_name() == "M_Hero"
+    checked = joined(report, "checked")
+    for text in (f"SK_Hero skeleton (UE5 Mannequin, used): {MANNEQUIN}",
+                 f"SK_Hero bones: all {len(rig.bone_names)} of the manifest in {MANNEQUIN} "
+                 f"({len(rig.bone_names) + len(EXTRA_BONES)} bones)",
+                 "SK_Hero physics asset: SK_Hero_PhysicsAsset", "SK_Hero slot 0 material: M_Hero",
+                 "M_Hero base_color sample: T_Hero_BC", "T_Hero_N sRGB: False", "SK_Hero LOD count: 1"):
+        assert text in checked
+    assert any("holds all %d bones with the same parents" % len(rig.bone_names) in d for d in report["done"])
+    out = capsys.readouterr().out
+    assert "[Open3DForge] finished Hero:" in out and "0 failed" in out and "0 mismatch(es)" in out
+
+
+@pytest.mark.parametrize("version", ["5.3", "5.6"])
+def test_a_skeleton_of_its_own_without_a_mannequin(version, character, tmp_path, monkeypatch):
+    mesh, rig = character
+    unreal = build_unreal(version, ucx_hulls=0, mesh_bones=file_bones(rig))
+    report = run_script(write_script(tmp_path, rig), unreal, monkeypatch)
+    assert report["failed"] == [] and report["mismatch"] == []
+    assert unreal.imports[0]["skeleton"] is None
+    own = unreal.assets[f"{DEST}/SK_Hero_Skeleton"]
+    assert unreal.assets[f"{DEST}/SK_Hero"].get_editor_property("skeleton") is own
+    assert any("no UE5 Mannequin skeleton matches" in d for d in report["done"])
+    assert f"SK_Hero skeleton: {DEST}/SK_Hero_Skeleton (made by the import)" in joined(report, "checked")
+    assert not sets(unreal.calls, "FbxImportUI").get("skeleton")  # no skeleton asked for: a new one
+
+
+@pytest.mark.parametrize("version", ["5.4", "5.7"])
+def test_a_renamed_bone_means_a_skeleton_of_its_own(version, character, tmp_path, monkeypatch):
+    mesh, rig = character
+    skeletons = {MANNEQUIN: mannequin(rig, rename={"ball_l": "ball_left"})}
+    unreal = build_unreal(version, ucx_hulls=0, skeletons=skeletons, mesh_bones=file_bones(rig))
+    before = list(unreal.assets[MANNEQUIN].bones)
+    report = run_script(write_script(tmp_path, rig), unreal, monkeypatch)
+    assert report["failed"] == [] and report["mismatch"] == []
+    assert unreal.imports[0]["skeleton"] is None and f"{DEST}/SK_Hero_Skeleton" in unreal.assets
+    assert any("lacks 1 of our bones (ball_l)" in d for d in report["done"])
+    assert unreal.assets[MANNEQUIN].bones == before  # the project's skeleton is left as it was
+
+
+@pytest.mark.parametrize("version", ["5.3", "5.5"])
+def test_another_parent_means_a_skeleton_of_its_own(version, character, tmp_path, monkeypatch):
+    """Same names, but hand_l hangs off upperarm_l there: importing onto it would fail the engine's bone merge
+    (a dialog offering to rebuild the Mannequin's bone tree with the legacy importer), so it is not tried."""
+    mesh, rig = character
+    skeletons = {MANNEQUIN: mannequin(rig, reparent={"hand_l": "upperarm_l"})}
+    unreal = build_unreal(version, ucx_hulls=0, skeletons=skeletons, mesh_bones=file_bones(rig))
+    assert not unreal.assets[MANNEQUIN].is_compatible_mesh(file_bones(rig))
+    report = run_script(write_script(tmp_path, rig), unreal, monkeypatch)
+    assert report["failed"] == [] and report["mismatch"] == []
+    assert unreal.imports[0]["skeleton"] is None
+    assert any("other parents for hand_l (ours under lowerarm_l)" in d for d in report["done"])
+    assert not [c for c in unreal.calls if c[0] == "bone_merge_failed"]
+
+
+def test_an_unreadable_hierarchy_is_not_risked(character, tmp_path, monkeypatch):
+    mesh, rig = character
+    unreal = build_unreal("5.6", ucx_hulls=0, skeletons={MANNEQUIN: mannequin(rig)}, mesh_bones=file_bones(rig),
+                          drop=("AnimPoseExtensions.get_ref_pose_relative_transform",))
+    report = run_script(write_script(tmp_path, rig), unreal, monkeypatch)
+    assert report["failed"] == [] and report["mismatch"] == []
+    assert unreal.imports[0]["skeleton"] is None
+    assert any("hierarchy is not readable here" in s for s in report["skipped"])
+
+
+def test_unreadable_bone_names_mean_a_skeleton_of_its_own(character, tmp_path, monkeypatch):
+    mesh, rig = character
+    unreal = build_unreal("5.3", ucx_hulls=0, skeletons={MANNEQUIN: mannequin(rig)}, mesh_bones=file_bones(rig),
+                          drop=("AnimPoseExtensions",))
+    report = run_script(write_script(tmp_path, rig), unreal, monkeypatch)
+    assert unreal.imports[0]["skeleton"] is None and report["failed"] == []
+    assert any("cannot list its bones" in s for s in report["skipped"])
+    # The self-check says what it could not read instead of claiming the bones are there.
+    assert any("bones are not readable" in s for s in report["skipped"])
+    assert report["mismatch"] == []
+
+
+@pytest.mark.parametrize("version", ["5.5", "5.8"])
+def test_a_file_the_editor_will_not_merge_is_imported_again_with_its_own_skeleton(version, character, tmp_path,
+                                                                                  monkeypatch):
+    """The file's hierarchy differs from the bone list the script was written with: the import onto the
+    Mannequin yields no mesh (Interchange, run from a script, refuses the merge), and the script tries again."""
+    mesh, rig = character
+    unreal = build_unreal(version, ucx_hulls=0, skeletons={MANNEQUIN: mannequin(rig)},
+                          mesh_bones=file_bones(rig, reparent={"hand_r": "upperarm_r"}))
+    report = run_script(write_script(tmp_path, rig), unreal, monkeypatch)
+    assert ("bone_merge_failed", "interchange", "SK_Mannequin") in unreal.calls
+    assert [i["skeleton"] for i in unreal.imports[:2]] == ["SK_Mannequin", None]
+    assert any("importing again with a skeleton of its own" in s for s in report["skipped"])
+    assert report["failed"] == [] and report["mismatch"] == []
+    assert f"SK_Hero skeleton: {DEST}/SK_Hero_Skeleton (made by the import)" in joined(report, "checked")
+
+
+@pytest.mark.parametrize("version", ["5.3", "5.7"])
+def test_a_physics_asset_is_made_when_the_import_made_none(version, character, tmp_path, monkeypatch):
+    mesh, rig = character
+    unreal = build_unreal(version, ucx_hulls=0, mesh_bones=file_bones(rig), physics_on_import=False)
+    report = run_script(write_script(tmp_path, rig), unreal, monkeypatch)
+    assert report["failed"] == [] and report["mismatch"] == []
+    assert unreal.imports[0]["physics"] is False
+    assert ("create_physics_asset", "subsystem", "SK_Hero") in unreal.calls
+    assert any("made with SkeletalMeshEditorSubsystem.create_physics_asset" in d for d in report["done"])
+    assert "SK_Hero physics asset: SK_Hero_PhysicsAsset" in joined(report, "checked")
+
+
+def test_no_way_to_make_a_physics_asset_is_said(character, tmp_path, monkeypatch, capsys):
+    mesh, rig = character
+    unreal = build_unreal("5.5", ucx_hulls=0, mesh_bones=file_bones(rig), physics_on_import=False,
+                          drop=("SkeletalMeshEditorSubsystem.create_physics_asset",
+                                "EditorSkeletalMeshLibrary.create_physics_asset"))
+    report = run_script(write_script(tmp_path, rig), unreal, monkeypatch)
+    assert any("could not make one" in f for f in report["failed"])
+    assert report["mismatch"] == ["SK_Hero: no physics asset"]
+    assert "1 mismatch(es)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_script_from_a_real_glb_zip_runs(version, character, tmp_path, monkeypatch):
+    """No bpy on the server: SK_Hero.glb goes through Interchange in every version, onto the Mannequin."""
+    mesh, rig = character
+    path = export_package(character_bundle(mesh, rig), "ue5", tmp_path / "zip", use_fbx=False)
+    with zipfile.ZipFile(path) as archive:
+        archive.extractall(tmp_path / "unzipped")
+    manifest = json.loads((tmp_path / "unzipped" / "manifest.json").read_text())
+    bones = [(name, manifest["skeleton"]["parents"][name]) for name in manifest["skeleton"]["bones"]]
+    unreal = build_unreal(version, ucx_hulls=0, skeletons={MANNEQUIN: mannequin(rig)}, mesh_bones=bones)
+    report = run_script(tmp_path / "unzipped" / "import_Hero.py", unreal, monkeypatch)
+    assert report["failed"] == [] and report["mismatch"] == []
+    assert [c[1] for c in unreal.calls if c[0] == "import"][0] == "SK_Hero.glb"
+    assert unreal.imports[0]["importer"] == "interchange" and unreal.imports[0]["skeleton"] == "SK_Mannequin"
+    assert f"SK_Hero bones: all {manifest['skeleton']['bone_count']} of the manifest" in joined(report, "checked")
+
+
+def test_bad_bone_lists_are_refused():
+    with pytest.raises(InputError) as info:
+        import_script("Hero", ["SK_Hero.fbx"], "SK_Hero", {}, "M_Hero", skeletal=True, bones=["root", "pelvis"],
+                      parents=[None, "spine_01"])
+    assert info.value.argument == "parents"
+    with pytest.raises(InputError) as info:
+        import_script("Hero", ["SK_Hero.fbx"], "SK_Hero", {}, "M_Hero", bones=["root"], parents=[None])
+    assert info.value.argument == "bones"
+
+
+def test_every_unreal_name_of_the_skeletal_script_exists_in_a_version(character, tmp_path):
+    """Each unreal.<Name> the rigged script uses is defined by the stand-in of at least one of UE 5.3 to 5.8."""
+    mesh, rig = character
+    tree = ast.parse(write_script(tmp_path, rig).read_text())
+    used = {(node.attr,) for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name) and node.value.id == "unreal"}
+    used |= {(node.args[0].value.split(".")[0],) for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Name) and node.func.id == "lookup" and node.args
+             and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)}
+    assert {("AnimPoseExtensions",), ("SkeletalMeshEditorSubsystem",), ("Skeleton",)} <= used
+    modules = [build_unreal(version) for version in VERSIONS]
+    unknown = sorted(n[0] for n in used if not any(hasattr(m, n[0]) for m in modules))
+    assert unknown == []
