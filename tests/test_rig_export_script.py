@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from server.errors import InputError
 from server.export.naming import engine_names
@@ -44,15 +45,16 @@ def file_bones(rig, reparent: dict | None = None) -> list:
 
 
 def mannequin(rig, *, rename: dict | None = None, reparent: dict | None = None) -> list:
-    """A Mannequin Skeleton for the stand-in: the rig's bones at its joints (cm, local offsets from each parent's
-    joint, so a wrong parent shows in the reference pose), plus EXTRA_BONES; some renamed or reparented."""
+    """A Mannequin Skeleton for the stand-in: the rig's bones (cm offsets from each parent's joint, each turned
+    its own way, so a wrong parent shows in the reference pose), plus EXTRA_BONES; some renamed or reparented."""
     rename, parents = rename or {}, dict(rig.parent_names, **(reparent or {}))
     heads = {name: np.asarray(head) * 100.0 for name, head in rig.joints.items()}
     bones = []
-    for name in rig.bone_names:
+    for i, name in enumerate(rig.bone_names):
         parent = parents[name]
         offset = heads[name] - (heads[parent] if parent else 0.0)
-        bones.append((rename.get(name, name), rename.get(parent, parent) if parent else None, offset))
+        turn = Rotation.from_rotvec([0.05 * i, 0.3, -0.02 * i]).as_matrix()  # bones turned, as real ones are
+        bones.append((rename.get(name, name), rename.get(parent, parent) if parent else None, offset, turn))
     bones += [(name, parent, (1.0, 0.5, 0.25)) for name, parent in EXTRA_BONES]
     return bones
 

@@ -60,7 +60,8 @@ Skeletal meshes (issue 16):
   create_physics_asset (default on) <Mesh>_PhysicsAsset.
 * AnimPoseExtensions.get_reference_pose(skeleton) / get_bone_names(pose) / get_ref_bone_pose(pose, bone, space)
   / get_ref_pose_relative_transform(pose, from, to, space) and AnimPoseSpaces LOCAL/WORLD (AnimPose.h and
-  AnimPose.cpp: the relative transform is From.GetRelativeTransform(To), From * To^-1). Transform.is_near_equal.
+  AnimPose.cpp: the relative transform is From.GetRelativeTransform(To), From * To^-1); Transform's translation
+  (Vector) and rotation (Quat) properties.
 * SkeletalMeshEditorSubsystem.create_physics_asset(skeletal_mesh) (python-api 5.0, 5.4; from 5.7 with
   set_to_mesh=True, lod_index=0) and assign_physics_asset(target_mesh, physics_asset) (python-api 5.4; not on
   the 5.0 page, so 5.4+ here); EditorSkeletalMeshLibrary.create_physics_asset is the deprecated one.
@@ -325,12 +326,16 @@ def build_unreal(version="5.3", *, interchange_fbx=None, drop=(), ucx_hulls=2, t
         def inverse(self):
             return Transform(self.matrix.T, -self.matrix.T @ self.offset)
 
-        def is_near_equal(self, b, location_tolerance=0.0001, rotation_tolerance=0.0001, scale3d_tolerance=0.0001):
+        @property
+        def translation(self):
+            return types.SimpleNamespace(x=float(self.offset[0]), y=float(self.offset[1]), z=float(self.offset[2]))
+
+        @property
+        def rotation(self):
             from scipy.spatial.transform import Rotation
 
-            qa, qb = (Rotation.from_matrix(m).as_quat() for m in (self.matrix, b.matrix))
-            same_turn = np.abs(qa - qb).max() <= rotation_tolerance or np.abs(qa + qb).max() <= rotation_tolerance
-            return bool(same_turn and np.abs(self.offset - b.offset).max() <= location_tolerance)
+            x, y, z, w = Rotation.from_matrix(self.matrix).as_quat()
+            return types.SimpleNamespace(x=float(x), y=float(y), z=float(z), w=float(w))
 
     unreal.Transform = Transform
     unreal.AnimPoseSpaces = Enum("AnimPoseSpaces", ["LOCAL", "WORLD"])

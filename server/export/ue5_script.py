@@ -7,6 +7,11 @@ imported as temporary meshes and copied in with set_lod_from_static_mesh (import
 LOD exists there). It checks every `unreal` attribute before using it, prints what it did, what it
 skipped and why, and ends with a self-check that reads back LODs, triangles, collision hulls, material
 and texture bindings and Nanite, logging an error for each mismatch with the manifest.
+
+A rigged character (SKELETAL with BONES) is imported as a skeletal mesh onto the project's UE5 Mannequin
+skeleton when that skeleton holds every bone under the same parent (names and reference pose read through
+AnimPoseExtensions), else onto a new skeleton; a physics asset comes from the import or is made after it; the
+self-check names the skeleton used or made, the bones found in it and the physics asset.
 """
 
 from __future__ import annotations
@@ -383,12 +388,22 @@ def parents_that_differ(pose):
             own = poses.get_ref_bone_pose(pose, bone, local)
             seen = poses.get_ref_bone_pose(pose, bone, world) if parent is None else \
                 poses.get_ref_pose_relative_transform(pose, bone, parent, world)
-            if not own.is_near_equal(seen, 0.01, 0.0001, 0.0001):
+            if not same_transform(own, seen):
                 wrong.append("%s (ours under %s)" % (bone, parent))
     except Exception as exc:
         skipped("skeleton hierarchy not readable (%s)" % exc)
         return None
     return wrong
+
+
+def same_transform(a, b, location_tolerance=0.01, rotation_tolerance=0.0001):
+    """Transforms equal within tolerances (cm; quaternion components, either sign of the quaternion)."""
+    ta, tb, qa, qb = a.translation, b.translation, a.rotation, b.rotation
+    if max(abs(ta.x - tb.x), abs(ta.y - tb.y), abs(ta.z - tb.z)) > location_tolerance:
+        return False
+    same = max(abs(qa.x - qb.x), abs(qa.y - qb.y), abs(qa.z - qb.z), abs(qa.w - qb.w))
+    flipped = max(abs(qa.x + qb.x), abs(qa.y + qb.y), abs(qa.z + qb.z), abs(qa.w + qb.w))
+    return min(same, flipped) <= rotation_tolerance
 
 
 def matching_skeleton():
