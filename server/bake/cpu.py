@@ -66,10 +66,11 @@ class RayScene:
         for start in range(0, len(origins), RAY_BATCH):
             check()
             part = slice(start, min(len(origins), start + RAY_BATCH))
+            # An any-hit query: Embree stops at the first triangle found instead of looking for the nearest.
             ids = self.scene.run(np.ascontiguousarray(origins[part], np.float32),
                                  np.ascontiguousarray(directions[part], np.float32),
-                                 dists=dists[: part.stop - part.start])
-            hits[part] = ids >= 0
+                                 dists=dists[: part.stop - part.start], query="OCCLUDED")
+            hits[part] = ids >= 0  # 0 where occluded, -1 where not
         return hits
 
 
@@ -111,6 +112,14 @@ def nearest_surface(high: HighPoly, points: np.ndarray, tree: cKDTree, vertex_fa
     return best_face, bary / np.maximum(bary.sum(axis=1, keepdims=True), 1e-12), best_distance
 
 
+def _blend(per_vertex: np.ndarray, corners: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Barycentric blend of a per-vertex attribute over (k, 3) corner indices with (k, 3) weights."""
+    out = per_vertex[corners[:, 0]] * weights[:, 0:1]
+    out += per_vertex[corners[:, 1]] * weights[:, 1:2]
+    out += per_vertex[corners[:, 2]] * weights[:, 2:3]
+    return out
+
+
 def _tangent_frame(low: MeshArrays, coverage: UVCoverage):
     normal = _unit(coverage.interpolate(low.normals, low.faces))
     tangents = vertex_tangents(low.vertices, low.faces, low.normals, low.uv)
@@ -122,11 +131,11 @@ def _tangent_frame(low: MeshArrays, coverage: UVCoverage):
 
 
 def _ambient_occlusion(scene: RayScene, points: np.ndarray, normals: np.ndarray, settings: BakeSettings,
-                       stride_select: np.ndarray, epsilon: float, check: Callable[[], None]) -> np.ndarray:
-    """AO (1 = open sky) at the selected surface points from cosine-weighted hemisphere rays."""
+                       epsilon: float, check: Callable[[], None]) -> np.ndarray:
+    """AO (1 = open sky) at surface points from cosine-weighted hemisphere rays about their normals."""
     directions = hemisphere_directions(settings.ao_samples, settings.seed)
-    origins = points[stride_select] + normals[stride_select] * epsilon
-    frame_n = normals[stride_select]
+    origins = points + normals * epsilon
+    frame_n = normals
     helper = np.where(np.abs(frame_n[:, :1]) < 0.9, [[1.0, 0, 0]], [[0, 1.0, 0]])
     frame_t = _unit(np.cross(frame_n, helper))
     frame_b = np.cross(frame_n, frame_t)
@@ -203,8 +212,11 @@ def bake_cpu(high: HighPoly, low: MeshArrays, settings: BakeSettings,
 
     clock = time.perf_counter()
     corners = high.faces[face]
-    hit_point = np.einsum("kj,kjc->kc", bary, high.vertices[corners])
-    hit_normal = _unit(np.einsum("kj,kjc->kc", bary, high.normals[corners]))
+    weights = bary.astype(np.float32)
+    high_vertices = np.asarray(high.vertices, np.float32)
+    high_normals = np.asarray(high.normals, np.float32)
+    hit_point = _blend(high_vertices, corners, weights)
+    hit_normal = _unit(_blend(high_normals, corners, weights))
     tangent, bitangent, normal = _tangent_frame(low, coverage)
     tangent_space = np.column_stack([np.einsum("ij,ij->i", hit_normal, tangent),
                                      np.einsum("ij,ij->i", hit_normal, bitangent),
@@ -220,10 +232,10 @@ def bake_cpu(high: HighPoly, low: MeshArrays, settings: BakeSettings,
             select[:] = True
         diagonal = float(np.linalg.norm(np.ptp(high.vertices, axis=0)))
         # The hemisphere stands on the triangle itself: a smoothed vertex normal would tilt it into the face.
-        corners = high.vertices[high.faces[face]]
         # Computed here, not by trimesh.triangles.normals, which drops degenerate triangles from its answer.
-        face_normal = _unit(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]))
-        sparse = _ambient_occlusion(scene, hit_point, face_normal, settings, select, 1e-4 * diagonal, check)
+        chosen = high_vertices[corners[select]]
+        face_normal = _unit(np.cross(chosen[:, 1] - chosen[:, 0], chosen[:, 2] - chosen[:, 0]))
+        sparse = _ambient_occlusion(scene, hit_point[select], face_normal, settings, 1e-4 * diagonal, check)
         ao = spread_sparse(coverage, select, sparse, stride if select.sum() < len(select) else 1)
     else:
         ao = np.ones(len(face))
@@ -234,23 +246,24 @@ def bake_cpu(high: HighPoly, low: MeshArrays, settings: BakeSettings,
     covered = coverage.mask()
     holes = covered.copy()
     holes[coverage.rows[reached], coverage.cols[reached]] = False
-    dilate = Dilation(covered)
-
-    def finish(values: np.ndarray, fill: float) -> np.ndarray:
-        image = coverage.scatter(values, fill)
-        image = inpaint_holes(image, holes)
-        return dilate(image)
-
-    normal_map = finish(tangent_space, 0.0)
-    normal_map = normal_map / np.maximum(np.linalg.norm(normal_map, axis=-1, keepdims=True), 1e-9)
-    base = finish(attributes["base_color"], 0.0)
+    # Every map in one image: one scatter, one hole fill and one padding pass for all of them.
+    layers = {"normal": (tangent_space, 0.0), "base_color": (attributes["base_color"], 0.0),
+              "metallic": (attributes["metallic"], 0.0), "roughness": (attributes["roughness"], 1.0),
+              "ao": (ao, 1.0)}
+    columns = [np.asarray(values, np.float32).reshape(len(face), -1) for values, _ in layers.values()]
+    widths = [c.shape[1] for c in columns]
+    fills = np.concatenate([np.full(w, fill, np.float32) for w, (_, fill) in zip(widths, layers.values())])
+    image = np.empty((size, size, len(fills)), np.float32)
+    image[...] = fills
+    image[coverage.rows, coverage.cols] = np.concatenate(columns, axis=1)
+    image = Dilation(covered)(inpaint_holes(image, holes), in_place=True)
+    split = dict(zip(layers, np.split(image, np.cumsum(widths)[:-1], axis=-1)))
+    normal_map = split["normal"] / np.maximum(np.linalg.norm(split["normal"], axis=-1, keepdims=True), 1e-9)
+    base = split["base_color"]
+    single = {name: np.ascontiguousarray(split[name][..., 0]) for name in ("metallic", "roughness", "ao")}
     maps = BakedMaps(
-        size=size, normal=normal_map.astype(np.float32), base_color=base.astype(np.float32),
-        metallic=finish(attributes["metallic"], 0.0).astype(np.float32),
-        roughness=finish(attributes["roughness"], 1.0).astype(np.float32),
-        ao=finish(ao, 1.0).astype(np.float32),
-        opacity=base[..., 3].astype(np.float32) if high.source.has_opacity else None,
-        covered=covered)
+        size=size, normal=normal_map, base_color=np.ascontiguousarray(base), **single,
+        opacity=np.ascontiguousarray(base[..., 3]) if high.source.has_opacity else None, covered=covered)
     timings["pad"] = time.perf_counter() - clock
     maps.stats = {"engine": "cpu", "texels": len(face), "cage_misses": int(missed.sum()),
                   "unreached": int((~reached).sum()), "ao_points": int(select.sum()) if "ao" in settings.maps else 0,
