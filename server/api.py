@@ -13,7 +13,7 @@ from .asset import AssetStore, validate_asset_id
 from .bake.engine import bake_engine_report
 from .config import Settings, load_settings
 from .errors import InputError, RefusedInput
-from .finishing import RIG_METHODS, read_high_poly, run_bake, run_export, run_postprocess, run_rig
+from .finishing import read_high_poly, run_bake, run_export, run_postprocess, run_rig, unwrapped_size
 from .generators.registry import choose
 from .generators.registry import report as generator_report
 from .meshdata import MeshArrays
@@ -36,9 +36,9 @@ from .owners import LOCAL
 from .pipeline import CancelFlags, Context, GenerateJob, run_generate, run_import_mesh
 from .presets import all_presets, get_preset
 from .quota import QuotaLedger
-from .rigging import rig_options
 from .rigging.methods import report as rig_method_report
 from .scene import SCENE_KEYS, scene_settings
+from .schema import BAKE, FORGE_KEYS, GENERATE, POSTPROCESS, RIG
 from .scene.models import check_scene_model
 from .scene.models import report as scene_model_report
 from .scene_runner import SceneJob, run_scene
@@ -50,17 +50,12 @@ from .stages.background import rembg_status
 from .stages.decimate import decimate_preview
 
 MAX_IMAGES = 4
-GENERATE_OPTIONS = {"kind", "thickness", "resolution", "target_faces", "height", "background", "asset_id",
-                    "flat_base", "quality", "must_stand", "multiview_mode", "texture", "variant", "steps",
-                    "octree_resolution"}
+GENERATE_OPTIONS = GENERATE.names
 IMPORT_OPTIONS = {"kind", "up_axis", "asset_id"}
-POSTPROCESS_OPTIONS = {"target_triangles", "texture_size", "texel_density", "lod_ratios", "symmetry", "repair",
-                       "collision", "max_hulls", "max_hull_vertices", "pivot", "pivot_point", "height",
-                       "height_cm", "stable_pose", "preset"}
-RIG_OPTIONS = {"method", "skeleton", "fingers", "max_influences"}
-BAKE_OPTIONS = {"texture_size", "ao_samples", "ao_distance", "engine", "preset", "paint_hidden"}
-FORGE_SECTIONS = {"generate", "postprocess", "rig", "bake", "export", "engine", "generator", "seed", "kind", "prompt",
-                  "text", "asset_id"}
+POSTPROCESS_OPTIONS = POSTPROCESS.names
+RIG_OPTIONS = RIG.names
+BAKE_OPTIONS = BAKE.names
+FORGE_SECTIONS = FORGE_KEYS
 TEXT_SECTIONS = GENERATE_OPTIONS | {"text", "generator", "preset", "seed"}
 SCENE_SECTIONS = {"generate", "postprocess", "bake", "export", "engine", "generator", "seed", "asset_id",
                   "scene_model", "scene_model_options", *SCENE_KEYS}
@@ -183,7 +178,7 @@ class ForgeApi:
         opts = parse_options(options, BAKE_OPTIONS)
         asset = self.ctx.store.open(asset_id, owner)
         record = asset.read()
-        settings, engine = bake_settings(opts, record.get("parameters", {}).get("preset"))
+        settings, engine = bake_settings(opts, record.get("parameters", {}).get("preset"), unwrapped_size(asset))
         # A text asset's hidden sides are painted after its own subject unless a prompt is given.
         paint = paint_settings(opts.get("paint_hidden"), (record.get("text_to_image") or {}).get("prompt", {})
                                .get("subject", ""))
@@ -198,12 +193,8 @@ class ForgeApi:
         options: method (auto, template; the model methods are listed in health with why they cannot run),
         skeleton (ue5_mannequin), fingers (bool), max_influences (1 to 8, default 4).
         """
-        opts = parse_options(options, RIG_OPTIONS)
+        opts = RIG.check(options)
         method = opts.pop("method", "auto")
-        if method not in RIG_METHODS:
-            raise InputError("options.method", method, f"one of {', '.join(RIG_METHODS)} (health says why the "
-                             "model methods make_it_animatable and unirig cannot run here)")
-        rig_options(opts)  # checks every other option before the claim
         asset = self.ctx.store.open(asset_id, owner)
         with self.ctx.flags.claim(asset.asset_id) as check:
             run_rig(asset, method, opts, progress, check)
@@ -264,10 +255,7 @@ class ForgeApi:
         post_settings(sections["postprocess"], preset or None)
         bake_settings(parse_options(sections["bake"], BAKE_OPTIONS), preset or None)
         export_options(sections["export"])
-        rig_section = dict(parse_options(sections["rig"], RIG_OPTIONS))
-        if rig_section.get("method", "auto") not in RIG_METHODS:
-            raise InputError("options.rig.method", rig_section["method"], f"one of {', '.join(RIG_METHODS)}")
-        rig_options({key: value for key, value in rig_section.items() if key != "method"})
+        RIG.check(sections["rig"], "options.rig")
 
         def part(start: float, end: float):
             return lambda fraction, message: progress(start + (end - start) * fraction, message)

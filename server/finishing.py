@@ -79,7 +79,6 @@ def run_postprocess(asset: Asset, settings: PostSettings, progress: Progress, ch
 
 
 RIG = "rig.npz"  # the rig stage's skeleton and skin weights for LOD0 (server/rigging RigResult.save)
-RIG_METHODS = ("auto", "template")
 
 
 def run_rig(asset: Asset, method: str, options: dict, progress: Progress, check) -> dict:
@@ -127,6 +126,12 @@ def lod0_digest(lods: list[MeshArrays]) -> str:
             hasher.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
             hasher.update(array.tobytes())
     return hasher.hexdigest()[:24]
+
+
+def unwrapped_size(asset: Asset) -> int | None:
+    """The texture size post-processing laid LOD0's UVs out for (the bake's size unless asked otherwise)."""
+    path = asset.folder / "game" / "postprocess.json"
+    return json.loads(path.read_text()).get("settings", {}).get("texture_size") if path.is_file() else None
 
 
 def load_game_mesh(asset: Asset) -> tuple[list[MeshArrays], list[MeshArrays], dict]:
@@ -260,8 +265,12 @@ def run_export(asset: Asset, engine: str, options: dict, progress: Progress, che
     manifest = {"asset_id": asset.asset_id, "name": record["name"], "kind": record["kind"],
                 "generator": record.get("generator"), "checks": checks,
                 "postprocess": state.get("report", {}), "source": record.get("inputs", [])}
+    rig = current_rig(asset, record, lod0)  # a rigged character exports as SK_<Name> with its skeleton
+    if rig is None and record.get("kind") == "character":
+        refused = [run for run in record.get("stages", []) if run.get("stage") == "rig"]
+        manifest["rig"] = {"rigged": False, "why": refused[-1].get("error") if refused else "never rigged"}
     bundle = ExportBundle(name=record["name"], lods=lods, hulls=hulls, textures=textures,
-                          manifest=jsonable(manifest), skeletal=False, nanite=bool(options.get("nanite", False)))
+                          manifest=jsonable(manifest), nanite=bool(options.get("nanite", False)), rig=rig)
     with asset.stage("export", {"engine": engine, **options}) as run:
         run["made_from"] = {"lod0": lod0, "bake_started": bake_run["started"]}
         check()

@@ -105,3 +105,51 @@ def test_health_lists_the_rig_methods_with_reasons(api):
     rows = {row["name"]: row for row in json.loads(api.health())["rig_methods"]}
     assert rows["template"]["available"] is True and rows["auto"]["reason"] == "uses template here"
     assert rows["unirig"]["available"] is False and "no adapter" in rows["unirig"]["reason"]
+
+
+def test_a_rigged_character_exports_as_a_skeletal_mesh_and_a_new_postprocess_makes_the_rig_stale(api, person):
+    import zipfile
+
+    asset_id, _ = person
+    api.rig(asset_id)
+    api.bake(asset_id, {"ao_samples": 2})
+    _, package = api.export(asset_id, "ue5", {"use_fbx": False})
+    with zipfile.ZipFile(package) as archive:
+        names = set(archive.namelist())
+        manifest = json.loads(archive.read("manifest.json"))
+    assert "SK_Person.glb" in names and not any(name.startswith("SM_") or "UCX" in name for name in names)
+    assert manifest["skeleton"]["skeleton"] == "ue5_mannequin" and manifest["skeleton"]["bone_count"] >= 30
+    api.postprocess(asset_id, {**POST, "target_triangles": 5000})
+    api.bake(asset_id, {"ao_samples": 2})
+    with pytest.raises(InputError, match="rigged before the last postprocess: run rig again"):
+        api.export(asset_id, "ue5", {"use_fbx": False})
+
+
+def test_forge_finishes_an_imported_humanoid_into_a_ue5_skeletal_mesh(api, tmp_path):
+    import zipfile
+
+    human = make_humanoid(Body(height=1.6, arm_drop_deg=40, cells=60))
+    record, _ = api.import_mesh(_upload(human.mesh, tmp_path, "Runner"), "Runner", {"kind": "character"})
+    asset_id = json.loads(record)["asset_id"]
+    record_json, package = api.forge(None, options={"asset_id": asset_id, "postprocess": POST,
+                                                    "bake": {"ao_samples": 2}, "rig": {"max_influences": 4}})
+    stages = [(s["stage"], s["status"]) for s in json.loads(record_json)["stages"]]
+    assert stages[-4:] == [("postprocess", "ok"), ("rig", "ok"), ("bake", "ok"), ("export", "ok")]
+    with zipfile.ZipFile(package) as archive:
+        names = set(archive.namelist())
+    assert {"SK_Runner.fbx", "T_Runner_BC.png", "import_Runner.py", "manifest.json"} <= names
+    assert not any(name.startswith("SM_") for name in names)
+
+
+def test_a_character_that_cannot_be_rigged_still_exports_and_says_why(api, tmp_path):
+    import zipfile
+
+    box = trimesh.creation.box(extents=(0.5, 0.3, 1.7))
+    record, _ = api.import_mesh(_upload(box, tmp_path, "Crate"), "Crate", {"kind": "character"})
+    asset_id = json.loads(record)["asset_id"]
+    _, package = api.forge(None, options={"asset_id": asset_id, "postprocess": {**POST, "target_triangles": 500},
+                                          "bake": {"ao_samples": 2}, "export": {"use_fbx": False}})
+    with zipfile.ZipFile(package) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        assert "SM_Crate.glb" in archive.namelist()
+    assert manifest["rig"]["rigged"] is False and "touch the ground" in manifest["rig"]["why"]

@@ -39,6 +39,8 @@ ELBOW_SHARE = 0.56       # upper arm / (upper arm + forearm), from anthropometri
 HAND_SHARE = 0.245       # wrist-to-fingertip / shoulder-to-fingertip
 KNEE_SHARE = 0.5         # thigh / (thigh + shank)
 BALL_SHARE = 0.72        # heel-to-ball / heel-to-toe
+ANKLE_SHARE = 0.045      # ankle joint height / body height (a foot the mesh does not show)
+FOOT_SHARE = 0.12        # ankle-to-toe along -Y / body height (likewise)
 PINCH = 0.7             # middle depth / leg depth below which a joined section is still two thighs
 NECK_BASE_MAX = 0.4     # neck base's highest place, as a share of the shoulder line to head joint span
 SHOULDER_KINK_DEG = 14.0  # a turn this sharp in the arm's inner half is where a shoulder girdle meets the arm
@@ -248,24 +250,23 @@ def _fit_leg(solid: Solid, sections: list[Section], foot: np.ndarray, crotch_z: 
     low = z < floor + 0.12 * height
     reach = shank_y - front
     back_reach = np.array([s.high[1] for s in sections]) - shank_y
-    if low.any() and back_reach[low].max() > reach[low].max():
-        raise RefusedInput("mesh: the feet point to +Y; the character must face -Y (Blender's front view)")
     in_foot = (reach > 2.5 * shank_r) & low
-    if not in_foot.any():
-        raise RefusedInput("mesh: no foot reaches forward (-Y) from the ankle; expected feet pointing to the "
-                           "front of a character that faces -Y")
-    foot_top = float(z[in_foot].max())
-    foot_points = solid.centres(foot)
-    toe_y, heel_y = float(foot_points[:, 1].min()), float(foot_points[:, 1].max())
-    ankle_z = foot_top + 0.25 * shank_r
-    above = (z > ankle_z) & (z < ankle_z + 2 * shank_r + solid.pitch)
-    ankle_xy = centroid[above, :2].mean(axis=0) if above.any() else centroid[np.argmin(abs(z - ankle_z)), :2]
-    ankle = np.array([ankle_xy[0], ankle_xy[1], ankle_z])
-    toe_voxels = foot_points[foot_points[:, 1] <= toe_y + solid.pitch]
-    toe = np.array([toe_voxels[:, 0].mean(), toe_y, toe_voxels[:, 2].mean()])
-    ball_y = heel_y + BALL_SHARE * (toe_y - heel_y)
-    at_ball = foot_points[np.abs(foot_points[:, 1] - ball_y) <= solid.pitch]
-    ball = np.array([at_ball[:, 0].mean(), ball_y, 0.5 * (at_ball[:, 2].min() + at_ball[:, 2].max())])
+    backwards = (back_reach > 2.5 * shank_r) & low
+    if backwards.any() and (not in_foot.any() or back_reach[low].max() > reach[low].max() + 0.5 * shank_r):
+        raise RefusedInput("mesh: the feet point to +Y; the character must face -Y (Blender's front view)")
+    if in_foot.any():
+        ankle, ball, toe = _foot(solid, foot, z, centroid, shank_r, float(z[in_foot].max()) + 0.25 * shank_r)
+        foot_how = "from the foot"
+    else:
+        # Legs with no foot sticking out (a body inflated from a front view, boots seen head-on): the ankle,
+        # ball and toe by a standing human's proportions, the toes toward -Y.
+        ankle_z = floor + ANKLE_SHARE * height
+        ankle_xy = centroid[np.argmin(abs(z - ankle_z)), :2]
+        ankle = np.array([ankle_xy[0], ankle_xy[1], ankle_z])
+        ball = ankle + np.array([0.0, -FOOT_SHARE * BALL_SHARE * height, floor + 0.25 * (ankle_z - floor) - ankle_z])
+        toe = ankle + np.array([0.0, -FOOT_SHARE * height, floor - ankle_z])
+        foot_how = "by proportion (no foot reaches forward from the ankle)"
+    ankle_z = float(ankle[2])
     # Thigh: the leg's axis below the crotch, extended up to the hip joint, which sits about one thigh
     # radius above the crotch.
     # (Not the last few slices: where the thighs meet the groin their sections lean in towards the middle.)
@@ -280,9 +281,23 @@ def _fit_leg(solid: Solid, sections: list[Section], foot: np.ndarray, crotch_z: 
     axis = _smooth(np.vstack([ankle, centroid[(z > ankle_z) & (z < crotch_z - solid.pitch)], hip]))[::-1]
     knee, how, bend = _joint_between(axis, hip, ankle, KNEE_SHARE)
     points = {"thigh": hip, "calf": knee, "foot": ankle, "ball": ball, "toe": toe}
-    info = {"knee": how, "knee_bend_deg": round(bend, 1), "thigh_radius": round(thigh_r, 4),
-            "heel_y": heel_y}
+    info = {"knee": how, "knee_bend_deg": round(bend, 1), "thigh_radius": round(thigh_r, 4), "foot": foot_how}
     return points, info
+
+
+def _foot(solid: Solid, foot: np.ndarray, z: np.ndarray, centroid: np.ndarray, shank_r: float, ankle_z: float):
+    """Ankle, ball and toe of a foot that reaches forward (-Y) from the ankle."""
+    foot_points = solid.centres(foot)
+    toe_y, heel_y = float(foot_points[:, 1].min()), float(foot_points[:, 1].max())
+    above = (z > ankle_z) & (z < ankle_z + 2 * shank_r + solid.pitch)
+    ankle_xy = centroid[above, :2].mean(axis=0) if above.any() else centroid[np.argmin(abs(z - ankle_z)), :2]
+    ankle = np.array([ankle_xy[0], ankle_xy[1], ankle_z])
+    toe_voxels = foot_points[foot_points[:, 1] <= toe_y + solid.pitch]
+    toe = np.array([toe_voxels[:, 0].mean(), toe_y, toe_voxels[:, 2].mean()])
+    ball_y = heel_y + BALL_SHARE * (toe_y - heel_y)
+    at_ball = foot_points[np.abs(foot_points[:, 1] - ball_y) <= solid.pitch]
+    ball = np.array([at_ball[:, 0].mean(), ball_y, 0.5 * (at_ball[:, 2].min() + at_ball[:, 2].max())])
+    return ankle, ball, toe
 
 
 # ------------------------------------------------------------------------------------------------
