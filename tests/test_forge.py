@@ -122,6 +122,8 @@ def test_forge_runs_the_whole_chain_from_an_image(api, tmp_path):
     assert [s["stage"] for s in record["stages"]] == ["background", "generate", "postprocess", "bake", "export"]
     files = zip_members(zip_path)
     assert "L_Block.glb" in files and "manifest.json" in files
+    bake = [s for s in record["stages"] if s["stage"] == "bake"][-1]
+    assert bake["parameters"]["size"] == 256  # the bake takes the size post-processing unwrapped for
 
 
 @pytest.mark.parametrize("options,message", [
