@@ -26,7 +26,7 @@ from pathlib import Path
 import bpy
 
 from . import importer
-from .fbx_settings import FBX_SETTINGS
+from .fbx_settings import FBX_SETTINGS, SKELETAL_SETTINGS
 
 ENGINES = ("ue5", "unity", "godot")
 ENGINE_LABELS = {"ue5": "UE5", "unity": "Unity", "godot": "Godot"}
@@ -39,7 +39,7 @@ class ExportProblem(Exception):
 
 
 def _objects(collection) -> dict:
-    found = {"lod0": None, "lod1": None, "lod2": None, "ucx": []}
+    found = {"lod0": None, "lod1": None, "lod2": None, "armature": None, "ucx": []}
     for obj in collection.all_objects:
         role = obj.get(importer.ROLE)
         if role == "ucx":
@@ -104,9 +104,13 @@ def _exporting(context, objects: list):
         view_layer.objects.active = active
 
 
-def write_fbx(context, path: Path, objects: list) -> None:
+def write_fbx(context, path: Path, objects: list, skeletal: bool = False) -> None:
     with _exporting(context, objects):
-        result = bpy.ops.export_scene.fbx(filepath=str(path), object_types={'MESH'}, **FBX_SETTINGS)
+        if skeletal:
+            result = bpy.ops.export_scene.fbx(filepath=str(path), object_types={'ARMATURE', 'MESH'},
+                                              **FBX_SETTINGS, **SKELETAL_SETTINGS)
+        else:
+            result = bpy.ops.export_scene.fbx(filepath=str(path), object_types={'MESH'}, **FBX_SETTINGS)
     if "FINISHED" not in result or not path.is_file() or path.stat().st_size == 0:
         raise ExportProblem(f"Blender's FBX exporter did not write {path.name} ({sorted(result)})")
 
@@ -129,7 +133,7 @@ def _asset(collection) -> tuple[str, Path, dict]:
     if not name or not package_dir.is_dir():
         raise ExportProblem(f"collection {collection.name!r} is not an imported Open3DForge asset with its package")
     found = _objects(collection)
-    for role in ("lod0", "lod1", "lod2"):
+    for role in ("lod0",) if found["armature"] is not None else ("lod0", "lod1", "lod2"):
         if found[role] is None:
             raise ExportProblem(f"collection {collection.name!r} has no {role.upper()} object")
     return name, package_dir, found
@@ -216,20 +220,25 @@ def write_engine_zip(context, collection, folder: str | Path, engine: str = "ue5
     name, package_dir, found = _asset(collection)
     manifest = json.loads((package_dir / "manifest.json").read_text(encoding="utf-8"))
     script_name = manifest.get("import_script", f"import_{name}.py")
-    render = f"SM_{name}"
-    mesh_files = [f"{render}.fbx", f"{render}_LOD1.fbx", f"{render}_LOD2.fbx"]
+    skeletal = found["armature"] is not None  # a rigged character: SK_<Name>.fbx, its armature and weights
+    render = f"SK_{name}" if skeletal else f"SM_{name}"
+    mesh_files = [f"{render}.fbx"] if skeletal else [f"{render}.fbx", f"{render}_LOD1.fbx", f"{render}_LOD2.fbx"]
 
     folder = output_folder(folder)
     target = folder / f"{name}_UE5.zip"
     with tempfile.TemporaryDirectory(prefix="o3f_export_") as tmp:
         tmp = Path(tmp)
         hulls = {obj: f"UCX_{render}_{i:02d}" for i, obj in enumerate(found["ucx"])}
-        with _exact_names({found["lod0"]: render, **hulls}):
-            write_fbx(context, tmp / mesh_files[0], [found["lod0"], *hulls])
-        for lod in (1, 2):
-            obj = found[f"lod{lod}"]
-            with _exact_names({obj: render}):  # every LOD file's node is SM_<Name>, as the server writes it
-                write_fbx(context, tmp / mesh_files[lod], [obj])
+        if skeletal:  # the armature object named Armature: UE's importer then adds no extra root bone
+            with _exact_names({found["lod0"]: render, found["armature"]: importer.ARMATURE_NAME}):
+                write_fbx(context, tmp / mesh_files[0], [found["armature"], found["lod0"]], skeletal=True)
+        else:
+            with _exact_names({found["lod0"]: render, **hulls}):
+                write_fbx(context, tmp / mesh_files[0], [found["lod0"], *hulls])
+            for lod in (1, 2):
+                obj = found[f"lod{lod}"]
+                with _exact_names({obj: render}):  # every LOD file's node is SM_<Name>, as the server writes it
+                    write_fbx(context, tmp / mesh_files[lod], [obj])
 
         payload: dict[str, bytes] = {path.name: path.read_bytes() for path in (tmp / f for f in mesh_files)}
         for entry in manifest.get("files", []):

@@ -36,3 +36,12 @@ FBX_SETTINGS = dict(
     use_active_collection=False,
     use_visible=False,
 )
+
+# A skeletal mesh on top of FBX_SETTINGS (CONVENTIONS.md "Skeletal meshes"), as Epic's Send to Unreal writes it:
+# bones along Y, the armature written as a plain node, every bone kept (UE5's Mannequin has non-deforming ones).
+SKELETAL_SETTINGS = dict(
+    primary_bone_axis="Y",
+    secondary_bone_axis="X",
+    armature_nodetype="NULL",
+    use_armature_deform_only=False,
+)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import bpy
 
-ROLE = "open3dforge_role"  # object custom property: high_poly | lod0 | lod1 | lod2 | ucx
+ROLE = "open3dforge_role"  # object custom property: high_poly | lod0 | lod1 | lod2 | ucx | armature
+ARMATURE_NAME = "Armature"  # UE's FBX importer takes an armature object of this name as no extra root bone
 INDEX = "open3dforge_index"  # LOD or hull number
 ASSET_ID = "open3dforge_asset_id"  # collection custom properties
 ASSET_NAME = "open3dforge_name"
@@ -106,6 +107,21 @@ def _import_glb(context, path: Path, collection) -> list:
         if obj.name not in collection.objects:
             collection.objects.link(obj)
     return new
+
+
+def _without_bone_shapes(objects: list) -> list:
+    """Blender's glTF importer draws the bones of an armature it makes with a sphere object of its own: the
+    bones go back to Blender's plain look and the sphere goes, so the collection holds only the asset."""
+    shapes = set()
+    for armature in [obj for obj in objects if obj.type == 'ARMATURE']:
+        for bone in armature.pose.bones:
+            if bone.custom_shape is not None:
+                shapes.add(bone.custom_shape)
+                bone.custom_shape = None
+    kept = [obj for obj in objects if obj not in shapes]  # before the removal: a removed object cannot be compared
+    for shape in shapes:
+        bpy.data.objects.remove(shape, do_unlink=True)
+    return kept
 
 
 def _base(name: str) -> str:
@@ -202,7 +218,9 @@ def import_folder(context, folder: Path, *, name: str, asset_id: str, high_poly:
     """import_package's work on an unpacked package folder."""
     if (folder / HIGH_POLY_MEMBER).is_file():
         high_poly = folder / HIGH_POLY_MEMBER
-    lod_files = [folder / f"SM_{name}.glb", folder / f"SM_{name}_LOD1.glb", folder / f"SM_{name}_LOD2.glb"]
+    skeletal = (folder / f"SK_{name}.glb").is_file()  # a rigged character: one skinned mesh and its armature
+    lod_files = [folder / f"SK_{name}.glb"] if skeletal else [
+        folder / f"SM_{name}.glb", folder / f"SM_{name}_LOD1.glb", folder / f"SM_{name}_LOD2.glb"]
     missing = [path.name for path in lod_files if not path.is_file()]
     if missing:
         listed = ", ".join(sorted(p.name for p in folder.iterdir()))
@@ -221,10 +239,14 @@ def import_folder(context, folder: Path, *, name: str, asset_id: str, high_poly:
             material = build_material(name, folder, name)
 
             for lod, path in enumerate(lod_files):
-                new = _import_glb(context, path, collection)
+                new = _without_bone_shapes(_import_glb(context, path, collection))
                 made_objects += new
                 meshes = [obj for obj in new if obj.type == 'MESH']
                 for obj in new:
+                    if obj.type == 'ARMATURE':  # the skeleton of a rigged character, in rest pose
+                        obj[ROLE], obj[INDEX] = "armature", 0
+                        obj.name = ARMATURE_NAME
+                        continue
                     if obj.type != 'MESH':  # the importer makes no empties for these files, but be safe
                         continue
                     base = _base(obj.name)
@@ -239,11 +261,14 @@ def import_folder(context, folder: Path, *, name: str, asset_id: str, high_poly:
                         obj.name = base
                     else:
                         obj[ROLE], obj[INDEX] = f"lod{lod}", lod
-                        obj.name = f"SM_{name}" if lod == 0 else f"SM_{name}_LOD{lod}"
+                        prefix = "SK" if skeletal else "SM"
+                        obj.name = f"{prefix}_{name}" if lod == 0 else f"{prefix}_{name}_LOD{lod}"
                         obj.data.name = obj.name
                         _replace_materials(obj, material, dropped)
                 if not any(obj.get(ROLE) == f"lod{lod}" for obj in meshes):
-                    raise ImportProblem(f"{path.name} holds no render mesh SM_{name}")
+                    raise ImportProblem(f"{path.name} holds no render mesh {path.stem}")
+                if skeletal and not any(obj.get(ROLE) == "armature" for obj in new):
+                    raise ImportProblem(f"{path.name} holds no armature")
 
             if high_poly is not None and Path(high_poly).is_file():
                 new = _import_glb(context, Path(high_poly), collection)
@@ -288,6 +313,31 @@ def _purge(materials: set) -> None:
                 bpy.data.images.remove(image)
         except ReferenceError:
             continue
+
+
+TEST_POSE = {"lowerarm_l": 90.0, "lowerarm_r": 90.0, "calf_l": -90.0, "calf_r": -90.0}  # degrees about X
+
+
+def set_test_pose(collection, on: bool) -> list[str]:
+    """Bend the elbows and knees of the collection's armature 90 degrees (or back to rest), so the user sees the
+    skin weights at work; returns the bones it turned."""
+    from math import radians
+
+    from mathutils import Euler
+
+    armature = next((obj for obj in collection.objects if obj.get(ROLE) == "armature"), None)
+    if armature is None:
+        raise ImportProblem(f"{collection.name} has no armature: rig the character first (kind character)")
+    turned = []
+    for bone_name, angle in TEST_POSE.items():
+        bone = armature.pose.bones.get(bone_name)
+        if bone is None:
+            continue
+        bone.rotation_mode = 'XYZ'
+        bone.rotation_euler = Euler((radians(angle), 0.0, 0.0), 'XYZ') if on else Euler((0.0, 0.0, 0.0), 'XYZ')
+        turned.append(bone_name)
+    armature["open3dforge_test_pose"] = bool(on)
+    return turned
 
 
 def import_high_poly(context, glb: str | Path, *, name: str, asset_id: str):

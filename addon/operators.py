@@ -466,6 +466,44 @@ class OPEN3DFORGE_OT_postprocess(_Network, bpy.types.Operator):
         return self._begin(context, job, _import_result)
 
 
+def rigged_collections() -> list:
+    """Imported assets whose collection holds an armature (rigged characters), oldest first."""
+    return [c for c in importer.asset_collections() if any(o.get(importer.ROLE) == "armature" for o in c.objects)]
+
+
+class OPEN3DFORGE_OT_test_pose(bpy.types.Operator):
+    """Bend the imported character's elbows and knees 90 degrees to see its skin weights work; again: back to rest"""
+
+    bl_idname = "open3dforge.test_pose"
+    bl_label = "Test Pose"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    asset_name: StringProperty(name="Asset Name", description="Empty: the last rigged character imported",
+                               options={'SKIP_SAVE'})
+
+    @classmethod
+    def poll(cls, context):
+        if not rigged_collections():
+            cls.poll_message_set("No rigged character imported yet: forge one with Kind set to Character")
+            return False
+        return True
+
+    def execute(self, context):
+        rigged = rigged_collections()
+        name = self.asset_name.strip()
+        found = next((c for c in reversed(rigged) if c.get(importer.ASSET_NAME) == name), None) if name else \
+            (rigged[-1] if rigged else None)
+        if found is None:
+            self.report({'ERROR'}, f"No rigged character named {name!r} in this file")
+            return {'CANCELLED'}
+        armature = next(o for o in found.objects if o.get(importer.ROLE) == "armature")
+        on = not armature.get("open3dforge_test_pose", False)
+        turned = importer.set_test_pose(found, on)
+        self.report({'INFO'}, f"Open3DForge: {found.name} " + (f"bent at {', '.join(turned)}" if on else
+                                                                  "back in its rest pose"))
+        return {'FINISHED'}
+
+
 class OPEN3DFORGE_OT_import_asset(_Network, bpy.types.Operator):
     """Import an asset from the server's history (its LODs, hulls and maps) for inspection"""
 
@@ -606,7 +644,8 @@ class OPEN3DFORGE_OT_export(_Network, bpy.types.Operator):
 
 
 CLASSES = (OPEN3DFORGE_OT_forge, OPEN3DFORGE_OT_generate, OPEN3DFORGE_OT_scene, OPEN3DFORGE_OT_postprocess,
-           OPEN3DFORGE_OT_import_asset, OPEN3DFORGE_OT_connect, OPEN3DFORGE_OT_cancel, OPEN3DFORGE_OT_export)
+           OPEN3DFORGE_OT_import_asset, OPEN3DFORGE_OT_connect, OPEN3DFORGE_OT_cancel, OPEN3DFORGE_OT_export,
+           OPEN3DFORGE_OT_test_pose)
 
 
 @bpy.app.handlers.persistent

@@ -147,7 +147,10 @@ class OPEN3DFORGE_PT_rig(_Panel, bpy.types.Panel):
     bl_options = {'DEFAULT_CLOSED'}
 
     def draw(self, context):
-        self.layout.label(text="The server does not offer rigging yet.", icon='INFO')
+        layout = self.layout
+        layout.label(text="Characters (Kind: Character) get the UE5 Mannequin", icon='ARMATURE_DATA')
+        layout.label(text="skeleton and skin weights when forged.")
+        layout.operator("open3dforge.test_pose", icon='POSE_HLT')
 
 
 class OPEN3DFORGE_PT_export(_Panel, bpy.types.Panel):

@@ -45,12 +45,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..rigging.rig import RigResult
 
 # What a skeletal mesh adds to the static FBX settings (Epic's Send to Unreal exports the same way).
-SKELETAL_SETTINGS = dict(
-    primary_bone_axis="Y",
-    secondary_bone_axis="X",
-    armature_nodetype="NULL",
-    use_armature_deform_only=False,
-)
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_]+")
 
 
@@ -204,6 +198,7 @@ def run(job_path: str) -> dict:
     import bpy  # only here: this module runs in its own process
 
     from .blender_fbx import _GEOMETRY_NAMES, FBX_SETTINGS, keep_geometry_names
+    from .fbx_settings import SKELETAL_SETTINGS
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene

@@ -211,6 +211,61 @@ out["selection"] = {"result": result, "collection": coll is not None,
                     "active": bpy.context.view_layer.objects.active.name}
 save()
 
+# 6b. a humanoid selected with Kind: Character comes back rigged; Test Pose bends its elbows and knees
+for o in bpy.context.view_layer.objects: o.select_set(False)
+before = set(bpy.data.objects)
+bpy.ops.import_scene.gltf(filepath=args["humanoid"])
+body = next(o for o in bpy.data.objects if o not in before and o.type == "MESH")
+body.name = "Hero"
+for o in bpy.context.view_layer.objects: o.select_set(o == body)
+bpy.context.view_layer.objects.active = body
+scene.open3dforge.kind = "character"
+hero_options = dict(args["options"], postprocess={"target_triangles": 4000, "texture_size": 256, "max_hulls": 2})
+try:
+    result = sorted(bpy.ops.open3dforge.forge(use_selection=True, asset_name="Hero", engine="ue5",
+                                              options=json.dumps(hero_options)))
+except RuntimeError as exc:
+    result = str(exc)
+scene.open3dforge.kind = "prop"
+hero = bpy.data.collections.get("Hero")
+out["rigged"] = {"result": result, "error": operators.STATE["error"],
+                 "roles": sorted(o.get("open3dforge_role") for o in hero.objects) if hero else [],
+                 "objects": sorted((o.name, o.type, o.get("open3dforge_role")) for o in hero.objects) if hero else []}
+if hero is not None:
+    skin = next(o for o in hero.objects if o.get("open3dforge_role") == "lod0")
+    armature = next(o for o in hero.objects if o.get("open3dforge_role") == "armature")
+    rest = [v.co.copy() for v in skin.evaluated_get(bpy.context.evaluated_depsgraph_get()).data.vertices]
+    out["rigged"].update(name=skin.name, armature=armature.name, bones=len(armature.data.bones),
+                         modifiers=[m.type for m in skin.modifiers],
+                         groups=len(skin.vertex_groups),
+                         poll=bool(operators.OPEN3DFORGE_OT_test_pose.poll(bpy.context)))
+    out["rigged"]["pose"] = sorted(bpy.ops.open3dforge.test_pose(asset_name="Hero"))
+    bpy.context.view_layer.update()
+    posed = [v.co.copy() for v in skin.evaluated_get(bpy.context.evaluated_depsgraph_get()).data.vertices]
+    moved = [(a - b).length for a, b in zip(posed, rest)]
+    xs = [v.x for v in rest]
+    width = max(xs) - min(xs)
+    out["rigged"]["moved_far_left"] = max(m for m, x in zip(moved, xs) if x > max(xs) - 0.1 * width)
+    zs = [v.z for v in rest]
+    chest = min(zs) + 0.6 * (max(zs) - min(zs))  # the chest and head: no posed bone moves them
+    out["rigged"]["moved_middle"] = max(m for m, x, z in zip(moved, xs, zs) if abs(x) < 0.05 * width and z > chest)
+    bpy.ops.open3dforge.test_pose(asset_name="Hero")  # again: back to rest
+    bpy.context.view_layer.update()
+    back = [v.co.copy() for v in skin.evaluated_get(bpy.context.evaluated_depsgraph_get()).data.vertices]
+    out["rigged"]["back_to_rest"] = max((a - b).length for a, b in zip(back, rest))
+    # The UE5 zip written by this Blender: SK_Hero.fbx with the armature, read back.
+    result = bpy.ops.open3dforge.export(asset_name="Hero", engine="ue5", directory=os.path.join(args["work"], "hero"))
+    with zipfile.ZipFile(operators.STATE["last_zip"]) as archive:
+        names = sorted(archive.namelist())
+        archive.extractall(os.path.join(args["work"], "hero_unzipped"))
+    known = set(bpy.data.objects)
+    bpy.ops.import_scene.fbx(filepath=os.path.join(args["work"], "hero_unzipped", "SK_Hero.fbx"))
+    back_in = [o for o in bpy.data.objects if o not in known]
+    out["rigged"]["zip"] = {"result": sorted(result), "names": names,
+                            "types": sorted(o.type for o in back_in),
+                            "bones": max((len(o.data.bones) for o in back_in if o.type == "ARMATURE"), default=0)}
+save()
+
 # 7. unregister: nothing of ours remains
 if manual_ui:
     ui.unregister()
@@ -237,6 +292,14 @@ def blender(tmp_path_factory):
     draw.rectangle([30, 24, 98, 112], fill=(160, 100, 45, 255))
     draw.rectangle([44, 40, 84, 96], fill=(120, 70, 30, 255))
     image.save(images / "front.png")
+    import trimesh
+
+    from server.meshfile import blender_to_gltf
+    from tests.humanoids import Body, make_humanoid
+
+    human = make_humanoid(Body(height=1.7, cells=56))
+    trimesh.Trimesh(blender_to_gltf(human.mesh.vertices), human.mesh.faces, process=False).export(
+        images / "humanoid.glb")
     yard = Image.new("RGB", (320, 240), (204, 206, 210))  # two objects on a plain backdrop, seen from above
     ImageDraw.Draw(yard).rectangle([40, 110, 120, 200], fill=(170, 60, 40))
     ImageDraw.Draw(yard).ellipse([190, 90, 270, 190], fill=(40, 80, 170))
@@ -246,7 +309,7 @@ def blender(tmp_path_factory):
     result = work / "result.json"
     with running_server(work / "workspace") as url:
         args = {"root": str(ROOT), "url": url, "work": str(work / "out"), "images": str(images),
-                "options": TINY, "result": str(result)}
+                "options": TINY, "result": str(result), "humanoid": str(images / "humanoid.glb")}
         proc = subprocess.run([sys.executable, str(script), json.dumps(args)], capture_output=True, text=True,
                               timeout=600, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
     found = json.loads(result.read_text()) if result.is_file() else {}
@@ -362,6 +425,20 @@ def test_selected_object_goes_through_import_mesh(blender):
     assert selection["collection"]
     assert {"lod0", "lod1", "lod2", "high_poly"} <= set(selection["roles"]) and "ucx" in selection["roles"]
     assert selection["active"] == "Pillar"
+
+
+def test_a_selected_humanoid_comes_back_rigged_and_test_pose_bends_it(blender):
+    rigged = blender["rigged"]
+    assert rigged["result"] == ["FINISHED"], rigged
+    assert rigged["roles"] == ["armature", "high_poly", "lod0"] and rigged["name"] == "SK_Hero", rigged["objects"]
+    assert rigged["armature"] == "Armature" and rigged["bones"] >= 30 and "ARMATURE" in rigged["modifiers"]
+    assert rigged["groups"] >= 20 and rigged["poll"] is True and rigged["pose"] == ["FINISHED"]
+    # The bent arm's hand moves by decimetres; the middle of the body barely; back to rest, nothing has moved.
+    assert rigged["moved_far_left"] > 0.1 and rigged["moved_middle"] < 0.03 and rigged["back_to_rest"] < 1e-5
+    written = rigged["zip"]
+    assert written["result"] == ["FINISHED"] and "SK_Hero.fbx" in written["names"]
+    assert not any(name.startswith(("SM_", "UCX")) or name.endswith(".glb") for name in written["names"])
+    assert written["types"] == ["ARMATURE", "MESH"] and written["bones"] == rigged["bones"]
 
 
 def test_unregister_removes_everything(blender):
