@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -107,6 +108,7 @@ def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: 
         cached[name] = hit
         return result
 
+    progress(0.02, "surface_check")
     started = time.perf_counter()
     checked = cleanup_stage.surface_check(high.vertices, high.faces)
     repair = _repair_decision(settings.repair, checked)
@@ -114,10 +116,17 @@ def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: 
     key = digest(high_key, "repair", repair["ran"])
     (clean,) = stage("repair_cleanup", key, lambda: [_repair_and_clean(high, repair["ran"], checked)], 0.05)
     key = digest(key, "decimate", settings.target_triangles)
-    (low,) = stage("decimate", key, lambda: [decimate_stage.decimate(clean, settings.target_triangles, prefer_fast=True)], 0.25)
+    closed = True if (checked["clean"] and not repair["ran"]) else None  # cleanup left a clean mesh as it was
+    (low,) = stage("decimate", key, lambda: [decimate_stage.decimate(clean, settings.target_triangles,
+                                                                     prefer_fast=True, closed=closed)], 0.25)
     key = digest(key, "symmetry", settings.symmetry)
     if settings.symmetry != "off":
         (low,) = stage("symmetry", key, lambda: [symmetry_stage.symmetrize(low, settings.symmetry)], 0.35)
+    # Collision needs only the decimated shape (the unwrap splits vertices, it does not move them), and CoACD
+    # runs in a subprocess: it starts now and works beside the unwrap, the LODs and the error measurement.
+    hull_key = digest(key, "collision", settings.collision, settings.max_hulls, settings.max_hull_vertices)
+    collision = _BackgroundStage("collision", hull_key, cache, lambda: _collision(low, settings, check_cancelled)) \
+        if settings.collision else None
     # Padding scales with the texture size, so one unwrap serves every size unless a density is asked for.
     unwrap_size = settings.texture_size if settings.texel_density else 2048
     key = digest(key, "unwrap", settings.texel_density, unwrap_size)
@@ -125,15 +134,19 @@ def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: 
                                                             texel_density=settings.texel_density)], 0.45)
     lod_key = digest(key, "lods", settings.lod_ratios)
     lods = stage("lods", lod_key, lambda: lod_stage.make_lods(lod0, settings.lod_ratios), 0.6)
-    hull_key = digest(key, "collision", settings.collision, settings.max_hulls, settings.max_hull_vertices)
-    hulls = stage("collision", hull_key, lambda: _collision(lod0, settings, check_cancelled),
-                  0.75) if settings.collision else []
 
     check_cancelled()
-    progress(0.9, "measuring the decimation error")
+    progress(0.75, "measuring the decimation error")
     started = time.perf_counter()
     deviation = decimate_stage.surface_deviation(clean, lod0, samples=20000)
     timings["deviation"] = round(time.perf_counter() - started, 3)
+    hulls = []
+    if collision is not None:
+        progress(0.85, "collision")
+        started = time.perf_counter()
+        hulls = collision.result()
+        timings["collision"], cached["collision"] = collision.seconds, collision.cached
+        timings["collision_wait"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     rotation, pose = np.eye(3), None
     if settings.stable_pose:
@@ -150,6 +163,30 @@ def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: 
               "repair": repair, "lod_triangles": [m.face_count for m in lods], "hulls": len(hulls),
               "deviation_m": deviation, "transform": transform, "stability": stability, "stable_pose": pose}
     return GameMesh(lods, hulls, transform, deviation, report)
+
+
+class _BackgroundStage:
+    """A cached stage computed in a thread while the caller goes on (for stages that wait on a subprocess)."""
+
+    def __init__(self, name: str, key: str, cache: StageCache, compute):
+        self.seconds, self.cached, self._error, self._value = 0.0, False, None, None
+
+        def run():
+            started = time.perf_counter()
+            try:
+                self._value, self.cached = cache.meshes(name, key, compute)
+            except BaseException as exc:  # handed to the caller in result()
+                self._error = exc
+            self.seconds = round(time.perf_counter() - started, 3)
+
+        self._thread = threading.Thread(target=run, name=f"o3f-{name}", daemon=True)
+        self._thread.start()
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _repair_decision(mode: str, checked: dict) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -177,95 +178,113 @@ def bake_cpu(high: HighPoly, low: MeshArrays, settings: BakeSettings,
     """The reference engine. Every map is computed on the texels the low poly's UV charts cover.
 
     `check` is called between steps and ray batches; it raises to stop the bake (a cancelled job).
+    Embree's calls hold Python's lock while numpy's and OpenCV's large operations let it go, so the rays
+    are traced in a second thread while this one does the work that does not wait for them (the tangent
+    frame, the padding's lookup, the surface attributes and every map but AO): on two cores the two
+    overlap. Each step's time in `stats["seconds"]` is the time this thread spent on it or waited for it.
     """
     check = check or _never
     timings = {}
-    clock = time.perf_counter()
-    size = settings.size
-    coverage = rasterize_uv(low.uv, low.faces, size)
-    timings["rasterize"] = time.perf_counter() - clock
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="o3f-rays") as rays:
+        clock = time.perf_counter()
+        scene_job = rays.submit(RayScene, high.vertices, high.faces)
+        size = settings.size
+        coverage = rasterize_uv(low.uv, low.faces, size)
+        timings["rasterize"] = time.perf_counter() - clock
 
-    clock = time.perf_counter()
-    position = coverage.interpolate(low.vertices, low.faces)
-    cage_direction = _unit(coverage.interpolate(welded_normals(low), low.faces))
-    scene = RayScene(high.vertices, high.faces)
-    origins = position + cage_direction * settings.max_distance
+        clock = time.perf_counter()
+        position = coverage.interpolate(low.vertices, low.faces)
+        cage_direction = _unit(coverage.interpolate(welded_normals(low), low.faces))
+        origins = position + cage_direction * settings.max_distance
+        scene = scene_job.result()
+        check()
+        cage_job = rays.submit(scene.first_hits, origins, -cage_direction, 2 * settings.max_distance, check)
+        tangent, bitangent, normal = _tangent_frame(low, coverage)
+        covered = coverage.mask()
+        dilate = Dilation(covered)
+        face, bary, _ = cage_job.result()
+        missed = face < 0
+        timings["cage_rays"] = time.perf_counter() - clock
+
+        check()
+        clock = time.perf_counter()
+        reached = np.ones(len(face), bool)
+        if missed.any():
+            tree = cKDTree(high.vertices)
+            vertex_faces = trimesh.Trimesh(high.vertices, high.faces, process=False).vertex_faces
+            near_face, near_bary, near_distance = nearest_surface(high, position[missed], tree, vertex_faces)
+            # Far from everything means the low poly has a part the high poly lacks: inpaint those texels.
+            close = near_distance <= 4 * settings.max_distance
+            index = np.flatnonzero(missed)
+            face[index] = near_face
+            bary[index] = near_bary
+            reached[index[~close]] = False
+        timings["fallback"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        corners = high.faces[face]
+        weights = bary.astype(np.float32)
+        high_vertices = np.asarray(high.vertices, np.float32)
+        hit_point = _blend(high_vertices, corners, weights)
+        ao_job, select = None, None
+        if "ao" in settings.maps:
+            stride = settings.ao_stride or max(1, size // 512)
+            select = (coverage.rows % stride == 0) & (coverage.cols % stride == 0)
+            if select.sum() < 16:
+                select[:] = True
+            diagonal = float(np.linalg.norm(np.ptp(high.vertices, axis=0)))
+            # The hemisphere stands on the triangle itself: a smoothed vertex normal would tilt it into the face.
+            # Computed here, not by trimesh.triangles.normals, which drops degenerate triangles from its answer.
+            chosen = high_vertices[corners[select]]
+            face_normal = _unit(np.cross(chosen[:, 1] - chosen[:, 0], chosen[:, 2] - chosen[:, 0]))
+            ao_job = rays.submit(_ambient_occlusion, scene, hit_point[select], face_normal, settings,
+                                 1e-4 * diagonal, check)
+        hit_normal = _unit(_blend(np.asarray(high.normals, np.float32), corners, weights))
+        tangent_space = np.column_stack([np.einsum("ij,ij->i", hit_normal, tangent),
+                                         np.einsum("ij,ij->i", hit_normal, bitangent),
+                                         np.einsum("ij,ij->i", hit_normal, normal)])
+        attributes = high.source.sample(face, bary, hit_point)
+        timings["shade"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        holes = covered.copy()
+        holes[coverage.rows[reached], coverage.cols[reached]] = False
+        # Every map but AO in one image while the AO rays run: one scatter, hole fill and padding pass.
+        layers = {"normal": (tangent_space, 0.0), "base_color": (attributes["base_color"], 0.0),
+                  "metallic": (attributes["metallic"], 0.0), "roughness": (attributes["roughness"], 1.0)}
+        split = _finished(layers, coverage, holes, dilate)
+        normal_map = split["normal"] / np.maximum(np.linalg.norm(split["normal"], axis=-1, keepdims=True), 1e-9)
+        base = split["base_color"]
+        timings["pad"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        if ao_job is not None:
+            sparse = ao_job.result()
+            ao = spread_sparse(coverage, select, sparse, stride if select.sum() < len(select) else 1)
+            ao_map = _finished({"ao": (ao, 1.0)}, coverage, holes, dilate)["ao"]
+        else:
+            ao_map = np.ones((size, size, 1), np.float32)
+        timings["ao"] = time.perf_counter() - clock
     check()
-    face, bary, _ = scene.first_hits(origins, -cage_direction, 2 * settings.max_distance, check)
-    missed = face < 0
-    timings["cage_rays"] = time.perf_counter() - clock
 
-    check()
-    clock = time.perf_counter()
-    reached = np.ones(len(face), bool)
-    if missed.any():
-        tree = cKDTree(high.vertices)
-        vertex_faces = trimesh.Trimesh(high.vertices, high.faces, process=False).vertex_faces
-        near_face, near_bary, near_distance = nearest_surface(high, position[missed], tree, vertex_faces)
-        # Far from everything means the low poly has a part the high poly lacks: inpaint those texels.
-        close = near_distance <= 4 * settings.max_distance
-        index = np.flatnonzero(missed)
-        face[index] = near_face
-        bary[index] = near_bary
-        reached[index[~close]] = False
-    timings["fallback"] = time.perf_counter() - clock
-
-    clock = time.perf_counter()
-    corners = high.faces[face]
-    weights = bary.astype(np.float32)
-    high_vertices = np.asarray(high.vertices, np.float32)
-    high_normals = np.asarray(high.normals, np.float32)
-    hit_point = _blend(high_vertices, corners, weights)
-    hit_normal = _unit(_blend(high_normals, corners, weights))
-    tangent, bitangent, normal = _tangent_frame(low, coverage)
-    tangent_space = np.column_stack([np.einsum("ij,ij->i", hit_normal, tangent),
-                                     np.einsum("ij,ij->i", hit_normal, bitangent),
-                                     np.einsum("ij,ij->i", hit_normal, normal)])
-    attributes = high.source.sample(face, bary, hit_point)
-    timings["shade"] = time.perf_counter() - clock
-
-    clock = time.perf_counter()
-    if "ao" in settings.maps:
-        stride = settings.ao_stride or max(1, size // 512)
-        select = (coverage.rows % stride == 0) & (coverage.cols % stride == 0)
-        if select.sum() < 16:
-            select[:] = True
-        diagonal = float(np.linalg.norm(np.ptp(high.vertices, axis=0)))
-        # The hemisphere stands on the triangle itself: a smoothed vertex normal would tilt it into the face.
-        # Computed here, not by trimesh.triangles.normals, which drops degenerate triangles from its answer.
-        chosen = high_vertices[corners[select]]
-        face_normal = _unit(np.cross(chosen[:, 1] - chosen[:, 0], chosen[:, 2] - chosen[:, 0]))
-        sparse = _ambient_occlusion(scene, hit_point[select], face_normal, settings, 1e-4 * diagonal, check)
-        ao = spread_sparse(coverage, select, sparse, stride if select.sum() < len(select) else 1)
-    else:
-        ao = np.ones(len(face))
-    timings["ao"] = time.perf_counter() - clock
-
-    check()
-    clock = time.perf_counter()
-    covered = coverage.mask()
-    holes = covered.copy()
-    holes[coverage.rows[reached], coverage.cols[reached]] = False
-    # Every map in one image: one scatter, one hole fill and one padding pass for all of them.
-    layers = {"normal": (tangent_space, 0.0), "base_color": (attributes["base_color"], 0.0),
-              "metallic": (attributes["metallic"], 0.0), "roughness": (attributes["roughness"], 1.0),
-              "ao": (ao, 1.0)}
-    columns = [np.asarray(values, np.float32).reshape(len(face), -1) for values, _ in layers.values()]
-    widths = [c.shape[1] for c in columns]
-    fills = np.concatenate([np.full(w, fill, np.float32) for w, (_, fill) in zip(widths, layers.values())])
-    image = np.empty((size, size, len(fills)), np.float32)
-    image[...] = fills
-    image[coverage.rows, coverage.cols] = np.concatenate(columns, axis=1)
-    image = Dilation(covered)(inpaint_holes(image, holes), in_place=True)
-    split = dict(zip(layers, np.split(image, np.cumsum(widths)[:-1], axis=-1)))
-    normal_map = split["normal"] / np.maximum(np.linalg.norm(split["normal"], axis=-1, keepdims=True), 1e-9)
-    base = split["base_color"]
-    single = {name: np.ascontiguousarray(split[name][..., 0]) for name in ("metallic", "roughness", "ao")}
+    single = {name: np.ascontiguousarray(split[name][..., 0]) for name in ("metallic", "roughness")}
     maps = BakedMaps(
         size=size, normal=normal_map, base_color=np.ascontiguousarray(base), **single,
+        ao=np.ascontiguousarray(ao_map[..., 0]),
         opacity=np.ascontiguousarray(base[..., 3]) if high.source.has_opacity else None, covered=covered)
-    timings["pad"] = time.perf_counter() - clock
     maps.stats = {"engine": "cpu", "texels": len(face), "cage_misses": int(missed.sum()),
-                  "unreached": int((~reached).sum()), "ao_points": int(select.sum()) if "ao" in settings.maps else 0,
+                  "unreached": int((~reached).sum()), "ao_points": int(select.sum()) if select is not None else 0,
                   "seconds": {k: round(v, 3) for k, v in timings.items()}}
     return maps
+
+
+def _finished(layers: dict, coverage: UVCoverage, holes: np.ndarray, dilate: Dilation) -> dict[str, np.ndarray]:
+    """Per-texel values {name: (values, fill)} as padded (size, size, c) images, holes inpainted."""
+    columns = [np.asarray(values, np.float32).reshape(len(coverage.face), -1) for values, _ in layers.values()]
+    widths = [c.shape[1] for c in columns]
+    fills = np.concatenate([np.full(w, fill, np.float32) for w, (_, fill) in zip(widths, layers.values())])
+    image = np.empty((coverage.size, coverage.size, len(fills)), np.float32)
+    image[...] = fills
+    image[coverage.rows, coverage.cols] = np.concatenate(columns, axis=1)
+    image = dilate(inpaint_holes(image, holes), in_place=True)
+    return dict(zip(layers, np.split(image, np.cumsum(widths)[:-1], axis=-1)))

@@ -141,12 +141,17 @@ def surface_check(vertices: np.ndarray, faces: np.ndarray) -> dict:
 def _bounds(vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray,
             count: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-component bounding boxes: (count, 3) lower and upper corners."""
-    triangles = vertices[faces]
-    low = np.full((count, 3), np.inf)
-    high = np.full((count, 3), -np.inf)
-    np.minimum.at(low, labels, triangles.min(axis=1))
-    np.maximum.at(high, labels, triangles.max(axis=1))
-    return low, high
+    if count == 1:
+        referenced = np.zeros(len(vertices), bool)
+        referenced[faces.ravel()] = True
+        used = vertices[referenced]
+        return used.min(axis=0, keepdims=True), used.max(axis=0, keepdims=True)
+    # Faces sorted by component, then one reduction per component's run.
+    order = np.argsort(labels, kind="stable")
+    starts = np.searchsorted(labels[order], np.arange(count))
+    corners = vertices[faces[order]]
+    return (np.minimum.reduceat(corners.min(axis=1), starts, axis=0),
+            np.maximum.reduceat(corners.max(axis=1), starts, axis=0))
 
 
 def speck_components(low: np.ndarray, high: np.ndarray, face_counts: np.ndarray, fraction: float) -> np.ndarray:
@@ -229,20 +234,28 @@ def cleanup(mesh: MeshArrays, *, min_component_fraction: float = 0.01, checked: 
     solid = closed & ~speck
     nested = nested_components(low, high, solid)
     inverted = solid & ~nested & (signed_volumes(vertices, faces, labels, count) < 0)
-    flip = inverted[labels]
-    faces = faces.copy()
-    faces[flip] = faces[flip][:, ::-1]
+    if inverted.any():
+        flip = inverted[labels]
+        faces = faces.copy()
+        faces[flip] = faces[flip][:, ::-1]
     counts["components_flipped"] = int(inverted.sum())
     counts["nested_components"] = int((solid & nested).sum())
     counts["open_components"] = int((~closed & ~speck).sum())
 
+    counts["vertices_before"], counts["faces_before"] = len(mesh.vertices), mesh.face_count
+    counts["uv_dropped"] = mesh.uv is not None
+    if keep_face.all() and checked["clean"] and not checked["unreferenced_vertices"]:
+        # Nothing was removed: the arrays stay as they are (a huge mesh is not copied again).
+        counts["vertices_after"], counts["faces_after"] = len(vertices), len(faces)
+        counts["seconds"] = round(time.perf_counter() - started, 3)
+        return MeshArrays(vertices, faces, colors=colors, uv=None, normals=None, info={**mesh.info, "cleanup": counts})
     faces = faces[keep_face]
-    used = np.unique(faces)
+    referenced = np.zeros(len(vertices), bool)
+    referenced[faces.ravel()] = True
+    used = np.flatnonzero(referenced)
     remap = np.full(len(vertices), -1, np.int64)
     remap[used] = np.arange(len(used))
-    counts["vertices_before"], counts["faces_before"] = len(mesh.vertices), mesh.face_count
     counts["vertices_after"], counts["faces_after"] = len(used), len(faces)
-    counts["uv_dropped"] = mesh.uv is not None
     counts["seconds"] = round(time.perf_counter() - started, 3)
     return MeshArrays(vertices[used], remap[faces], colors=None if colors is None else colors[used],
                       uv=None, normals=None, info={**mesh.info, "cleanup": counts})

@@ -60,12 +60,15 @@ def decimate_preview(mesh: MeshArrays, target_faces: int) -> MeshArrays:
 # fast-simplification's 'agg': lower is more careful (7 is its default). A careful pass stops short of the
 # target where its error threshold runs out; then the next, bolder pass continues from where it stopped.
 FAST_AGGRESSIVENESS = (2, 3, 5, 7)
-# The quick passes stop at this multiple of the target, and pymeshlab's heap-ordered quadric collapse
-# (which picks the cheapest collapse every time) takes the rest: on the benchmark's organic, hard-surface,
-# thin and generated meshes this had less error than Blender's Decimate at the same triangle count, where
-# fast-simplification alone had up to twice as much (bench/results_issue17.md).
-CAREFUL_SHARE = 1.5
-CAREFUL_QUALITY = 0.1  # pymeshlab's qualitythr for that last part
+# The quick passes stop at a multiple of the target, and pymeshlab's heap-ordered quadric collapse (which
+# takes the cheapest collapse every time) does the rest. Where the hand-over is best depends on the mesh:
+# thin parts came out best from 1.5x (fast-simplification keeps thin cylinders round), flat faces with
+# float32 noise from 3x (pymeshlab keeps flat regions flat). Both are made and the one nearer the input
+# (mean and 99.9th percentile at 20k of its vertices) is kept; on the benchmark's organic, hard-surface, thin and generated meshes the kept one had less
+# error than Blender's Decimate at the same triangle count (bench/results_issue17.md).
+HAND_OVER_SHARES = (3.0, 1.5)
+CAREFUL_QUALITY = 0.1  # pymeshlab's qualitythr for the careful part
+ERROR_PROBES = 20_000  # input vertices the two candidates are measured at
 
 
 def _closed_manifold(faces: np.ndarray) -> bool:
@@ -79,39 +82,90 @@ def _closed_manifold(faces: np.ndarray) -> bool:
     return bool((np.diff(np.r_[starts, len(keys)]) == 2).all())
 
 
-def _fast_closed(mesh: MeshArrays, target: int) -> MeshArrays | None:
-    """Quick passes to CAREFUL_SHARE of the target, then a heap-ordered quadric collapse to the target.
+def _fast_closed(mesh: MeshArrays, target: int, closed: bool | None = None) -> MeshArrays | None:
+    """Quick passes, then a heap-ordered quadric collapse to the target, from each hand-over point.
 
-    Kept only if it reached the target and stayed closed and manifold.
+    Of the results that reached the target and stayed closed and manifold, the one whose surface lies
+    nearest the input's vertices (_nearest) is kept (None when none did). `closed`: the caller's own finding that
+    the input is closed (None: check it here).
     """
     import fast_simplification
-    import pymeshlab
 
-    if not _closed_manifold(mesh.faces):
+    if not (closed if closed is not None else _closed_manifold(mesh.faces)):
         return None  # fast-simplification has no boundary protection: open meshes go to pymeshlab alone
     vertices, faces = mesh.vertices, mesh.faces.astype(np.int32)
-    middle = int(math.ceil(target * CAREFUL_SHARE))
-    for aggressiveness in FAST_AGGRESSIVENESS:
-        if len(faces) <= middle * 1.05:
-            break
-        vertices, faces = fast_simplification.simplify(vertices, faces, target_count=middle, agg=aggressiveness)
-    if len(faces) > target:
-        mesh_set = pymeshlab.MeshSet()
-        mesh_set.add_mesh(pymeshlab.Mesh(vertices, faces))
-        try:
-            mesh_set.meshing_decimation_quadric_edge_collapse(
-                targetfacenum=target, qualitythr=CAREFUL_QUALITY, preservenormal=True, optimalplacement=True,
-                preservetopology=True, planarquadric=False, autoclean=True)
-        except pymeshlab.PyMeshLabException:
-            return None
-        vertices, faces = mesh_set.current_mesh().vertex_matrix(), mesh_set.current_mesh().face_matrix()
-    if len(faces) > target * 1.05 or not _closed_manifold(faces):
+    candidates = []
+    for share in HAND_OVER_SHARES:
+        middle = int(math.ceil(target * share))
+        for aggressiveness in FAST_AGGRESSIVENESS:
+            if len(faces) <= middle * 1.05:
+                break
+            vertices, faces = fast_simplification.simplify(vertices, faces, target_count=middle, agg=aggressiveness)
+            faces = _without_folded_pairs(faces)
+        finished = _careful_finish(vertices, faces, target)
+        if finished is not None and len(finished[1]) <= target * 1.05 and _closed_manifold(finished[1]):
+            candidates.append(finished)
+    if not candidates:
         return None
+    vertices, faces = candidates[_nearest(mesh.vertices, candidates) if len(candidates) > 1 else 0]
     return MeshArrays(vertices, np.asarray(faces, np.int64), info=mesh.info)
 
 
+def _without_folded_pairs(faces: np.ndarray) -> np.ndarray:
+    """Faces less any pair on the same three vertices: a pocket fast-simplification squeezed flat, back to back.
+
+    Each pair makes its three edges four-sided; without it the surface around is closed again.
+    """
+    ordered = np.sort(faces, axis=1).astype(np.int64)
+    top = int(ordered.max()) + 1 if len(ordered) else 1
+    keys = (ordered[:, 0] * top + ordered[:, 1]) * top + ordered[:, 2]
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return faces[counts[inverse.reshape(-1)] == 1]
+
+
+def _careful_finish(vertices: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """pymeshlab's quadric edge collapse down to target (the input as it is when it has no more)."""
+    import pymeshlab
+
+    if len(faces) <= target:
+        return vertices, faces
+    mesh_set = pymeshlab.MeshSet()
+    mesh_set.add_mesh(pymeshlab.Mesh(vertices, faces))
+    try:
+        mesh_set.meshing_decimation_quadric_edge_collapse(
+            targetfacenum=target, qualitythr=CAREFUL_QUALITY, preservenormal=True, optimalplacement=True,
+            preservetopology=True, planarquadric=False, autoclean=True)
+    except pymeshlab.PyMeshLabException:
+        return None
+    return mesh_set.current_mesh().vertex_matrix(), mesh_set.current_mesh().face_matrix()
+
+
+def _nearest(points: np.ndarray, candidates: list) -> int:
+    """Index of the candidate surface nearest an even subset of the points (repeatable: no random samples).
+
+    Nearest by mean distance and 99.9th percentile together, each relative to the best candidate's, so a
+    slightly lower mean does not buy a much longer tail.
+    """
+    import pymeshlab
+
+    probes = np.ascontiguousarray(points[:: max(1, len(points) // ERROR_PROBES)], np.float64)
+    reach = pymeshlab.PureValue(float(np.linalg.norm(np.ptp(probes, axis=0))) * 2 + 1.0)
+    figures = []
+    for vertices, faces in candidates:
+        mesh_set = pymeshlab.MeshSet()
+        mesh_set.add_mesh(pymeshlab.Mesh(probes))
+        mesh_set.add_mesh(pymeshlab.Mesh(vertices, faces))
+        # With as many samples as the point set has vertices, the filter measures every one of them.
+        mesh_set.get_hausdorff_distance(sampledmesh=0, targetmesh=1, samplevert=True, sampleface=False,
+                                        samplenum=len(probes), savesample=True, maxdist=reach)
+        distances = mesh_set.mesh(mesh_set.mesh_number() - 2).vertex_scalar_array()
+        figures.append((float(distances.mean()), float(np.percentile(distances, 99.9))))
+    figures = np.maximum(np.array(figures), 1e-15)
+    return int(np.argmin((figures / figures.min(axis=0)).sum(axis=1)))
+
+
 def decimate(mesh: MeshArrays, target_faces: int, *, preserve_boundary: bool = True,
-             prefer_fast: bool = False) -> MeshArrays:
+             prefer_fast: bool = False, closed: bool | None = None) -> MeshArrays:
     """Quadric edge-collapse decimation (pymeshlab) of the final mesh down to `target_faces` triangles.
 
     A mesh that already has no more triangles than the target comes back as an unchanged copy. With
@@ -124,7 +178,8 @@ def decimate(mesh: MeshArrays, target_faces: int, *, preserve_boundary: bool = T
     passes and finish with a heap-ordered quadric collapse (_fast_closed); keep the result when it reaches
     the target and stays closed and manifold. On the benchmark's meshes (250k to 1.3M triangles) that
     took 0.3-1.7 s with less error than Blender's Decimate (bench/results_issue17.md); colours are then
-    dropped, since fast-simplification keeps none.
+    dropped, since fast-simplification keeps none. `closed`: whether the caller already found every edge
+    of the mesh shared by exactly two triangles (None: checked here; it costs a sort of the edges).
     """
     import pymeshlab
 
@@ -134,7 +189,7 @@ def decimate(mesh: MeshArrays, target_faces: int, *, preserve_boundary: bool = T
         return _unchanged(mesh, "decimate", target)
     started = time.perf_counter()
     if prefer_fast:
-        quick = _fast_closed(mesh, target)
+        quick = _fast_closed(mesh, target, closed)
         if quick is not None:
             quick.info = {**mesh.info, "decimate": {
                 "faces_before": mesh.face_count, "faces_after": quick.face_count, "target_faces": target,
