@@ -17,7 +17,9 @@ from .padding import Dilation, inpaint_holes
 from .tangents import vertex_tangents
 from .uvraster import UVCoverage, rasterize_uv
 
-RAY_BATCH = 250_000  # rays per Embree call; a cancel is noticed between two calls (well under a second)
+# Rays per Embree call: a cancel is noticed between two calls, and the thread doing numpy work gets Python's
+# lock back between them (Embree keeps it during a call).
+RAY_BATCH = 100000
 
 
 def _never() -> None:
@@ -187,7 +189,10 @@ def bake_cpu(high: HighPoly, low: MeshArrays, settings: BakeSettings,
     timings = {}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="o3f-rays") as rays:
         clock = time.perf_counter()
-        scene_job = rays.submit(RayScene, high.vertices, high.faces)
+        # Built here: Embree holds Python's lock while it builds, so a second thread would only stand still.
+        scene = RayScene(high.vertices, high.faces)
+        timings["scene"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         size = settings.size
         coverage = rasterize_uv(low.uv, low.faces, size)
         timings["rasterize"] = time.perf_counter() - clock
@@ -196,7 +201,6 @@ def bake_cpu(high: HighPoly, low: MeshArrays, settings: BakeSettings,
         position = coverage.interpolate(low.vertices, low.faces)
         cage_direction = _unit(coverage.interpolate(welded_normals(low), low.faces))
         origins = position + cage_direction * settings.max_distance
-        scene = scene_job.result()
         check()
         cage_job = rays.submit(scene.first_hits, origins, -cage_direction, 2 * settings.max_distance, check)
         tangent, bitangent, normal = _tangent_frame(low, coverage)

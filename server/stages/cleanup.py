@@ -110,23 +110,29 @@ def surface_check(vertices: np.ndarray, faces: np.ndarray) -> dict:
     keys = tail * count + head
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
+    del keys
     twin = head * count + tail
     at = np.minimum(np.searchsorted(ordered, twin), len(ordered) - 1)
     closed_manifold = bool(len(faces)) and not (ordered[1:] == ordered[:-1]).any() \
         and bool((ordered[at] == twin).all()) and not (tail == head).any()
+    del ordered, twin
     used = np.zeros(count, bool)
     used[tail] = True
-    fans = 0
     if closed_manifold:
         # Around a vertex, the corner after corner c is the one at the same vertex in the triangle across
         # c's outgoing edge; the fans are the cycles of that map, and a manifold vertex has exactly one.
         across = order[at]
-        following = across - across % 3 + (across % 3 + 1) % 3
+        del order, at
+        following = (across - across % 3 + (across % 3 + 1) % 3).astype(np.int32)
+        del across
         corners = len(tail)
-        ring = sparse.coo_matrix((np.ones(corners, np.int8), (np.arange(corners), following)),
+        ring = sparse.csr_matrix((np.ones(corners, np.int8), following, np.arange(corners + 1, dtype=np.int32)),
                                  shape=(corners, corners))
+        del following
         fans = csgraph.connected_components(ring, directed=False)[0]
         closed_manifold = fans == int(used.sum())
+    else:
+        del order, at
     corners = vertices[faces]
     zero_area = int((np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]) == 0).all(axis=1).sum())
     by_position = np.lexsort(vertices.T[::-1])
