@@ -934,6 +934,13 @@ def test_unirig_says_exactly_what_is_missing(fake_unirig, monkeypatch, tmp_path)
             UniRig().check_options(options)
 
 
+def test_a_checkout_without_a_config_the_task_names_is_a_reason_not_a_crash(fake_unirig):
+    source, _ = fake_unirig
+    (source / "configs/model/ar.yaml").unlink()
+    assert UniRig().availability() == (False, f"UniRig's configs in {source} do not read as the pinned commit's "
+                                              f"(UniRig's config configs/model/ar.yaml is missing from {source}: "
+                                              "check it against vendor/unirig.toml)")
+
 def test_unirig_on_zero_gpu_asks_for_its_durations(fake_unirig, monkeypatch):
     try:
         zero, asked = zero_gpu(monkeypatch, unirig_module)
@@ -976,3 +983,4 @@ def test_real_unirig_rigs_a_quadruped():
     rig = registry.rig_with("unirig", mesh, {})
     assert len(rig.bone_names) >= 5 and rig.parents[0] == -1
     assert np.allclose(rig.influence_weights.sum(axis=1), 1.0)
+

@@ -77,6 +77,7 @@ LIBRARIES = (
     ("spconv", "a compiled extension: spconv for this CUDA (the skin model's point transformer)"),
     ("torch_scatter", "a compiled extension: PyG's torch-scatter wheel for this torch and CUDA"),
     ("pyrender", "pip install pyrender (the skin step's voxelisation; it renders with EGL)"),
+    ("yaml", "pip install PyYAML"),
 )
 CLS = "inference"     # what upstream's Datapath calls a file given on the command line
 LABEL = "open3dforge"  # the asset's path: upstream names output folders with it; nothing is written here
@@ -115,7 +116,10 @@ def read_config(source: Path, relative: str) -> AttrConfig:
     if not path.is_file():
         raise ForgeError(f"UniRig's config {relative} is missing from {source}: check it against vendor/unirig.toml")
     with open(path, encoding="utf-8") as handle:
-        return _config(yaml.safe_load(handle), source)
+        try:
+            return _config(yaml.safe_load(handle), source)
+        except yaml.YAMLError as exc:
+            raise ForgeError(f"UniRig's config {relative} does not read as YAML ({exc})") from exc
 
 
 @dataclass(frozen=True)
@@ -297,7 +301,10 @@ class UniRig:
         files, weights = weight_files(WEIGHTS_ENV, REPO, tuple(CHECKPOINTS.values()))
         if files is None:
             return None, None, weights
-        llm = stage_configs(str(source), SKELETON_TASK).model.llm.pretrained_model_name_or_path
+        try:
+            llm = stage_configs(str(source), SKELETON_TASK).model.llm.pretrained_model_name_or_path
+        except (ForgeError, AttributeError, KeyError, TypeError, ValueError, OSError) as exc:
+            return None, None, f"UniRig's configs in {source} do not read as the pinned commit's ({exc})"
         if not Path(str(llm)).is_dir() and not cached_on_hub(str(llm), "config.json") \
                 and os.environ.get(DOWNLOAD_ENV) != "1":
             return None, None, (f"the skeleton model's transformer config {llm} (config.json) is not in the Hugging "
