@@ -137,7 +137,7 @@ def networks_for(job: Job) -> Networks:
     return MODEL_HOST.get(job.key, partial(load_networks, job.source, job.files, job.device))
 
 
-def where(network):
+def weights_device(network):
     """The device a network's weights are on (as app.py asks it: next(model.parameters()).device)."""
     return next(network.parameters()).device
 
@@ -165,7 +165,7 @@ def coarse_joints(job: Job) -> tuple[np.ndarray, float]:
     networks = networks_for(job)
     torch.manual_seed(job.seed)
     with torch.no_grad():
-        points = torch.from_numpy(job.points).unsqueeze(0).to(where(networks.coarse))
+        points = torch.from_numpy(job.points).unsqueeze(0).to(weights_device(networks.coarse))
         joints = networks.coarse(points).joints
     return to_numpy(joints)[0].astype(np.float64), time.perf_counter() - started
 
@@ -179,12 +179,12 @@ def weights_and_joints(job: Job) -> tuple[np.ndarray, np.ndarray, float]:
     networks = networks_for(job)
     torch.manual_seed(job.seed)
     with torch.no_grad():
-        points = torch.from_numpy(job.points).unsqueeze(0).to(where(networks.bw))
+        points = torch.from_numpy(job.points).unsqueeze(0).to(weights_device(networks.bw))
         parts = []
         for begin in range(0, len(job.queries), QUERY_CHUNK):
             chunk = torch.from_numpy(job.queries[begin:begin + QUERY_CHUNK]).unsqueeze(0).to(points.device)
             parts.append(to_numpy(networks.bw(points, chunk).bw)[0])
-        joints = to_numpy(networks.joints(points.to(where(networks.joints))).joints)[0]
+        joints = to_numpy(networks.joints(points.to(weights_device(networks.joints))).joints)[0]
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     return np.concatenate(parts).astype(np.float64), joints.astype(np.float64), time.perf_counter() - started
