@@ -160,3 +160,15 @@ def test_the_careful_finish_has_less_error_than_quick_passes_alone():
     ours_error = surface_deviation(table, ours, samples=20000)
     alone_error = surface_deviation(table, alone, samples=20000)
     assert ours_error["mean"] < 0.8 * alone_error["mean"] and ours_error["max"] < alone_error["max"]
+
+
+def test_a_huge_mesh_is_reduced_early_and_stays_closed():
+    from server.stages import decimate as decimate_module
+
+    sphere = trimesh.creation.icosphere(subdivisions=6)  # 81920 triangles stand in for a huge mesh
+    mesh = MeshArrays(sphere.vertices, sphere.faces)
+    reduced = decimate_module.reduce_early(mesh, 20000)
+    assert reduced.face_count <= 20000 and reduced.info["reduce_early"]["faces_before"] == mesh.face_count
+    assert trimesh.Trimesh(reduced.vertices, reduced.faces, process=False).is_watertight
+    assert surface_deviation(mesh, reduced, samples=5000)["max"] < 0.01
+    assert decimate_module.reduce_early(mesh, 100000) is mesh  # nothing to reduce

@@ -168,10 +168,13 @@ def _nearest(points: np.ndarray, candidates: list) -> int:
 # step (the careful decimation, the error measurement) then works on a mesh of bounded size.
 REDUCE_ABOVE = 2_000_000
 REDUCED_FACES = 1_000_000
+# Its aggressiveness: on 4M organic triangles, 4 was as quick as 7 and, once folded pairs were dropped, left
+# the mesh closed and manifold where 5 to 7 left edges with four triangles.
+REDUCE_AGGRESSIVENESS = 4
 
 
 def reduce_early(mesh: MeshArrays, faces: int = REDUCED_FACES) -> MeshArrays:
-    """One fast-simplification pass (its default aggressiveness) of a huge closed mesh down to `faces`.
+    """One fast-simplification pass (REDUCE_AGGRESSIVENESS) of a huge closed mesh down to `faces`.
 
     At this ratio the pass moves the surface by a small fraction of what the final decimation does. The
     input comes back unchanged when it has no more triangles, or when the pass did not leave it closed and
@@ -183,11 +186,13 @@ def reduce_early(mesh: MeshArrays, faces: int = REDUCED_FACES) -> MeshArrays:
     if mesh.face_count <= faces:
         return mesh
     started = time.perf_counter()
-    vertices, reduced = fast_simplification.simplify(mesh.vertices, mesh.faces.astype(np.int32), target_count=faces)
+    vertices, reduced = fast_simplification.simplify(mesh.vertices, mesh.faces.astype(np.int32), target_count=faces,
+                                                     agg=REDUCE_AGGRESSIVENESS)
     reduced = _without_folded_pairs(reduced)
     if not _closed_manifold(reduced):
         return mesh
-    record = {"faces_before": mesh.face_count, "faces_after": int(len(reduced)), "method": "fast-simplification",
+    record = {"faces_before": mesh.face_count, "faces_after": int(len(reduced)),
+              "method": f"fast-simplification, aggressiveness {REDUCE_AGGRESSIVENESS}",
               "seconds": round(time.perf_counter() - started, 3)}
     return MeshArrays(vertices, np.asarray(reduced, np.int64), info={**mesh.info, "reduce_early": record})
 
