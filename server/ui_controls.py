@@ -28,6 +28,8 @@ def control(field: Field, value: Any) -> gr.components.Component:
         sizes = [str(size) for size in (256, 512, 1024, 2048, 4096, 8192)]
         choices = ([AUTO] if field.nullable else []) + sizes
         return gr.Dropdown(choices, value=AUTO if value is None else str(value), label=label, info=info)
+    if field.kind in ("int", "float") and field.nullable:  # empty means "let the server decide"
+        return gr.Textbox(value="" if value is None else str(value), label=label, info=info, placeholder="auto")
     if field.kind == "int":
         if field.high - field.low <= 2000:
             return gr.Slider(field.low, field.high, value=value, step=1, label=label, info=info)
@@ -51,8 +53,8 @@ def shown_value(field: Field, value: Any) -> Any:
         return AUTO if value is None else str(value)
     if field.kind == "ratios":
         return ", ".join(f"{r:g}" for r in value)
-    if field.kind in ("text", "height") and value is None:
-        return ""
+    if field.kind in ("text", "height") or (field.nullable and field.kind in ("int", "float")):
+        return "" if value is None else str(value)
     return value
 
 
@@ -63,14 +65,14 @@ def options_from(stage: Stage, names: list[str], values: list) -> dict:
         field = stage.field(name)
         if value is None or value == "" or value == AUTO:
             continue
-        if field.power_of_two:
-            value = int(value)
-        elif field.kind == "int":
-            value = int(value)
-        elif field.kind == "ratios":
-            try:
+        try:
+            if field.power_of_two or field.kind == "int":
+                value = int(float(value))
+            elif field.kind == "float":
+                value = float(value)
+            elif field.kind == "ratios":
                 value = [float(part) for part in str(value).replace(";", ",").split(",") if part.strip()]
-            except ValueError as exc:
-                raise InputError(f"options.{name}", value, field.expected) from exc
+        except ValueError as exc:
+            raise InputError(f"options.{name}", value, field.expected) from exc
         options[name] = value
     return options

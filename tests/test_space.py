@@ -179,4 +179,4 @@ def test_manifest_facts():
     trellis2 = load("trellis2")
     assert trellis2["weights"][0]["repo"] == "microsoft/TRELLIS.2-4B"
     assert trellis2["license"]["requires_hf_token"] and "HF_TOKEN" in trellis2["gated"][0]["needs"]
-    assert load("unirig")["weights"][0]["repo"] == "VAST-AI-Research/UniRig"
+    assert load("unirig")["weights"][0]["repo"] == "VAST-AI/UniRig"
