@@ -160,3 +160,32 @@ def test_every_vertex_of_a_torus_lies_in_or_near_its_hulls():
     assert gap.max() < 0.01 * np.linalg.norm(torus.extents)
     # the hole stays open: the centre of the torus is in no hull
     assert np.min([outside_distance(s, np.zeros((1, 3))) for s in shapes]) > 0.3
+
+
+# A stand-in for CoACD: the fine run (threshold 0.05) answers after a while with one part, the coarse run
+# (threshold 0.1) at once with `count` parts; each part is a small tetrahedron.
+SLOW_FINE_WORKER = r"""
+import json, sys, time
+import numpy as np
+params = json.loads(sys.argv[1])
+coarse = params["threshold"] >= 0.1
+if not coarse:
+    time.sleep(1.5)
+count = {count} if coarse else 1
+tetra = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float)
+out = {{}}
+for i in range(count):
+    out[f"v{{i}}"], out[f"f{{i}}"] = tetra + 2 * i, np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+np.savez(sys.argv[3], **out)
+"""
+
+
+@pytest.mark.parametrize("coarse_parts, expected", [(4, 4), (2, 1)])
+def test_a_slow_run_gives_way_to_a_coarse_one_only_when_that_fills_the_hull_budget(monkeypatch, coarse_parts,
+                                                                                    expected):
+    monkeypatch.setattr(collision, "_WORKER", SLOW_FINE_WORKER.format(count=coarse_parts))
+    monkeypatch.setattr(collision, "RACE_AFTER_S", 0.2)
+    tetra = trimesh.creation.box()
+    parts = collision._run_coacd(tetra.vertices, tetra.faces, 30, None, coarse={"threshold": 0.1},
+                                 threshold=0.05, max_convex_hull=4)
+    assert len(parts) == expected

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import trimesh
@@ -20,7 +22,12 @@ from ..meshdata import MeshArrays
 
 # PhysX (UE's physics) caps a convex mesh at 255 vertices.
 MAX_UCX_VERTICES = 255
-POLL_S = 0.25  # how often a running CoACD asks whether its job was cancelled
+WAIT_S = 0.02  # how often running CoACD is looked at: taken up when done, killed when its job was cancelled
+RACE_AFTER_S = 2.5  # when CoACD takes longer than this, a coarser run is tried first (_run_coacd)
+# The coarser run's concavity threshold: on the benchmark's hard-surface part (through holes, a slot, a
+# step) CoACD took 3-40 s at 0.05 depending on its seed and proxy, and 3 s at this, with the same 16 hulls
+# covering as much of the mesh once regrown (bench/results_issue17.md).
+COARSE_THRESHOLD = 0.1
 # CoACD's tree search, lighter than its defaults (2000 samples, 150 iterations, 20 nodes, depth 3): on a
 # 500-face proxy of the benchmark's meshes it took 1-6 s instead of 5-42 s on the old 2000-face proxy
 # with 60 iterations and 10 nodes, with the same hull count and as much of the mesh covered
@@ -30,24 +37,20 @@ REFIT_REACH = 0.02  # hulls grow over mesh vertices at most this share of its di
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 
 # Runs in a fresh interpreter so a hung or crashing CoACD can be killed without taking the server down.
-# CoACD's native logger writes to stdout, so the worker moves fd 1 to stderr and answers on a copy of it.
+# argv: the parameters (JSON), the input .npz and the path for the answer. CoACD's native logger writes to
+# stdout, which goes nowhere; errors reach stderr.
 _WORKER = r"""
-import io, json, os, sys
+import json, sys
 import numpy as np
-answer = os.fdopen(os.dup(1), "wb")
-os.dup2(2, 1)
 import coacd
 coacd.set_log_level("error")
 params = json.loads(sys.argv[1])
-arrays = np.load(io.BytesIO(sys.stdin.buffer.read()), allow_pickle=False)
+arrays = np.load(sys.argv[2], allow_pickle=False)
 parts = coacd.run_coacd(coacd.Mesh(arrays["vertices"], arrays["faces"]), **params)
 out = {}
 for i, (v, f) in enumerate(parts):
     out[f"v{i}"], out[f"f{i}"] = v, f
-buffer = io.BytesIO()
-np.savez(buffer, **out)
-answer.write(buffer.getvalue())
-answer.flush()
+np.savez(sys.argv[3], **out)
 """
 
 
@@ -73,7 +76,7 @@ def convex_collision(mesh: MeshArrays, *, max_hulls: int = 16, max_hull_vertices
     closed, convex and outward-wound; each hull's info holds {"method": "coacd" | "convex_hull_fallback",
     "reason": str | None, "seconds": float, "index": i, "count": n, "refit_vertices": int}. Hulls carry
     no colours, UVs or normals. seed makes CoACD's search repeatable. `check` (a job's cancel check) is
-    called every POLL_S while CoACD runs; when it raises, the subprocess is killed and the exception goes on.
+    called every WAIT_S while CoACD runs; when it raises, the subprocesses are killed and the exception goes on.
     """
     _check_collision_args(mesh, max_hulls, max_hull_vertices, threshold, timeout_s, decimate_to)
     started = time.perf_counter()
@@ -88,7 +91,8 @@ def convex_collision(mesh: MeshArrays, *, max_hulls: int = 16, max_hull_vertices
     try:
         parts = _run_coacd(vertices, faces, timeout_s, check, threshold=float(threshold),
                            max_convex_hull=int(max_hulls), preprocess_mode="auto", decimate=True,
-                           max_ch_vertex=int(max_hull_vertices), seed=int(seed), **SEARCH)
+                           max_ch_vertex=int(max_hull_vertices), seed=int(seed), **SEARCH,
+                           coarse={"threshold": max(float(threshold), COARSE_THRESHOLD)})
         hulls = [h for h in (_closed_hull(v, max_hull_vertices) for v, _ in parts) if h is not None]
         if not hulls:
             reason = f"CoACD returned {len(parts)} parts and none had a volume"
@@ -201,38 +205,77 @@ def _closed_hull(points: np.ndarray, max_vertices: int) -> trimesh.Trimesh | Non
 
 
 def _run_coacd(vertices: np.ndarray, faces: np.ndarray, timeout_s: float, check: Callable[[], None] | None,
-               **params) -> list:
-    """CoACD's [(vertices, faces), ...] from a subprocess; ForgeError with the cause when it fails."""
-    buffer = io.BytesIO()
-    np.savez(buffer, vertices=np.asarray(vertices, np.float64), faces=np.asarray(faces, np.int32))
+               coarse: dict | None = None, **params) -> list:
+    """CoACD's [(vertices, faces), ...] from a subprocess; ForgeError with the cause when it fails.
+
+    `coarse`: parameters that replace some of `params` for a quicker second run, started when the first has
+    not finished after RACE_AFTER_S; the first is paused meanwhile (on two cores both would only slow each
+    other). The coarse run's parts are taken, and the first run killed, when it returns as many parts as
+    max_convex_hull allows: the shape then needs the whole budget of hulls at the coarser concavity
+    already, and the finer run would only merge its parts down to the same count. Otherwise the first run
+    goes on and its answer is waited for.
+    """
     # OpenMP's default busy-waiting spins on a core that other jobs need; on a loaded 2-core machine a
     # passive wait halved CoACD's time (the pool of waiting threads is woken, not polled).
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    proc = subprocess.Popen([sys.executable, "-c", _WORKER, json.dumps(params)], env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + timeout_s
-    payload = buffer.getvalue()
-    try:
-        while True:
-            try:
-                # communicate() may be called again after a timeout without losing output; the input goes once.
-                out, err = proc.communicate(payload, timeout=max(0.0, min(POLL_S, deadline - time.monotonic())))
-                break
-            except subprocess.TimeoutExpired:
-                payload = None
+    limit = int(params.get("max_convex_hull", -1))
+    with tempfile.TemporaryDirectory(prefix="o3f_coacd_") as folder:
+        folder = Path(folder)
+        source = folder / "mesh.npz"
+        np.savez(source, vertices=np.asarray(vertices, np.float64), faces=np.asarray(faces, np.int32))
+        runs: list[tuple[subprocess.Popen, Path, Path, bool]] = []
+
+        def start(run_params: dict, quick: bool) -> None:
+            answer, errors = folder / f"hulls{len(runs)}.npz", folder / f"errors{len(runs)}.txt"
+            with open(errors, "wb") as stderr:
+                proc = subprocess.Popen([sys.executable, "-c", _WORKER, json.dumps(run_params), str(source),
+                                         str(answer)], env=env, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=stderr)
+            runs.append((proc, answer, errors, quick))
+
+        started = time.monotonic()
+        try:
+            start(params, False)
+            waiting = list(runs)
+            while True:
+                for run in list(waiting):
+                    proc, answer, errors, quick = run
+                    if proc.poll() is None:
+                        continue
+                    waiting.remove(run)
+                    if proc.returncode == 0 and answer.is_file():
+                        arrays = np.load(answer, allow_pickle=False)
+                        parts = [(arrays[f"v{i}"], arrays[f"f{i}"]) for i in range(len(arrays.files) // 2)]
+                        if not quick or len(parts) >= limit > 0 or not waiting:
+                            return parts
+                    if quick:  # too few parts at the coarse concavity, or it failed: the finer run decides
+                        _pause(runs[0][0], False)
+                        continue
+                    if not waiting:
+                        lines = errors.read_text(errors="replace").strip().splitlines()
+                        raise ForgeError(f"CoACD failed (exit code {proc.returncode}): "
+                                         f"{lines[-1] if lines else 'no message'}")
                 if check is not None:
                     check()
-                if time.monotonic() >= deadline:
-                    raise ForgeError(f"CoACD did not finish within timeout_s={timeout_s:g} s") from None
-    except BaseException:
-        proc.kill()
-        proc.communicate()
-        raise
-    if proc.returncode != 0 or not out:
-        lines = err.decode(errors="replace").strip().splitlines()
-        raise ForgeError(f"CoACD failed (exit code {proc.returncode}): {lines[-1] if lines else 'no message'}")
-    arrays = np.load(io.BytesIO(out), allow_pickle=False)
-    return [(arrays[f"v{i}"], arrays[f"f{i}"]) for i in range(len(arrays.files) // 2)]
+                elapsed = time.monotonic() - started
+                if elapsed >= timeout_s:
+                    raise ForgeError(f"CoACD did not finish within timeout_s={timeout_s:g} s")
+                if coarse and len(runs) == 1 and elapsed >= RACE_AFTER_S and hasattr(signal, "SIGSTOP"):
+                    _pause(runs[0][0], True)
+                    start({**params, **coarse}, True)
+                    waiting.append(runs[-1])
+                time.sleep(WAIT_S)
+        finally:
+            for proc, _, _, _ in runs:
+                if proc.poll() is None:
+                    proc.kill()  # a paused process is killed as it is
+                proc.wait()
+
+
+def _pause(proc: subprocess.Popen, stop: bool) -> None:
+    """Stop or continue a running subprocess (POSIX signals; a finished one is left alone)."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGSTOP if stop else signal.SIGCONT)
 
 
 def _check_collision_args(mesh, max_hulls, max_hull_vertices, threshold, timeout_s, decimate_to) -> None:
