@@ -114,7 +114,7 @@ def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: 
     repair = _repair_decision(settings.repair, checked)
     timings["surface_check"] = round(time.perf_counter() - started, 3)
     key = digest(high_key, "repair", repair["ran"])
-    unchanged = checked["clean"] and not repair["ran"]  # cleanup hands a clean mesh back as it is
+    unchanged = checked["closed_manifold"] and not repair["ran"]  # cleanup hands such a mesh back as it is
     if unchanged:  # not cached: a copy of the input on disk would cost more than the check that finds it clean
         progress(0.05, "repair_cleanup")
         started = time.perf_counter()

@@ -168,7 +168,7 @@ def test_the_pass_is_skipped_on_a_clean_mesh_with_the_same_result():
     parts = trimesh.util.concatenate([outer, cavity, loose, speck])
     mesh = MeshArrays(parts.vertices, parts.faces, colors=color_of(parts.vertices))
     quick = cleanup(mesh)
-    full = cleanup(mesh, checked={"clean": False})
+    full = cleanup(mesh, checked={"closed_manifold": False, "clean": False})
     assert quick.info["cleanup"]["pymeshlab_pass"].startswith("skipped")
     assert full.info["cleanup"]["pymeshlab_pass"] == "ran"
     for key in ("components", "components_removed", "components_flipped", "nested_components", "faces_after"):
@@ -183,3 +183,18 @@ def test_non_manifold_tip_is_cleaned_by_the_full_pass():
     assert clean.info["cleanup"]["pymeshlab_pass"] == "ran"
     assert clean.info["cleanup"]["non_manifold_vertices"] >= 1
     assert surface_check(clean.vertices, clean.faces)["closed_manifold"]
+
+
+def test_a_closed_mesh_keeps_a_flat_triangle_instead_of_opening_a_hole():
+    """A triangle squeezed flat (a corner moved onto another, as float32 rounding does) breaks no edge."""
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    vertices = sphere.vertices.copy()
+    a, b, c = sphere.faces[0]
+    vertices[c] = vertices[a]
+    found = surface_check(vertices, sphere.faces)
+    assert found["closed_manifold"] and not found["clean"]
+    assert found["zero_area_faces"] == 2 and found["shared_positions"] == 1  # both triangles on edge a-c
+    kept = cleanup(MeshArrays(vertices, sphere.faces))
+    assert kept.info["cleanup"]["pymeshlab_pass"].startswith("skipped")
+    assert kept.info["cleanup"]["zero_area_faces_kept"] == 2
+    assert kept.face_count == len(sphere.faces) and kept.to_trimesh().is_watertight

@@ -197,8 +197,10 @@ def cleanup(mesh: MeshArrays, *, min_component_fraction: float = 0.01, checked: 
 
     pymeshlab merges duplicate vertices, removes duplicate and zero-area faces, repairs non-manifold
     edges and vertices (by splitting them) and orients faces coherently. That pass is skipped when
-    surface_check finds nothing it would change (`checked` may hand in a check already made of this
-    mesh); `info["cleanup"]["pymeshlab_pass"]` says which. Then components that are specks (see
+    surface_check finds the mesh closed, manifold and oriented (`checked` may hand in a check already made
+    of this mesh); `info["cleanup"]["pymeshlab_pass"]` says which. Such a mesh keeps the few zero-area
+    triangles and pinched vertices it may have (float32 files leave some): they break no edge, decimation
+    collapses them, and the pass would cost seconds per million triangles for them. Then components that are specks (see
     speck_components; `min_component_fraction=0` keeps them all) are removed, and closed components
     with negative volume are flipped so their normals point outward, except those nested inside
     another closed component's bounding box (a cavity's faces rightly point inward).
@@ -211,12 +213,14 @@ def cleanup(mesh: MeshArrays, *, min_component_fraction: float = 0.01, checked: 
     _check_input(mesh, min_component_fraction)
     started = time.perf_counter()
     checked = checked if checked is not None else surface_check(mesh.vertices, mesh.faces)
-    if checked["clean"]:
+    if checked["closed_manifold"]:
         vertices, faces, colors = mesh.vertices, mesh.faces, mesh.colors
         counts = {"duplicate_vertices_merged": 0, "duplicate_faces_removed": 0, "zero_area_faces_removed": 0,
                   "non_manifold_edges": 0, "non_manifold_vertices": 0,
                   "unreferenced_vertices_removed": checked["unreferenced_vertices"],
-                  "pymeshlab_pass": "skipped: closed, manifold, oriented, no zero-area faces or shared positions"}
+                  "zero_area_faces_kept": checked["zero_area_faces"],
+                  "shared_positions_kept": checked["shared_positions"],
+                  "pymeshlab_pass": "skipped: closed, manifold and oriented"}
         labels, count = _vertex_components(faces, len(vertices))
         closed = np.ones(count, bool)
     else:
@@ -250,7 +254,7 @@ def cleanup(mesh: MeshArrays, *, min_component_fraction: float = 0.01, checked: 
 
     counts["vertices_before"], counts["faces_before"] = len(mesh.vertices), mesh.face_count
     counts["uv_dropped"] = mesh.uv is not None
-    if keep_face.all() and checked["clean"] and not checked["unreferenced_vertices"]:
+    if keep_face.all() and checked["closed_manifold"] and not checked["unreferenced_vertices"]:
         # Nothing was removed: the arrays stay as they are (a huge mesh is not copied again).
         counts["vertices_after"], counts["faces_after"] = len(vertices), len(faces)
         counts["seconds"] = round(time.perf_counter() - started, 3)
