@@ -163,6 +163,10 @@ def panel_options(panel, options_text: str) -> dict:
         generate["must_stand"] = True
     if generate:
         options["generate"] = generate
+    if panel.kind == "character" and panel.rig_method != "auto":
+        options["rig"] = {"method": panel.rig_method}
+        if panel.rig_method == "unirig":
+            options["rig"]["skeleton"] = "generic"
     if panel.override_postprocess:
         post = {"target_triangles": panel.target_triangles, "texture_size": int(panel.texture_size),
                 "lod_ratios": [1.0, panel.lod1_ratio, panel.lod2_ratio], "collision": panel.collision,

@@ -115,8 +115,11 @@ class OPEN3DFORGE_PT_generate(_Panel, bpy.types.Panel):
     def draw(self, context):
         settings = context.scene.open3dforge
         layout = self.layout
-        for name in ("generator", "quality", "must_stand", "preset", "seed", "asset_name", "kind", "options"):
+        for name in ("generator", "quality", "must_stand", "preset", "seed", "asset_name", "kind"):
             layout.prop(settings, name)
+        if settings.kind == "character":
+            layout.prop(settings, "rig_method")
+        layout.prop(settings, "options")
         row = layout.row(align=True)
         row.scale_y = 1.4
         row.operator("open3dforge.forge", icon='PLAY')

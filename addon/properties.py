@@ -18,7 +18,7 @@ ENGINES = (
 )
 KINDS = (
     ("prop", "Prop", "A static object"),
-    ("character", "Character", "A figure (rigging is not offered yet)"),
+    ("character", "Character", "A figure: rigged after post-processing (see Rig Method)"),
     ("environment", "Environment", "Scenery"),
 )
 QUALITIES = (
@@ -30,6 +30,12 @@ QUALITIES = (
 PIVOTS = (
     ("bottom_centre", "Bottom Centre", "Pivot at the bottom centre (props)"),
     ("centre", "Centre", "Pivot at the bounding-box centre"),
+)
+RIG_METHODS = (
+    ("auto", "Auto", "The best method this server can run (see Connection: health)"),
+    ("template", "Template", "UE5 Mannequin fitted on the CPU, no model: T- and A-pose humanoids"),
+    ("make_it_animatable", "Make-It-Animatable", "A model: humanoids in any pose, UE5 Mannequin bones"),
+    ("unirig", "UniRig", "A model: any creature, a generic skeleton of its own"),
 )
 TEXTURE_SIZES = tuple((str(s), str(s), f"{s} x {s} texels") for s in (256, 512, 1024, 2048, 4096))
 
@@ -61,6 +67,8 @@ class Open3DForgeSettings(bpy.types.PropertyGroup):
     asset_name: StringProperty(name="Asset Name", default="",
                                description="Engine-safe name ([A-Za-z0-9_]); empty: from the first image")
     kind: EnumProperty(name="Kind", items=KINDS, default="prop")
+    rig_method: EnumProperty(name="Rig Method", items=RIG_METHODS, default="auto",
+                             description="Characters only: how the skeleton and skin weights are made")
     quality: EnumProperty(name="Quality", items=QUALITIES, default="preset",
                           description="Model generators only: detail against GPU time")
     must_stand: BoolProperty(name="Must Stand", default=False,

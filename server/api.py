@@ -37,6 +37,7 @@ from .pipeline import CancelFlags, Context, GenerateJob, run_generate, run_impor
 from .presets import all_presets, get_preset
 from .quota import QuotaLedger
 from .rigging.methods import report as rig_method_report
+from .rigging.methods import resolve as resolve_rig_method
 from .scene import SCENE_KEYS, scene_settings
 from .schema import BAKE, FORGE_KEYS, GENERATE, POSTPROCESS, RIG
 from .scene.models import check_scene_model
@@ -188,16 +189,16 @@ class ForgeApi:
 
     def rig(self, asset_id: Any, options: Any = "",
             progress: Callable[[float, str], None] = _no_progress, *, owner: str = LOCAL) -> str:
-        """Rig a post-processed humanoid: the UE5 Mannequin skeleton and skin weights on LOD0; returns asset JSON.
+        """Rig a post-processed character: a skeleton and skin weights on LOD0; returns asset JSON.
 
-        options: method (auto, template; the model methods are listed in health with why they cannot run),
-        skeleton (ue5_mannequin), fingers (bool), max_influences (1 to 8, default 4).
+        options: method (auto, template, make_it_animatable, unirig; health says which can run here and why
+        not), skeleton (ue5_mannequin, generic), fingers (bool), max_influences (1 to 8, default 4), seed.
         """
-        opts = RIG.check(options)
-        method = opts.pop("method", "auto")
+        opts = {key: value for key, value in RIG.check(options).items() if value is not None}
+        method = resolve_rig_method(opts.pop("method", "auto"), opts)
         asset = self.ctx.store.open(asset_id, owner)
         with self.ctx.flags.claim(asset.asset_id) as check:
-            run_rig(asset, method, opts, progress, check)
+            run_rig(asset, method, opts, progress, check, quota=self.ctx.quota)
         return json.dumps(asset.read())
 
     def export(self, asset_id: Any, engine: Any = "ue5", options: Any = "",

@@ -7,6 +7,7 @@ import io
 import json
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,8 @@ from .meshfile import glb_bytes, read_glb
 from .pipeline import ATTRIBUTES, charged_if_failed
 from .quota import QuotaLedger
 from .rigging import RigResult, rig_mesh
+from .rigging import models as rig_models
+from .rigging.methods import TEMPLATE
 from .generators.base import VIEW_LABELS
 from .stages import checks as checks_stage
 from .stages.paint_hidden import PaintSettings, paint_hidden
@@ -81,15 +84,28 @@ def run_postprocess(asset: Asset, settings: PostSettings, progress: Progress, ch
 RIG = "rig.npz"  # the rig stage's skeleton and skin weights for LOD0 (server/rigging RigResult.save)
 
 
-def run_rig(asset: Asset, method: str, options: dict, progress: Progress, check) -> dict:
-    """Fit the UE5 Mannequin skeleton to the asset's LOD0 and skin it; saves rig.npz. A refusal (not a humanoid,
-    an open mesh) changes nothing: the rig is written only when the fit succeeded."""
+def run_rig(asset: Asset, method: str, options: dict, progress: Progress, check,
+            quota: QuotaLedger | None = None) -> dict:
+    """Rig the asset's LOD0 with a resolved method (template, or a model method: rigging.methods.resolve) and
+    save rig.npz. A refusal (not a humanoid, an open mesh) changes nothing: the rig is written only when it
+    succeeded. A model method's GPU calls are checked against today's quota first and charged to it."""
     lods, _, _ = load_game_mesh(asset)
+    estimate = None
+    if method != TEMPLATE and quota is not None:
+        estimate = rig_models.quota_estimate(method, lods[0], options, quota.left_today())
     with asset.stage("rig", {"method": method, **options}) as run:
         run["made_from"] = {"lod0": lod0_digest(lods)}
         check()
-        progress(0.1, "fitting the UE5 Mannequin skeleton")
-        rig = rig_mesh(lods[0], options)
+        if method == TEMPLATE:
+            progress(0.1, "fitting the UE5 Mannequin skeleton")
+            rig = rig_mesh(lods[0], options)
+        else:
+            with charged_if_failed(quota, asset, "rig", estimate) if quota is not None else nullcontext():
+                rig = rig_models.rig_with(method, lods[0], options, progress=progress, check_cancelled=check)
+            run["gpu_seconds"] = float(rig.report.get("gpu_seconds", 0.0))
+            run["gpu_charged_seconds"] = gpu.charged_seconds(run["gpu_seconds"], estimate)
+            if quota is not None:
+                quota.record("rig", asset.asset_id, run["gpu_charged_seconds"])
         check()
         buffer = io.BytesIO()
         rig.save(buffer)

@@ -223,11 +223,16 @@ POSTPROCESS = Stage("postprocess", "Repair, clean, decimate, unwrap, LODs, colli
     F("stable_pose", "bool", False, "Turn the asset onto its most stable resting pose when it would fall over"),
     F("preset", "text", None, "A preset's postprocess section to start from", nullable=True, high=64, control=False),
 ))
-RIG = Stage("rig", "The UE5 Mannequin skeleton and skin weights for a humanoid.", (
-    F("method", "choice", "auto", "auto and template fit the skeleton without weights", choices=("auto", "template")),
-    F("skeleton", "choice", "ue5_mannequin", "Bone names and hierarchy", choices=("ue5_mannequin",)),
+RIG = Stage("rig", "A skeleton and skin weights: the UE5 Mannequin's for humanoids, a generic one for creatures.", (
+    F("method", "choice", "auto", "template fits the Mannequin on the CPU without weights (T- and A-poses); "
+      "make_it_animatable (humanoids, any pose) and unirig (any creature) are models, where health lists them "
+      "available; auto takes the best one here", choices=("auto", "template", "make_it_animatable", "unirig")),
+    F("skeleton", "choice", None, "Bone names and hierarchy (null: the method's own; generic is unirig's)",
+      choices=("ue5_mannequin", "generic"), nullable=True),
     F("fingers", "bool", False, "Add the Mannequin's finger bones"),
     F("max_influences", "int", 4, "Bones per vertex at most", low=1, high=8),
+    F("seed", "int", None, "The model's sampling seed (model methods; null: the method's own)", low=0,
+      high=2 ** 31 - 1, nullable=True),
 ))
 BAKE = Stage("bake", "Normal, base colour, metallic, roughness and AO onto LOD0.", (
     F("texture_size", "int", None, "Texels per side (null: what post-processing unwrapped for)", low=64, high=8192,

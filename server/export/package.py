@@ -224,6 +224,7 @@ def _write_ue5_rigged(bundle, textures, names, stage: Path, use_fbx: bool, timeo
     """SK_<Name> skinned LOD0 (FBX by Blender, else GLB) and an import script that imports it as a skeletal
     mesh onto the project's Mannequin skeleton when the bones match."""
     rig, lod0, node = bundle.rig, bundle.lods[0], names.mesh_nodes[0]
+    generic = rigged.is_generic(rig)
     report = rigged.write_rigged_mesh(stage / names.mesh_files[0], bundle.name, node, lod0, rig,
                                       GltfMaterial(names.material), use_fbx=use_fbx, timeout=timeout)
     names_list = list(rig.bone_names)
@@ -231,6 +232,7 @@ def _write_ue5_rigged(bundle, textures, names, stage: Path, use_fbx: bool, timeo
         bundle.name, [names.mesh_files[0]], node, names.textures, names.material, skeletal=True,
         opacity_mask="opacity" in textures, lod_triangles=[int(lod0.face_count)],
         bones=names_list, parents=[names_list[p] if p >= 0 else None for p in rig.parents],
+        mannequin_skeletons=[] if generic else None,
     )
     (stage / names.import_script).write_text(script, encoding="utf-8")
     details = _ue5_details(textures, names, use_fbx, [], report)
@@ -239,7 +241,9 @@ def _write_ue5_rigged(bundle, textures, names, stage: Path, use_fbx: bool, timeo
     details["skeleton"] = rigged.skeleton_section(rig, lod0, engine="ue5")
     details["skeleton"].update({
         "armature_node": names.armature if use_fbx else None,
-        "import": "onto an existing UE5 Mannequin skeleton when its bone names and hierarchy match (the import "
+        "import": "onto a new skeleton SK_<Name>_Skeleton (a generic skeleton: the Mannequin's animations need "
+                  "an IK Retargeter); a physics asset" if generic else
+                  "onto an existing UE5 Mannequin skeleton when its bone names and hierarchy match (the import "
                   "script checks), else a new skeleton SK_<Name>_Skeleton; a physics asset either way",
     })
     return details
@@ -344,7 +348,9 @@ def _write_unity_rigged(bundle, textures, names, stage: Path, use_fbx: bool, tim
         "material": {"name": names.material},
         "skeleton": {**rigged.skeleton_section(rig, lod0, engine="unity"),
                      "armature_node": names.armature if use_fbx else None},
-        "humanoid": humanoid_section(list(rig.bone_names)),
+        "humanoid": None if rigged.is_generic(rig) else humanoid_section(list(rig.bone_names)),
+        "animation_type": "Generic (the skeleton is the model's own, not a humanoid's)" if rigged.is_generic(rig)
+        else "Humanoid",
         "fbx_writer": report,
     }
 

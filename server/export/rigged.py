@@ -39,6 +39,12 @@ def write_rigged_mesh(path: Path, asset: str, node: str, lod0: MeshArrays, rig, 
     return None
 
 
+def is_generic(rig) -> bool:
+    """A skeleton of the model's own (UniRig): neither the Mannequin's skeleton nor a Humanoid map applies."""
+    report = rig.report if isinstance(getattr(rig, "report", None), dict) else {}
+    return report.get("skeleton") == "generic"
+
+
 def skeleton_section(rig, lod0: MeshArrays, *, engine: str) -> dict:
     """The manifest's skeleton: which skeleton, bones with parents, deforming bones, the body's height."""
     names = list(rig.bone_names)

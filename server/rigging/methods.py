@@ -1,16 +1,14 @@
-"""The rig methods a server offers, each with whether it can run here and why not (for health and the API)."""
+"""The rig methods a server offers, whether each can run here and why not, and which one a request means."""
 
 from __future__ import annotations
 
 import importlib.util
 
-# The model methods of issue 16 (Make-It-Animatable for humanoids in any pose, UniRig for any creature) have no
-# adapter in this version: they are listed so a client can see they exist and why they cannot run.
-MODEL_METHODS = {
-    "make_it_animatable": "no adapter in this version (Make-It-Animatable: humanoids in any pose, 52 Mixamo joints "
-                          "renamed to UE5's); the template method rigs T- and A-pose humanoids without weights",
-    "unirig": "no adapter in this version (UniRig: any creature, generic bone names; see vendor/unirig.toml)",
-}
+from ..errors import InputError
+from . import models
+from .rig import rig_options
+
+TEMPLATE = "template"
 
 
 def template_status() -> tuple[bool, str]:
@@ -20,9 +18,36 @@ def template_status() -> tuple[bool, str]:
     return True, "UE5 Mannequin skeleton fitted from the mesh's slices, bone-heat weights, on the CPU, no weights"
 
 
+def _auto_choice(skeleton: str | None) -> str:
+    """What 'auto' runs: UniRig for a generic skeleton; for the Mannequin, Make-It-Animatable where it can run
+    (any pose), else the template (T- and A-poses)."""
+    if skeleton == "generic":
+        return "unirig"
+    available, _ = models.METHODS["make_it_animatable"].availability()
+    return "make_it_animatable" if available else TEMPLATE
+
+
+def resolve(method: str, options: dict) -> str:
+    """The method that will run for a request, checked before any work: a model method must be available here
+    and take the options; the template takes no seed and only the Mannequin skeleton. InputError otherwise."""
+    chosen = _auto_choice(options.get("skeleton")) if method == "auto" else method
+    if chosen in models.METHODS:
+        models.check_method(chosen, options)
+        return chosen
+    if options.get("seed") is not None:
+        raise InputError("options.seed", options["seed"], "no seed with the template method (it samples nothing); "
+                                                          "a seed is for make_it_animatable and unirig")
+    rig_options({key: value for key, value in options.items() if key != "seed"})
+    return TEMPLATE
+
+
 def report() -> list[dict]:
+    """One health row per method: name, available, reason (and, for the models, title and skeletons)."""
     ready, reason = template_status()
-    rows = [{"name": "template", "available": ready, "reason": reason},
-            {"name": "auto", "available": ready, "reason": "uses template here" if ready else reason}]
-    rows += [{"name": name, "available": False, "reason": why} for name, why in MODEL_METHODS.items()]
-    return rows
+    model_rows = models.report()
+    auto = _auto_choice(None)
+    rows = [{"name": TEMPLATE, "available": ready, "reason": reason, "skeletons": ["ue5_mannequin"]},
+            {"name": "auto", "available": ready,
+             "reason": (f"uses {auto} here for the Mannequin skeleton" if ready else reason)
+             + "; unirig for skeleton 'generic'"}]
+    return rows + model_rows

@@ -59,6 +59,9 @@ out["options_default"] = operators.panel_options(scene.open3dforge, "")
 scene.open3dforge.quality, scene.open3dforge.must_stand = "hero", True
 out["options_models"] = operators.panel_options(scene.open3dforge, '{"generate": {"steps": 20}}')
 scene.open3dforge.quality, scene.open3dforge.must_stand = "preset", False
+scene.open3dforge.kind, scene.open3dforge.rig_method = "character", "unirig"
+out["options_unirig"] = operators.panel_options(scene.open3dforge, "")
+scene.open3dforge.kind, scene.open3dforge.rig_method = "prop", "auto"
 
 def snapshot():
     vl = bpy.context.view_layer
@@ -341,6 +344,8 @@ def test_online_access_gates_the_network_operators(blender):
 def test_quality_and_must_stand_reach_the_generate_options(blender):
     assert "generate" not in blender["options_default"]
     assert blender["options_models"]["generate"] == {"quality": "hero", "must_stand": True, "steps": 20}
+    assert "rig" not in blender["options_default"]
+    assert blender["options_unirig"]["rig"] == {"method": "unirig", "skeleton": "generic"}
 
 
 def test_forge_imports_one_collection_with_lods_hulls_and_hidden_high_poly(blender):
