@@ -275,20 +275,29 @@ def surface_deviation(reference: MeshArrays, candidate: MeshArrays, samples: int
     # Samples farther than maxdist are left out of the statistics; let every sample count.
     span = np.ptp(np.vstack([reference.vertices, candidate.vertices]), axis=0)
     reach = pymeshlab.PureValue(float(np.linalg.norm(span)) * 2 + 1.0)
-    largest, area_runs = 0.0, []
+    largest, on_faces = 0.0, []
     for sampled, target in ((0, 1), (1, 0)):
-        # Asked for fewer samples than it has vertices, the filter picks a random subset of them.
         vertex_count = mesh_set.mesh(sampled).vertex_number()
+        if vertex_count <= samples:
+            # One pass over both kinds (the target's search grid is built once): asked for at least as many
+            # samples as there are vertices, the filter takes every vertex first, in order, then `samples`
+            # points on the faces.
+            mesh_set.get_hausdorff_distance(sampledmesh=sampled, targetmesh=target, samplevert=True,
+                                            sampleface=True, samplenum=int(samples), savesample=True, maxdist=reach)
+            distances = mesh_set.mesh(mesh_set.mesh_number() - 2).vertex_scalar_array()
+            largest = max(largest, float(distances.max()))
+            on_faces.append(distances[vertex_count:])
+            continue
+        # Asked for fewer samples than it has vertices, the filter picks a random subset of them.
         at_vertices = mesh_set.get_hausdorff_distance(sampledmesh=sampled, targetmesh=target, samplevert=True,
                                                       sampleface=False, samplenum=vertex_count, maxdist=reach)
-        on_faces = mesh_set.get_hausdorff_distance(sampledmesh=sampled, targetmesh=target, samplevert=False,
-                                                   sampleface=True, samplenum=int(samples), maxdist=reach)
-        largest = max(largest, at_vertices["max"], on_faces["max"])
-        area_runs.append(on_faces)
-    count = sum(run["n_samples"] for run in area_runs)
-    mean = sum(run["mean"] * run["n_samples"] for run in area_runs) / count
-    rms = math.sqrt(sum(run["RMS"] ** 2 * run["n_samples"] for run in area_runs) / count)
-    return {"max": float(largest), "mean": float(mean), "rms": float(rms)}
+        mesh_set.get_hausdorff_distance(sampledmesh=sampled, targetmesh=target, samplevert=False, sampleface=True,
+                                        samplenum=int(samples), savesample=True, maxdist=reach)
+        distances = mesh_set.mesh(mesh_set.mesh_number() - 2).vertex_scalar_array()
+        largest = max(largest, at_vertices["max"], float(distances.max()))
+        on_faces.append(distances)
+    area = np.concatenate(on_faces)
+    return {"max": float(largest), "mean": float(area.mean()), "rms": float(math.sqrt(np.mean(area**2)))}
 
 
 def target_from_preset(preset_postprocess: dict, face_count: int) -> int:
