@@ -88,6 +88,14 @@ def build_ui(api: ForgeApi, heavy: dict) -> None:
             library_package = gr.File(label="Engine package")
             library_checklist = gr.Dataframe(headers=CHECK_HEADERS, label="Game-ready checklist", interactive=False)
 
+        with gr.Tab("Auto-Rig"):
+            gr.Markdown("Rig the asset open in Create or picked in the Library (post-processed first): a skeleton "
+                        "and skin weights on LOD0. Export it again from the Library to get `SK_<Name>`.")
+            rig_boxes = controls(RIG, start["rig"])
+            rig_button = gr.Button("Rig this asset", variant="primary")
+            rig_summary = gr.Markdown()
+            rig_record = gr.Code(language="json", label="Rig report")
+
         with gr.Tab("Scene"):
             gr.Markdown("One picture of several objects on a plain backdrop: each object becomes its own game-ready "
                         "asset, placed where it stood, in one zip with scene.json and a level import script.")
@@ -226,6 +234,20 @@ def build_ui(api: ForgeApi, heavy: dict) -> None:
         return deliver(path)
 
     reexport.click(ui_reexport, [current, library_engine], library_package, **PRIVATE, **heavy)
+
+    @endpoint
+    def ui_rig(data: dict, request: gr.Request, progress=gr.Progress()):
+        asset_id = data[current]
+        if not asset_id:
+            raise gr.Error("Open or pick a post-processed asset first (Create or Library).")
+        options = options_from(RIG, list(rig_boxes), [data[box] for box in rig_boxes.values()])
+        record = json.loads(api.rig(asset_id, options, progress_of(progress), owner=owner_of(request)))
+        report = record["stages"][-1]["parameters"]["report"]
+        summary = (f"**{record['name']}** rigged by {report.get('method')}: {report.get('bones')} bones "
+                   f"({report.get('skeleton')}), at most {report.get('max_influences')} per vertex.")
+        return summary, json.dumps(report, indent=2)
+
+    rig_button.click(ui_rig, {current, *rig_boxes.values()}, [rig_summary, rig_record], **PRIVATE, **heavy)
 
     @endpoint
     def ui_scene(image, scene_name_text, options_text, request: gr.Request, progress=gr.Progress()):

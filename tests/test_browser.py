@@ -98,3 +98,14 @@ def test_the_library_shows_the_asset_and_exports_it_again_for_godot(session):
     page.screenshot(path=str(folder / "library_exported.png"), full_page=True)
     shot = np.asarray(Image.open(folder / "library.png").convert("RGB")).astype(int)
     assert np.abs(shot - shot.mean(axis=(0, 1))).sum(axis=-1).max() > 100  # the gallery shows a picture
+
+
+def test_auto_rig_refuses_a_block_in_words_the_user_sees(session):
+    page, folder = session
+    page.get_by_role("tab", name="Auto-Rig").click()
+    _choose(page, "Method", "template", exact=False)
+    page.get_by_role("button", name="Rig this asset").click()
+    toast = page.locator(".toast-body").first
+    toast.wait_for(state="visible", timeout=JOB_MS)
+    page.screenshot(path=str(folder / "rig_refused.png"), full_page=True)
+    assert "humanoid" in toast.inner_text().lower()  # the refusal's reason, not a bare "Error"
