@@ -13,7 +13,9 @@ import gradio as gr
 
 from .api import ForgeApi
 from .owners import owner_of
+from . import tool_docs as docs
 from .presets import DEFAULT_PRESET
+from .tool_docs import described
 from .web import deliver, endpoint, progress_of
 
 IMAGE_TYPES = ["image"]
@@ -32,6 +34,9 @@ def add_routes(api: ForgeApi, heavy: dict) -> None:
     """Define every endpoint inside the Blocks being built (its components stay hidden)."""
 
     @endpoint
+    @described(images=docs.IMAGES, name=docs.NAME, generator=docs.GENERATOR, views=docs.VIEWS, preset=docs.PRESET,
+               seed="Random seed (0 to 2147483647); the same seed and inputs give the same shape",
+               options=docs.GENERATE_OPTIONS)
     def generate(images, name, generator, views, preset, seed, options, request: gr.Request,
                  progress=gr.Progress()):
         """Images (1 to 4, labelled views) to a coloured high poly: the asset's JSON and high_poly.glb."""
@@ -40,45 +45,57 @@ def add_routes(api: ForgeApi, heavy: dict) -> None:
         return record, deliver(glb)
 
     @endpoint
+    @described(prompt="What to make, in words (1 to 1000 characters), e.g. 'a wooden barrel with iron bands'",
+               name=docs.NAME, options="A JSON object: generate's options plus generator, preset, seed and text "
+               "(text-to-image options: model, seed, attempts, size, steps, expander)")
     def generate_text(prompt, name, options, request: gr.Request, progress=gr.Progress()):
         """A prompt to a concept picture (gated for a clean background) to a coloured high poly."""
         record, glb = api.generate_text(prompt, name, options, progress_of(progress), owner=owner_of(request))
         return record, deliver(glb)
 
     @endpoint
+    @described(mesh="A GLB, glTF, PLY or zipped OBJ (with its MTL and textures)", name=docs.NAME,
+               options="A JSON object: kind (prop, character, environment), up_axis (auto, Y or Z), asset_id")
     def import_mesh(mesh, name, options, request: gr.Request, progress=gr.Progress()):
         """A GLB, glTF, PLY or zipped OBJ becomes an asset's high poly."""
         record, glb = api.import_mesh(mesh, name, options, progress_of(progress), owner=owner_of(request))
         return record, deliver(glb)
 
     @endpoint
+    @described(asset_id=docs.ASSET_ID, options=docs.POSTPROCESS_OPTIONS)
     def postprocess(asset_id, options, request: gr.Request, progress=gr.Progress()):
         """Repair, clean, decimate, unwrap, LODs, collision, pivot and size of an asset."""
         return api.postprocess(asset_id, options, progress_of(progress), owner=owner_of(request))
 
     @endpoint
+    @described(asset_id=docs.ASSET_ID, target="Triangles to decimate the high poly to (100 to 500000)")
     def decimate_preview(asset_id, target, request: gr.Request):
         """A quick decimation of the high poly to see a triangle count."""
         summary, glb = api.decimate_preview(asset_id, target, owner=owner_of(request))
         return f"{json.loads(summary)['triangles']} triangles", deliver(glb)
 
     @endpoint
+    @described(asset_id=docs.ASSET_ID, options=docs.RIG_OPTIONS)
     def rig(asset_id, options, request: gr.Request, progress=gr.Progress()):
         """The UE5 Mannequin skeleton and skin weights on a post-processed humanoid."""
         return api.rig(asset_id, options, progress_of(progress), owner=owner_of(request))
 
     @endpoint
+    @described(asset_id=docs.ASSET_ID, options=docs.BAKE_OPTIONS)
     def bake(asset_id, options, request: gr.Request, progress=gr.Progress()):
         """Normal, base colour, metallic, roughness and AO maps onto LOD0."""
         return api.bake(asset_id, options, progress_of(progress), owner=owner_of(request))
 
     @endpoint
+    @described(asset_id=docs.ASSET_ID, engine=docs.ENGINE, options=docs.EXPORT_OPTIONS)
     def export(asset_id, engine, options, request: gr.Request, progress=gr.Progress()):
         """The engine package (ue5, unity or godot) of a baked asset."""
         record, package = api.export(asset_id, engine, options, progress_of(progress), owner=owner_of(request))
         return record, deliver(package)
 
     @endpoint
+    @described(images=docs.IMAGES + "; none with options.prompt or options.asset_id", name=docs.NAME,
+               views=docs.VIEWS, preset=docs.PRESET, options=docs.FORGE_OPTIONS)
     def forge(images, name, views, preset, options, request: gr.Request, progress=gr.Progress()):
         """The whole chain from images (or options.prompt, or options.asset_id) to the engine zip."""
         record, package = api.forge(images, name, views, preset, options, progress_of(progress),
@@ -86,6 +103,10 @@ def add_routes(api: ForgeApi, heavy: dict) -> None:
         return record, deliver(package)
 
     @endpoint
+    @described(image="One picture of several objects standing on a plain floor or backdrop", name=docs.NAME,
+               options="A JSON object: vfov_deg, camera_height_m, pitch_deg, max_objects, background, fit, "
+               "scene_model, scene_model_options, engine, generator, seed, asset_id and the sections generate, "
+               "postprocess, bake and export as in forge")
     def scene(image, name, options, request: gr.Request, progress=gr.Progress()):
         """One picture of several objects to placed game-ready assets in one scene zip."""
         record, package = api.scene(image, name, options, progress_of(progress), owner=owner_of(request))
@@ -102,11 +123,13 @@ def add_routes(api: ForgeApi, heavy: dict) -> None:
         return api.assets(owner=owner_of(request))
 
     @endpoint
+    @described(asset_id=docs.ASSET_ID)
     def asset(asset_id, request: gr.Request):
         """One asset's full record."""
         return api.asset(asset_id, owner=owner_of(request))
 
     @endpoint
+    @described(asset_id=docs.ASSET_ID)
     def cancel(asset_id, request: gr.Request):
         """Ask a running job on the asset to stop."""
         return api.cancel(asset_id, owner=owner_of(request))
@@ -157,4 +180,5 @@ def add_routes(api: ForgeApi, heavy: dict) -> None:
 def _listener(fn, inputs, outputs, api_name: str, limits: dict) -> None:
     """One endpoint: a hidden trigger whose event carries the API name and the function's docstring."""
     trigger = gr.Button(visible=False)
-    trigger.click(fn, inputs, outputs, api_name=api_name, api_description=(fn.__doc__ or "").strip(), **limits)
+    # api_description left None: Gradio reads the summary and the Args lines (view_api and the MCP tools).
+    trigger.click(fn, inputs, outputs, api_name=api_name, **limits)

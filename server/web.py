@@ -4,7 +4,9 @@ out as one-off copies, progress, and the launch options. No endpoint or control 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -15,6 +17,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder as gradio_upload_folder
 
 from .errors import Cancelled, ForgeError, public_message
+from .mcp_tools import install_schema_fix
 
 log = logging.getLogger("open3dforge")
 
@@ -56,11 +59,20 @@ def progress_of(progress: gr.Progress):
 UPLOAD_CACHE = (3600, 24 * 3600)  # (how often, how old) in seconds
 
 
+def mcp_enabled() -> bool:
+    """Serve the endpoints as MCP tools too (at /gradio_api/mcp/) where gradio[mcp] is installed, unless
+    O3F_MCP=0."""
+    return os.environ.get("O3F_MCP", "1") != "0" and importlib.util.find_spec("mcp") is not None
+
+
 def launch_options(api) -> dict:
     """What every launch of the app passes (python -m server and the Space): uploads over the limit are refused
     by Gradio before they reach an endpoint. The workspace is not among Gradio's allowed paths: no route serves
     its files; a client gets only the copies its own requests returned (see deliver)."""
-    return {"show_error": True, "max_file_size": api.settings.max_upload_bytes}
+    mcp = mcp_enabled()
+    if mcp:
+        install_schema_fix()
+    return {"show_error": True, "max_file_size": api.settings.max_upload_bytes, "mcp_server": mcp}
 
 
 OUTBOX_AGE_S = 600  # Gradio copies a returned file into its cache as the request ends; ours can go after that

@@ -69,7 +69,8 @@ def test_requirements(bundle):
     text = (bundle / "requirements.txt").read_text(encoding="utf-8")
     lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
     names = {re.split(r"[\s<>=!~;\[@]", line, maxsplit=1)[0].lower() for line in lines if line}
-    assert f"gradio[oauth]=={SDK_VERSION}" in lines  # oauth: the Space's Hugging Face sign-in (hf_oauth)
+    # oauth: the Space's Hugging Face sign-in (hf_oauth); mcp: the endpoints as MCP tools
+    assert f"gradio[oauth,mcp]=={SDK_VERSION}" in lines
     assert "bpy" not in names
     assert {"spaces", "torch", "trimesh", "pymeshlab", "numpy"} <= names
     torch_pin = next(line for line in lines if line.startswith("torch=="))
