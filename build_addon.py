@@ -187,11 +187,26 @@ def fetch_wheels(wheels: list[Wheel], offline: bool) -> None:
 SHARED_COPIES = {ROOT / "server" / "export" / "fbx_settings.py": ADDON_DIR / "fbx_settings.py"}
 
 
+SCHEMA_COPY = ADDON_DIR / "options_schema.py"  # written from server/schema.py's addon_module_text()
+
+
+def schema_copy_text() -> str:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from server.schema import addon_module_text
+
+    return addon_module_text()
+
+
 def refresh_shared_copies() -> None:
     for source, copy in SHARED_COPIES.items():
         if not copy.is_file() or copy.read_bytes() != source.read_bytes():
             copy.write_bytes(source.read_bytes())
             log(f"  {copy.relative_to(ROOT)} refreshed from {source.relative_to(ROOT)}")
+    text = schema_copy_text()
+    if not SCHEMA_COPY.is_file() or SCHEMA_COPY.read_text(encoding="utf-8") != text:
+        SCHEMA_COPY.write_text(text, encoding="utf-8")
+        log(f"  {SCHEMA_COPY.relative_to(ROOT)} written from server/schema.py")
 
 
 def addon_sources() -> list[Path]:

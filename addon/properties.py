@@ -4,6 +4,8 @@
 import bpy
 from bpy.props import (BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty)
 
+from .options_schema import SCHEMA
+
 VIEWS = (
     ("front", "Front", "Camera on -Y looking +Y"),
     ("left", "Left", "Camera on -X"),
@@ -16,28 +18,53 @@ ENGINES = (
     ("unity", "Unity", "Exported by the server"),
     ("godot", "Godot 4", "Exported by the server"),
 )
-KINDS = (
-    ("prop", "Prop", "A static object"),
-    ("character", "Character", "A figure: rigged after post-processing (see Rig Method)"),
-    ("environment", "Environment", "Scenery"),
-)
-QUALITIES = (
-    ("preset", "From Preset", "The preset's quality (balanced when it names none)"),
-    ("fast", "Fast", "TRELLIS.2 512 / Hunyuan3D-2 turbo: quickest, least GPU quota"),
-    ("balanced", "Balanced", "TRELLIS.2 1024 cascade / Hunyuan3D-2 30 steps"),
-    ("hero", "Hero", "TRELLIS.2 1536 cascade / Hunyuan3D-2 50 steps at octree 384: the most detail and quota"),
-)
-PIVOTS = (
-    ("bottom_centre", "Bottom Centre", "Pivot at the bottom centre (props)"),
-    ("centre", "Centre", "Pivot at the bounding-box centre"),
-)
-RIG_METHODS = (
-    ("auto", "Auto", "The best method this server can run (see Connection: health)"),
-    ("template", "Template", "UE5 Mannequin fitted on the CPU, no model: T- and A-pose humanoids"),
-    ("make_it_animatable", "Make-It-Animatable", "A model: humanoids in any pose, UE5 Mannequin bones"),
-    ("unirig", "UniRig", "A model: any creature, a generic skeleton of its own"),
-)
-TEXTURE_SIZES = tuple((str(s), str(s), f"{s} x {s} texels") for s in (256, 512, 1024, 2048, 4096))
+# What each choice means, where the schema's one line for the whole field says too little.
+CHOICE_HELP = {
+    "prop": "A static object", "character": "A figure: rigged after post-processing (see Rig Method)",
+    "environment": "Scenery",
+    "auto": "The best method this server can run (see Connection: health)",
+    "template": "UE5 Mannequin fitted on the CPU, no model: T- and A-pose humanoids",
+    "make_it_animatable": "A model: humanoids in any pose, UE5 Mannequin bones",
+    "unirig": "A model: any creature, a generic skeleton of its own",
+    "bottom_centre": "Pivot at the bottom centre (props)", "centre": "Pivot at the bounding-box centre",
+    "fast": "TRELLIS.2 512 / Hunyuan3D-2 turbo: quickest, least GPU quota",
+    "balanced": "TRELLIS.2 1024 cascade / Hunyuan3D-2 30 steps",
+    "hero": "TRELLIS.2 1536 cascade / Hunyuan3D-2 50 steps at octree 384: the most detail and quota",
+}
+
+
+def _title(identifier) -> str:
+    words = str(identifier).replace("_", " ").split()
+    return " ".join(word if word.isupper() else word.capitalize() for word in words)
+
+
+def _items(stage: str, name: str, exclude=()) -> tuple:
+    """EnumProperty items from a schema field's choices."""
+    field = SCHEMA[stage][name]
+    return tuple((str(choice), _title(choice), CHOICE_HELP.get(choice, field["help"]))
+                 for choice in field["choices"] if choice not in exclude)
+
+
+def _int(stage: str, name: str, label: str):
+    field = SCHEMA[stage][name]
+    return IntProperty(name=label, default=field["default"], min=int(field["low"]), max=int(field["high"]),
+                       description=field["help"])
+
+
+def _bool(stage: str, name: str, label: str):
+    field = SCHEMA[stage][name]
+    return BoolProperty(name=label, default=field["default"], description=field["help"])
+
+
+KINDS = _items("generate", "kind")
+RIG_METHODS = _items("rig", "method")
+# A custom pivot needs a point: the options JSON takes it.
+PIVOTS = _items("postprocess", "pivot", exclude=("custom",))
+TEXTURE_SIZES = tuple((str(s), str(s), f"{s} x {s} texels") for s in SCHEMA["postprocess"]["texture_size"]["choices"]
+                      if 256 <= s <= 4096)
+LOD_RATIOS = SCHEMA["postprocess"]["lod_ratios"]["default"]
+QUALITIES = (("preset", "From Preset", "The preset's quality (balanced when it names none)"),
+             *_items("generate", "quality"))
 
 
 class Open3DForgeImageSlot(bpy.types.PropertyGroup):
@@ -66,23 +93,27 @@ class Open3DForgeSettings(bpy.types.PropertyGroup):
     seed: IntProperty(name="Seed", default=0, min=0)
     asset_name: StringProperty(name="Asset Name", default="",
                                description="Engine-safe name ([A-Za-z0-9_]); empty: from the first image")
-    kind: EnumProperty(name="Kind", items=KINDS, default="prop")
-    rig_method: EnumProperty(name="Rig Method", items=RIG_METHODS, default="auto",
+    kind: EnumProperty(name="Kind", items=KINDS, default=SCHEMA["generate"]["kind"]["default"])
+    rig_method: EnumProperty(name="Rig Method", items=RIG_METHODS, default=SCHEMA["rig"]["method"]["default"],
                              description="Characters only: how the skeleton and skin weights are made")
     quality: EnumProperty(name="Quality", items=QUALITIES, default="preset",
                           description="Model generators only: detail against GPU time")
-    must_stand: BoolProperty(name="Must Stand", default=False,
-                             description="TRELLIS with the DSO LoRA: shapes that stand up under gravity")
+    must_stand: _bool("generate", "must_stand", "Must Stand")
 
     override_postprocess: BoolProperty(name="Override Preset", default=False,
                                        description="Send the values below instead of the preset's")
-    target_triangles: IntProperty(name="Target Triangles", default=10000, min=100, max=500000)
-    texture_size: EnumProperty(name="Texture Size", items=TEXTURE_SIZES, default="2048")
-    lod1_ratio: FloatProperty(name="LOD1 Ratio", default=0.5, min=0.01, max=1.0)
-    lod2_ratio: FloatProperty(name="LOD2 Ratio", default=0.25, min=0.01, max=1.0)
-    collision: BoolProperty(name="Collision Hulls", default=True)
-    max_hulls: IntProperty(name="Max Hulls", default=16, min=1, max=64)
-    pivot: EnumProperty(name="Pivot", items=PIVOTS, default="bottom_centre")
+    target_triangles: _int("postprocess", "target_triangles", "Target Triangles")
+    texture_size: EnumProperty(name="Texture Size", items=TEXTURE_SIZES,
+                               default=str(SCHEMA["postprocess"]["texture_size"]["default"]),
+                               description=SCHEMA["postprocess"]["texture_size"]["help"])
+    lod1_ratio: FloatProperty(name="LOD1 Ratio", default=LOD_RATIOS[1], min=0.01, max=1.0,
+                              description="LOD1's triangles as a share of LOD0's")
+    lod2_ratio: FloatProperty(name="LOD2 Ratio", default=LOD_RATIOS[2], min=0.01, max=1.0,
+                              description="LOD2's triangles as a share of LOD0's")
+    collision: _bool("postprocess", "collision", "Collision Hulls")
+    max_hulls: _int("postprocess", "max_hulls", "Max Hulls")
+    pivot: EnumProperty(name="Pivot", items=PIVOTS, default=SCHEMA["postprocess"]["pivot"]["default"],
+                        description=SCHEMA["postprocess"]["pivot"]["help"])
     real_height: FloatProperty(name="Real Height", default=0.0, min=0.0, unit='LENGTH',
                                description="Height of the finished asset; 0 keeps the preset's")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import pprint
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -276,6 +277,31 @@ README_BEGIN, README_END = "<!-- options tables: python -m server.schema -->", "
 def readme_section(readme: str) -> str:
     match = re.search(re.escape(README_BEGIN) + r"\n(.*?)\n" + re.escape(README_END), readme, re.DOTALL)
     return match.group(1) if match else ""
+
+
+ADDON_COPY_HEADER = ('"""The server\'s options schema as plain data, for the add-on (which cannot import the server). '
+                     'Written by\nbuild_addon.py from server/schema.py (addon_module_text): do not edit."""\n\n')
+
+
+def addon_module_text() -> str:
+    """addon/options_schema.py: every stage's fields as plain dicts (kind, default, range, choices, unit, help)."""
+    stages = {}
+    for stage in STAGES.values():
+        fields = {}
+        for field in stage.fields:
+            entry = {"kind": field.kind, "default": list(field.default) if isinstance(field.default, tuple)
+                     else field.default, "help": field.help}
+            if field.low is not None:
+                entry.update(low=field.low, high=field.high)
+            if field.choices:
+                entry["choices"] = list(field.choices)
+            if field.power_of_two:
+                entry["choices"] = [size for size in POWERS_OF_TWO if field.low <= size <= field.high]
+            if field.unit:
+                entry["unit"] = field.unit
+            fields[field.name] = entry
+        stages[stage.name] = fields
+    return ADDON_COPY_HEADER + "SCHEMA = " + pprint.pformat(stages, width=110, sort_dicts=False) + "\n"
 
 
 if __name__ == "__main__":

@@ -95,12 +95,3 @@ def test_each_endpoint_refuses_in_the_schemas_words(api, box, stage, field):
     else:
         pytest.fail(f"{field.name}={value!r} passed the schema")
 
-
-def test_the_addons_rig_methods_are_the_schemas():
-    import ast
-    from pathlib import Path
-
-    tree = ast.parse((Path(__file__).parents[1] / "addon" / "properties.py").read_text())
-    table = next(node.value for node in tree.body if isinstance(node, ast.Assign)
-                 and getattr(node.targets[0], "id", None) == "RIG_METHODS")
-    assert tuple(item.elts[0].value for item in table.elts) == RIG.field("method").choices
