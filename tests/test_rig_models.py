@@ -429,7 +429,7 @@ def test_bad_input_is_refused_by_name(fake_mia):
     cases = [
         (("rigify", mesh, {}), "options.method='rigify': expected one of make_it_animatable, unirig"),
         (("make_it_animatable", "mesh.glb", {}), "mesh='str': expected a MeshArrays"),
-        (("make_it_animatable", mesh, {"max_influences": 0}), "options.max_influences=0: expected an integer from 1"),
+        (("make_it_animatable", mesh, {"max_influences": 0}), "options.max_influences=0: expected a whole number from 1 to 8"),
         (("make_it_animatable", mesh, {"max_influences": True}), "options.max_influences=True"),
         (("make_it_animatable", mesh, {"skeleton": "generic"}),
          "options.skeleton='generic': expected one of ['ue5_mannequin'] for the make_it_animatable method"),

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError, RefusedInput
+from ..schema import RIG
 from ..meshdata import MeshArrays
 from .heat import bone_heat_weights
 from .landmarks import find_landmarks
@@ -17,7 +18,6 @@ from .placement import place_bones
 from .skeleton import mannequin_bones, parent_indices
 
 MAX_VERTICES = 200_000   # 105k vertices took 10-20 s and 0.7 GB on 2 cores, mostly the weights; LOD0 is far smaller
-MAX_INFLUENCES_RANGE = (1, 8)
 SKELETONS = ("ue5_mannequin",)
 # Bones that must lead some vertices, or the fit is refused.
 LIMB_BONES = frozenset({"pelvis", "head"} | {f"{bone}_{side}" for side in "lr" for bone in
@@ -32,6 +32,11 @@ class RigOptions:
     max_influences: int = 4
     fingers: bool = False
     skeleton: str = "ue5_mannequin"
+
+
+def plain_value(value):
+    """numpy scalars as Python's (the schema checks Python types)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def rig_options(options: dict | RigOptions | None = None) -> RigOptions:
@@ -49,13 +54,8 @@ def rig_options(options: dict | RigOptions | None = None) -> RigOptions:
     for key in values:
         if key not in known:
             raise InputError(f"options.{key}", values[key], f"one of the rig options {sorted(known)}")
-    influences = values.get("max_influences", 4)
-    low, high = MAX_INFLUENCES_RANGE
-    if isinstance(influences, bool) or not isinstance(influences, (int, np.integer)) or not low <= influences <= high:
-        raise InputError("options.max_influences", influences, f"an integer from {low} to {high}")
-    fingers = values.get("fingers", False)
-    if not isinstance(fingers, (bool, np.bool_)):
-        raise InputError("options.fingers", fingers, "true or false")
+    influences = RIG.field("max_influences").check(plain_value(values.get("max_influences", 4)))
+    fingers = RIG.field("fingers").check(plain_value(values.get("fingers", False)))
     skeleton = values.get("skeleton", "ue5_mannequin")
     if skeleton not in SKELETONS:
         raise InputError("options.skeleton", skeleton, f"one of {list(SKELETONS)} for the template method")

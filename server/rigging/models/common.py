@@ -16,7 +16,8 @@ from ... import gpu
 from ...errors import ForgeError, InputError
 from ...generators.base import DOWNLOAD_ENV, cached_on_hub
 from ...meshdata import MeshArrays
-from ..rig import MAX_INFLUENCES_RANGE, MAX_VERTICES
+from ...schema import RIG
+from ..rig import MAX_VERTICES, plain_value
 
 FRONT = np.array([0.0, -1.0, 0.0])  # Blender: the character faces -Y
 UP = np.array([0.0, 0.0, 1.0])
@@ -51,20 +52,13 @@ def model_options(options, method: str, skeletons: tuple[str, ...], default_seed
     for key, value in options.items():
         if key not in OPTION_KEYS:
             raise InputError(f"options.{key}", value, f"one of the rig options {list(OPTION_KEYS)}")
-    influences = options.get("max_influences", 4)
-    low, high = MAX_INFLUENCES_RANGE
-    if isinstance(influences, (bool, np.bool_)) or not isinstance(influences, (int, np.integer)) \
-            or not low <= influences <= high:
-        raise InputError("options.max_influences", influences, f"an integer from {low} to {high}")
-    fingers = options.get("fingers", False)
-    if not isinstance(fingers, (bool, np.bool_)):
-        raise InputError("options.fingers", fingers, "true or false")
+    influences = RIG.field("max_influences").check(plain_value(options.get("max_influences", 4)))
+    fingers = RIG.field("fingers").check(plain_value(options.get("fingers", False)))
     skeleton = options.get("skeleton", skeletons[0])
     if skeleton not in skeletons:
         raise InputError("options.skeleton", skeleton, f"one of {list(skeletons)} for the {method} method")
-    seed = options.get("seed", default_seed)
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 31:
-        raise InputError("options.seed", seed, "a whole number from 0 to 2147483647")
+    seed = options.get("seed")
+    seed = default_seed if seed is None else RIG.field("seed").check(plain_value(seed))
     return ModelRigOptions(int(influences), bool(fingers), skeleton, int(seed))
 
 
