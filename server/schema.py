@@ -17,6 +17,11 @@ POWERS_OF_TWO = tuple(2**k for k in range(6, 14))  # 64 .. 8192
 HEIGHT_WORDS = ("keep",)  # height: a preset name, centimetres, "1.8m"/"180cm", or keep
 
 
+def plain_value(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (the checks below take Python types)."""
+    return value.item() if hasattr(value, "item") and type(value).__module__ == "numpy" else value
+
+
 @dataclass(frozen=True)
 class Field:
     """One option: `kind` is int, float, bool, choice, text, ratios (LOD shares), point ([x, y, z]), height

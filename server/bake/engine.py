@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import ForgeError, InputError
 from ..gpu import gpu_task
 from ..meshdata import MeshArrays
+from ..schema import BAKE, plain_value
 from .sources import AttributeSource
 
 log = logging.getLogger(__name__)
@@ -31,12 +32,10 @@ class BakeSettings:
     seed: int = 0
 
     def validate(self) -> "BakeSettings":
-        if self.size not in {2**k for k in range(6, 14)}:
-            raise InputError("texture_size", self.size, "a power of two from 64 to 8192")
+        BAKE.field("texture_size").check(plain_value(self.size), "texture_size")  # the schema's rules
+        BAKE.field("ao_samples").check(plain_value(self.ao_samples), "ao_samples")
         if not (self.max_distance > 0 and np.isfinite(self.max_distance)):
             raise InputError("max_distance", self.max_distance, "a positive distance in metres")
-        if not 1 <= self.ao_samples <= 1024:
-            raise InputError("ao_samples", self.ao_samples, "1 to 1024 rays per texel")
         unknown = [name for name in self.maps if name not in MAPS]
         if unknown:
             raise InputError("maps", unknown[0], f"one of {', '.join(MAPS)}")

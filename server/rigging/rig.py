@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError, RefusedInput
-from ..schema import RIG
+from ..schema import RIG, plain_value
 from ..meshdata import MeshArrays
 from .heat import bone_heat_weights
 from .landmarks import find_landmarks
@@ -32,11 +32,6 @@ class RigOptions:
     max_influences: int = 4
     fingers: bool = False
     skeleton: str = "ue5_mannequin"
-
-
-def plain_value(value):
-    """numpy scalars as Python's (the schema checks Python types)."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def rig_options(options: dict | RigOptions | None = None) -> RigOptions:

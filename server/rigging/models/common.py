@@ -16,8 +16,8 @@ from ... import gpu
 from ...errors import ForgeError, InputError
 from ...generators.base import DOWNLOAD_ENV, cached_on_hub
 from ...meshdata import MeshArrays
-from ...schema import RIG
-from ..rig import MAX_VERTICES, plain_value
+from ...schema import RIG, plain_value
+from ..rig import MAX_VERTICES
 
 FRONT = np.array([0.0, -1.0, 0.0])  # Blender: the character faces -Y
 UP = np.array([0.0, 0.0, 1.0])
