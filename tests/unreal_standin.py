@@ -67,6 +67,36 @@ Skeletal meshes (issue 16):
   the 5.0 page, so 5.4+ here); EditorSkeletalMeshLibrary.create_physics_asset is the deprecated one.
 * SkeletalMesh editor properties materials (SkeletalMaterial: material_interface, material_slot_name),
   skeleton and physics_asset.
+
+IK Rig plugin (issue 16: IK_<Name> and RTG_<Name>; ik_rig_plugin=False leaves all of it out, as an editor with the
+plugin off or without its Python API):
+
+* Assets made with AssetTools.create_asset(name, path, IKRigDefinition, IKRigDefinitionFactory()) and
+  (..., IKRetargeter, IKRetargetFactory()) as in Epic's "Using Python to create and edit IK Rigs / IK Retargeter
+  assets" examples; a factory that makes another class gives None.
+* IKRigController (python-api/class/IKRigController 5.4; IKRigController.h/.cpp): classmethod
+  get_controller(ik_rig_definition); set_skeletal_mesh(skeletal_mesh) -> bool (False when the rig's chains name
+  bones the mesh lacks); set_retarget_root(root_bone_name) returns True even for an unknown bone and stores None;
+  get_retarget_root(); add_retarget_chain(chain_name, start_bone_name, end_bone_name, goal_name) returns the
+  uniquified name, or None when a bone is not in the rig's skeleton; remove_retarget_chain(chain_name);
+  get_retarget_chains() -> BoneChain structs (chain_name, start_bone, end_bone, ik_goal_name). NAME_None reads as
+  "None". apply_auto_generated_retarget_definition() (bool; replaces the whole definition when a known template
+  matches) from 5.4: the auto-characterizer's pages exist from 5.4 (an assumption for 5.3, where none were found).
+  Which skeletons Epic's templates recognise is not modelled: auto_retarget_definition says what the editor
+  generates, else it recognises nothing.
+* IKRetargeterController (python-api/class/IKRetargeterController 5.3, 5.4, 5.7; IKRetargeterController.h):
+  get_controller(retargeter_asset), set_ik_rig(source_or_target, ik_rig), get_ik_rig(source_or_target),
+  set_preview_mesh / get_preview_mesh, auto_map_chains(auto_map_type, force_remap), get_source_chain(
+  target_chain_name). Up to 5.5 set_ik_rig re-maps unset chains itself (fuzzy in the older source, exact in the
+  newer, IKRetargeterController.cpp: 5.3 fuzzy, 5.4/5.5 exact here). From 5.6 chains are mapped per op of an op
+  stack: add_default_ops() (Pelvis Motion, FK Chains, Run IK Rig, Root Motion, Curve Remap; present ones not
+  re-added), assign_ik_rig_to_all_ops(source_or_target, ik_rig), get_num_retarget_ops(), get_op_name(op_index);
+  auto_map_chains and get_source_chain take an optional op_name; set_ik_rig hands only the source rig to the ops
+  (the source says it does not update the ops' target IK rig). A new retargeter's op stack is empty here and
+  its ops get no target rig until one is assigned (the strict reading; what a new op takes in a real editor is
+  not modelled). FUZZY scores names as AutoMapChains does (1 - Levenshtein distance / summed lengths, lower
+  case, best above 0.2); EXACT maps equal names (FName: case aside) and sets the rest to None.
+  RetargetSourceOrTarget SOURCE/TARGET; AutoMapChainType EXACT/FUZZY/CLEAR (EAutoMapChainType).
 """
 
 from __future__ import annotations
@@ -90,6 +120,10 @@ class Enum:
             setattr(self, member, f"{name}.{member}")
 
 
+FACTORY_MAKES = {"MaterialFactoryNew": "Material", "IKRigDefinitionFactory": "IKRigDefinition",
+                 "IKRetargetFactory": "IKRetargeter"}
+
+
 def parse_version(text):
     major, minor = re.match(r"(\d+)\.(\d+)", str(text)).groups()
     return int(major), int(minor)
@@ -101,7 +135,8 @@ def default_triangles(stem):
 
 
 def build_unreal(version="5.3", *, interchange_fbx=None, drop=(), ucx_hulls=2, triangles=None, existing=None,
-                 skeletons=None, mesh_bones=None, physics_on_import=True):
+                 skeletons=None, mesh_bones=None, physics_on_import=True, ik_rig_plugin=True, ik_rigs=None,
+                 auto_retarget_definition=None):
     """The stand-in for one editor version.
 
     interchange_fbx: FBX through Interchange (default: from 5.5). ucx_hulls: UCX hulls in the LOD0 file.
@@ -110,6 +145,9 @@ def build_unreal(version="5.3", *, interchange_fbx=None, drop=(), ucx_hulls=2, t
     skeletons: content path -> [(bone, parent or None, (x, y, z) local offset in cm), ...] Skeleton assets
     already in the project. mesh_bones: [(bone, parent or None)] of the skeletal mesh files (default one
     "root"). physics_on_import False: a skeletal import that makes no physics asset whatever it is asked.
+    ik_rig_plugin False: no IK Rig classes at all. ik_rigs: content path -> (retarget root, [(chain, start, end)])
+    of IK Rigs already in the project. auto_retarget_definition: (root, chains) that
+    apply_auto_generated_retarget_definition applies (5.4+); None: the editor recognises no template.
     """
     ver = parse_version(version)
     if interchange_fbx is None:
@@ -503,6 +541,8 @@ def build_unreal(version="5.3", *, interchange_fbx=None, drop=(), ucx_hulls=2, t
             calls.append(("create_asset", name, path, asset_class.__name__))
             if f"{path}/{name}" in assets:
                 return None  # the real editor will not silently overwrite an asset of that name
+            if FACTORY_MAKES.get(type(factory).__name__, asset_class.__name__) != asset_class.__name__:
+                return None  # a factory only makes its own class
             return add_asset(f"{path}/{name}", asset_class(name=name))
 
     tools = AssetTools()
@@ -718,6 +758,11 @@ def build_unreal(version="5.3", *, interchange_fbx=None, drop=(), ucx_hulls=2, t
     unreal.log_warning = lambda text: calls.append(("log_warning", text))
     unreal.log_error = lambda text: calls.append(("log_error", text))
 
+    if ik_rig_plugin:
+        add_ik_rig_plugin(unreal, UObject, calls, ver, auto_retarget_definition)
+        for path, (root, chains) in (ik_rigs or {}).items():
+            add_asset(path, unreal.IKRigDefinition.seeded(path.rsplit("/", 1)[-1], root, chains))
+
     K.__dict__.update(vars(unreal))  # what existed before `drop`: the stand-in's own logic keeps using it
     for dotted in drop:
         owner_path, _, attr = dotted.rpartition(".")
@@ -726,3 +771,252 @@ def build_unreal(version="5.3", *, interchange_fbx=None, drop=(), ucx_hulls=2, t
             owner = getattr(owner, part)
         delattr(owner, attr)
     return unreal
+
+
+def add_ik_rig_plugin(unreal, base, calls, ver, auto_definition):
+    """IKRigDefinition, IKRetargeter, their factories and controllers, RetargetSourceOrTarget, AutoMapChainType."""
+    none = "None"  # how NAME_None reads from Python
+    sides = unreal.RetargetSourceOrTarget = Enum("RetargetSourceOrTarget", ["SOURCE", "TARGET"])
+    map_types = unreal.AutoMapChainType = Enum("AutoMapChainType", ["EXACT", "FUZZY", "CLEAR"])
+    for name in ("IKRigDefinitionFactory", "IKRetargetFactory"):
+        setattr(unreal, name, type(name, (base,), {"properties": {"edit_after_new": False}}))
+
+    def side_of(source_or_target):
+        if source_or_target not in (sides.SOURCE, sides.TARGET):
+            raise TypeError(f"expected a RetargetSourceOrTarget, got {source_or_target!r}")
+        return "source" if source_or_target == sides.SOURCE else "target"
+
+    def name_of(value):
+        return none if value in (None, "") else str(value)
+
+    class BoneReference(base):
+        properties = {"bone_name": none}
+
+    class BoneChain(base):
+        properties = {"chain_name": none, "start_bone": None, "end_bone": None, "ik_goal_name": none}
+
+        @classmethod
+        def of(cls, chain_name, start, end, goal=none):
+            chain = cls()
+            for prop, bone in (("start_bone", start), ("end_bone", end)):
+                chain._props[prop] = BoneReference()
+                chain._props[prop]._props["bone_name"] = name_of(bone)
+            chain._props.update(chain_name=chain_name, ik_goal_name=name_of(goal))
+            return chain
+
+        def bones(self):
+            return [self._props[end]._props["bone_name"] for end in ("start_bone", "end_bone")]
+
+    unreal.BoneReference, unreal.BoneChain = BoneReference, BoneChain
+
+    class IKRigDefinition(base):
+        properties = {"preview_skeletal_mesh": None}
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.bones, self.root, self.chains, self.controller = [], none, [], None
+
+        @classmethod
+        def seeded(cls, name, root, chains):
+            """An IK Rig already in the project (the Mannequin's), its skeleton the bones its chains name."""
+            rig = cls(name=name)
+            rig.root, rig.chains = root, [BoneChain.of(*chain) for chain in chains]
+            rig.bones = sorted({root} | {bone for _, start, end in chains for bone in (start, end)})
+            return rig
+
+        def chain_names(self):
+            return [chain._props["chain_name"] for chain in self.chains]
+
+    unreal.IKRigDefinition = IKRigDefinition
+
+    class IKRigController(base):
+        @classmethod
+        def get_controller(cls, ik_rig_definition):
+            if not isinstance(ik_rig_definition, IKRigDefinition):
+                return None
+            if ik_rig_definition.controller is None:
+                ik_rig_definition.controller = cls(name=ik_rig_definition.name + "_Controller")
+                ik_rig_definition.controller.asset = ik_rig_definition
+            return ik_rig_definition.controller
+
+        def set_skeletal_mesh(self, skeletal_mesh):
+            rig = self.asset
+            calls.append(("ik_rig", rig.name, "set_skeletal_mesh", skeletal_mesh.name))
+            if not isinstance(skeletal_mesh, unreal.SkeletalMesh):
+                return False
+            names = [bone for bone, _ in skeletal_mesh.bones]
+            needed = {bone for chain in rig.chains for bone in chain.bones()} - {none}
+            if needed - set(names):
+                return False  # IsIKRigCompatibleWithSkeleton: the bones the rig uses must all be in the mesh
+            rig.bones = names
+            rig._props["preview_skeletal_mesh"] = skeletal_mesh
+            return True
+
+        def get_skeletal_mesh(self):
+            return self.asset._props["preview_skeletal_mesh"]
+
+        def set_retarget_root(self, root_bone_name):
+            calls.append(("ik_rig", self.asset.name, "set_retarget_root", root_bone_name))
+            self.asset.root = root_bone_name if root_bone_name in self.asset.bones else none
+            return True
+
+        def get_retarget_root(self):
+            return self.asset.root
+
+        def add_retarget_chain(self, chain_name, start_bone_name, end_bone_name, goal_name):
+            rig = self.asset
+            calls.append(("ik_rig", rig.name, "add_retarget_chain", chain_name, start_bone_name, end_bone_name))
+            if any(name_of(bone) != none and bone not in rig.bones for bone in (start_bone_name, end_bone_name)):
+                return none  # "Could not create retarget chain. Start/End Bone does not exist"
+            unique, number = chain_name, 0
+            while unique in rig.chain_names():
+                number += 1
+                unique = f"{chain_name}_{number}"
+            rig.chains.append(BoneChain.of(unique, start_bone_name, end_bone_name, goal_name))
+            return unique
+
+        def remove_retarget_chain(self, chain_name):
+            calls.append(("ik_rig", self.asset.name, "remove_retarget_chain", chain_name))
+            before = len(self.asset.chains)
+            self.asset.chains = [c for c in self.asset.chains if c._props["chain_name"] != chain_name]
+            return len(self.asset.chains) < before
+
+        def get_retarget_chains(self):
+            return list(self.asset.chains)
+
+    if ver >= (5, 4):
+        def apply_auto_generated_retarget_definition(self):
+            calls.append(("ik_rig", self.asset.name, "apply_auto_generated_retarget_definition"))
+            if self.get_skeletal_mesh() is None or auto_definition is None:
+                return False
+            root, chains = auto_definition
+            self.asset.root = root
+            self.asset.chains = [BoneChain.of(*chain) for chain in chains]
+            return True
+
+        IKRigController.apply_auto_generated_retarget_definition = apply_auto_generated_retarget_definition
+    unreal.IKRigController = IKRigController
+
+    class IKRetargeter(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.rigs, self.previews, self.mapping, self.ops, self.controller = {}, {}, {}, [], None
+
+    unreal.IKRetargeter = IKRetargeter
+
+    def map_chains(mapping, source, target, auto_map_type, force_remap):
+        """Each target chain to the source chain of the same name, case aside (EXACT, else None), or the best
+        scoring one (FUZZY: 1 - Levenshtein distance / both lengths, above 0.2, as AutoMapChains scores)."""
+        targets = target.chain_names() if target is not None else []
+        sources = source.chain_names() if source is not None else []
+        for stale in set(mapping) - set(targets):
+            del mapping[stale]
+        for chain in targets:
+            if auto_map_type == map_types.CLEAR:
+                mapping[chain] = none
+            elif force_remap or mapping.get(chain, none) == none:
+                if auto_map_type == map_types.EXACT:
+                    mapping[chain] = next((s for s in sources if s.lower() == chain.lower()), none)
+                else:
+                    scores = [(fuzzy_score(chain, source_chain), source_chain) for source_chain in sources]
+                    best = max(scores, key=lambda pair: pair[0], default=(0.0, none))
+                    mapping[chain] = best[1] if best[0] > 0.2 else none
+
+    class IKRetargeterController(base):
+        @classmethod
+        def get_controller(cls, retargeter_asset):
+            if not isinstance(retargeter_asset, IKRetargeter):
+                return None
+            if retargeter_asset.controller is None:
+                retargeter_asset.controller = cls(name=retargeter_asset.name + "_Controller")
+                retargeter_asset.controller.asset = retargeter_asset
+            return retargeter_asset.controller
+
+        def set_ik_rig(self, source_or_target, ik_rig):
+            side = side_of(source_or_target)
+            if ik_rig is not None and not isinstance(ik_rig, IKRigDefinition):
+                raise TypeError("set_ik_rig takes an IKRigDefinition")
+            asset = self.asset
+            calls.append(("retargeter", asset.name, "set_ik_rig", side, ik_rig.name if ik_rig else None))
+            asset.rigs[side] = ik_rig
+            asset.previews[side] = ik_rig._props["preview_skeletal_mesh"] if ik_rig else None
+            if ver < (5, 6):
+                on_set = map_types.EXACT if ver >= (5, 4) else map_types.FUZZY
+                map_chains(asset.mapping, asset.rigs.get("source"), asset.rigs.get("target"), on_set, False)
+
+        def get_ik_rig(self, source_or_target):
+            return self.asset.rigs.get(side_of(source_or_target))
+
+        def set_preview_mesh(self, source_or_target, preview_mesh):
+            self.asset.previews[side_of(source_or_target)] = preview_mesh
+
+        def get_preview_mesh(self, source_or_target):
+            return self.asset.previews.get(side_of(source_or_target))
+
+    if ver < (5, 6):
+        def auto_map_chains(self, auto_map_type, force_remap):
+            asset = self.asset
+            calls.append(("retargeter", asset.name, "auto_map_chains", auto_map_type, force_remap))
+            map_chains(asset.mapping, asset.rigs.get("source"), asset.rigs.get("target"), auto_map_type, force_remap)
+
+        def get_source_chain(self, target_chain_name):
+            return self.asset.mapping.get(str(target_chain_name), none)
+
+        IKRetargeterController.auto_map_chains = auto_map_chains
+        IKRetargeterController.get_source_chain = get_source_chain
+    else:
+        add_op_stack(IKRetargeterController, calls, none, side_of, map_chains)
+    unreal.IKRetargeterController = IKRetargeterController
+
+
+def fuzzy_score(a, b):
+    a, b = a.lower(), b.lower()
+    row = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, char_b in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (char_a != char_b))
+    return 1.0 - row[-1] / max(len(a) + len(b), 1)
+
+
+def add_op_stack(controller_class, calls, none, side_of, map_chains):
+    """UE 5.6+: chain mappings live in the ops of a stack; auto_map_chains / get_source_chain take an op name."""
+    default_ops = [("Pelvis Motion", False), ("FK Chains", True), ("Run IK Rig", True), ("Root Motion", False),
+                   ("Curve Remap", False)]
+
+    def chain_ops(asset, op_name):
+        return [op for op in asset.ops if op["chains"] and op_name in (none, None, op["name"])]
+
+    def add_default_ops(self):
+        asset = self.asset
+        calls.append(("retargeter", asset.name, "add_default_ops"))
+        present = {op["name"] for op in asset.ops}
+        asset.ops += [{"name": name, "chains": chains, "target": None, "mapping": {}}
+                      for name, chains in default_ops if name not in present]
+
+    def assign_ik_rig_to_all_ops(self, source_or_target, ik_rig):
+        side = side_of(source_or_target)
+        calls.append(("retargeter", self.asset.name, "assign_ik_rig_to_all_ops", side, ik_rig.name))
+        if side == "target":
+            for op in chain_ops(self.asset, None):
+                op["target"], op["mapping"] = ik_rig, {}
+
+    def auto_map_chains(self, auto_map_type, force_remap, op_name=none):
+        asset = self.asset
+        calls.append(("retargeter", asset.name, "auto_map_chains", auto_map_type, force_remap))
+        for op in chain_ops(asset, op_name):
+            map_chains(op["mapping"], asset.rigs.get("source"), op["target"], auto_map_type, force_remap)
+
+    def get_source_chain(self, target_chain_name, op_name=none):
+        ops = chain_ops(self.asset, op_name)
+        return ops[0]["mapping"].get(str(target_chain_name), none) if ops else none
+
+    def get_num_retarget_ops(self):
+        return len(self.asset.ops)
+
+    def get_op_name(self, op_index):
+        return self.asset.ops[op_index]["name"] if 0 <= op_index < len(self.asset.ops) else none
+
+    for function in (add_default_ops, assign_ik_rig_to_all_ops, auto_map_chains, get_source_chain,
+                     get_num_retarget_ops, get_op_name):
+        setattr(controller_class, function.__name__, function)

@@ -233,6 +233,7 @@ def _write_ue5_rigged(bundle, textures, names, stage: Path, use_fbx: bool, timeo
         opacity_mask="opacity" in textures, lod_triangles=[int(lod0.face_count)],
         bones=names_list, parents=[names_list[p] if p >= 0 else None for p in rig.parents],
         mannequin_skeletons=[] if generic else None,
+        generic_skeleton=generic,
     )
     (stage / names.import_script).write_text(script, encoding="utf-8")
     details = _ue5_details(textures, names, use_fbx, [], report)

@@ -12,6 +12,12 @@ A rigged character (SKELETAL with BONES) is imported as a skeletal mesh onto the
 skeleton when that skeleton holds every bone under the same parent (names and reference pose read through
 AnimPoseExtensions), else onto a new skeleton; a physics asset comes from the import or is made after it; the
 self-check names the skeleton used or made, the bones found in it and the physics asset.
+
+On a new skeleton the script also makes an IK Rig IK_<Name> beside the mesh (retarget root and chains: the
+editor's auto-generated definition where it recognises the skeleton, UE 5.4+, else the Mannequin's chain names)
+and, where the project has the Mannequin's IK Rig, an IK Retargeter RTG_<Name> from it with the chains
+auto-mapped; a generic skeleton gets its retarget root only. Editors without the IK Rig Python API skip this
+with a line saying so; the self-check reads back what was made, or says why nothing was.
 """
 
 from __future__ import annotations
@@ -20,6 +26,23 @@ from ..errors import InputError
 
 # The UE5 Mannequin's skeleton where the Third Person template puts it (Content/Characters/Mannequins/Meshes).
 MANNEQUIN_SKELETONS = ["/Game/Characters/Mannequins/Meshes/SK_Mannequin"]
+# The Mannequin's IK Rig in the same template (Content/Characters/Mannequins/Rigs): the retargeter's source.
+MANNEQUIN_IK_RIGS = ["/Game/Characters/Mannequins/Rigs/IK_Mannequin"]
+# Retarget chains (name, start bone, end bone) named as in Epic's IK_Mannequin, so that auto-mapping pairs each
+# with the Mannequin's chain of the same name; the retarget root is the pelvis there too.
+MANNEQUIN_CHAINS = [
+    ("Root", "root", "root"),
+    ("Spine", "spine_01", "spine_05"),
+    ("Neck", "neck_01", "neck_02"),
+    ("Head", "head", "head"),
+    ("LeftClavicle", "clavicle_l", "clavicle_l"),
+    ("LeftArm", "upperarm_l", "hand_l"),
+    ("RightClavicle", "clavicle_r", "clavicle_r"),
+    ("RightArm", "upperarm_r", "hand_r"),
+    ("LeftLeg", "thigh_l", "ball_l"),
+    ("RightLeg", "thigh_r", "ball_r"),
+]
+MANNEQUIN_RETARGET_ROOT = "pelvis"
 
 BODY = r'''
 import os
@@ -27,7 +50,9 @@ import os
 import unreal
 
 REPORT = {"done": [], "skipped": [], "failed": [], "checked": [], "mismatch": []}
-BUILT = {"material_name": None, "texture_nodes": {}, "skeleton": None}  # what this run made, for the self-check
+BUILT = {"material_name": None, "texture_nodes": {}, "skeleton": None,  # what this run made, for the self-check
+         "ik_rig": None, "ik_rig_note": None, "ik_root": None, "ik_chains": [],
+         "retargeter": None, "retargeter_note": None, "retarget_source": None}
 
 
 def _say(kind, message):
@@ -482,6 +507,183 @@ def physics_asset_of(mesh):
     return get_prop(mesh, "physics_asset", MESH_ASSET) if has_prop(mesh, "physics_asset") else None
 
 
+# ---- IK Rig and IK Retargeter: a rigged mesh on a skeleton of its own needs them to play the Mannequin's animations
+
+IK_RIG_CLASSES = ["IKRigDefinition", "IKRigDefinitionFactory", "IKRigController"]
+RETARGETER_CLASSES = ["IKRetargeter", "IKRetargetFactory", "IKRetargeterController", "RetargetSourceOrTarget",
+                      "AutoMapChainType"]
+
+
+def is_none_name(value):
+    return value is None or str(value) in ("", "None")
+
+
+def asset_path(asset):
+    return asset.get_path_name().split(".")[0] if hasattr(asset, "get_path_name") else asset.get_name()
+
+
+def asset_to_edit(name, class_name, factory_name):
+    """DESTINATION/name: the existing asset of that class (updated in place), else a new one; None when the name
+    is taken by another kind of asset or the editor would not create it."""
+    path = "%s/%s" % (DESTINATION, name)
+    cls = lookup(class_name)
+    if unreal.EditorAssetLibrary.does_asset_exist(path):
+        existing = unreal.EditorAssetLibrary.load_asset(path)
+        if isinstance(existing, cls):
+            done("%s exists: updating it" % path)
+            return existing
+        failed("%s exists and is not an %s: left as it is" % (path, class_name))
+        return None
+    made = unreal.AssetToolsHelpers.get_asset_tools().create_asset(name, DESTINATION, cls, lookup(factory_name)())
+    if made is None:
+        failed("%s: the editor did not create the %s" % (path, class_name))
+    return made
+
+
+def set_up_retargeting(mesh):
+    """IK_<Name> beside the mesh and, where the project has the Mannequin's IK Rig, RTG_<Name> retargeting from it;
+    nothing where the mesh shares the Mannequin's skeleton (it plays those animations as they are)."""
+    if not SKELETAL or mesh is None:
+        return
+    if BUILT["skeleton"]:
+        done("IK Rig / IK Retargeter: none needed, %s is on %s" % (MESH_ASSET, BUILT["skeleton"]))
+        return
+    missing = [name for name in IK_RIG_CLASSES if lookup(name) is None]
+    if missing:
+        BUILT["ik_rig_note"] = "this editor lacks unreal.%s (the IK Rig plugin is off, or the editor predates it)" \
+            % ", unreal.".join(missing)
+        BUILT["retargeter_note"] = "no IK Rig to retarget to"
+        skipped("IK_%s and RTG_%s not made: %s; make them by hand to play the Mannequin's animations"
+                % (ASSET_NAME, ASSET_NAME, BUILT["ik_rig_note"]))
+        return
+    rig = build_ik_rig(mesh)
+    if rig is not None:
+        build_retargeter(rig)
+
+
+def build_ik_rig(mesh):
+    rig = asset_to_edit("IK_" + ASSET_NAME, "IKRigDefinition", "IKRigDefinitionFactory")
+    if rig is None:
+        BUILT["ik_rig_note"] = "could not be created (see above)"
+        return None
+    controller = unreal.IKRigController.get_controller(rig)
+    if not controller.set_skeletal_mesh(mesh):
+        BUILT["ik_rig_note"] = "the editor refused %s as its mesh" % MESH_ASSET
+        failed("%s: %s" % (asset_path(rig), BUILT["ik_rig_note"]))
+        return None
+    define_retargeting(controller, asset_path(rig))
+    save(rig)
+    BUILT["ik_rig"] = asset_path(rig)
+    return rig
+
+
+def define_retargeting(controller, path):
+    """Retarget root and chains: the editor's own definition where it recognises the skeleton (UE 5.4+), else
+    IK_RETARGET_ROOT and IK_CHAINS; a generic skeleton gets its root only."""
+    if GENERIC_SKELETON:
+        set_retarget_root(controller, path)
+        skipped("%s: a generic skeleton, retarget root %s and no retarget chains: set the chains by hand in the IK "
+                "Rig editor before retargeting animations to it" % (path, IK_RETARGET_ROOT))
+        return
+    generate = method(controller, "apply_auto_generated_retarget_definition")
+    if generate is not None and generate() and chain_names(controller):
+        BUILT["ik_root"], BUILT["ik_chains"] = str(controller.get_retarget_root()), chain_names(controller)
+        done("%s: the editor recognised the skeleton and generated its retarget definition (root %s, chains %s)"
+             % (path, BUILT["ik_root"], ", ".join(BUILT["ik_chains"])))
+        return
+    why = "the editor did not recognise the skeleton" if generate else \
+        "no apply_auto_generated_retarget_definition (before UE 5.4)"
+    done("%s: %s: retarget chains from IK_CHAINS" % (path, why))
+    set_retarget_root(controller, path)
+    add_chains(controller, path)
+
+
+def set_retarget_root(controller, path):
+    BUILT["ik_root"] = IK_RETARGET_ROOT
+    if IK_RETARGET_ROOT is None:
+        skipped("%s: no retarget root (no bones listed)" % path)
+        return
+    controller.set_retarget_root(IK_RETARGET_ROOT)
+    # set_retarget_root reports success even for a bone the rig lacks (it stores None then): read it back.
+    if str(controller.get_retarget_root()) != IK_RETARGET_ROOT:
+        failed("%s: retarget root %s not taken (the mesh has no such bone?)" % (path, IK_RETARGET_ROOT))
+
+
+def add_chains(controller, path):
+    present = chain_names(controller)
+    for name, start, end in IK_CHAINS:
+        if name in present:
+            controller.remove_retarget_chain(name)  # a re-run replaces it; adding again would make Name_1
+        if is_none_name(controller.add_retarget_chain(name, start, end, "")):
+            failed("%s: retarget chain %s (%s to %s) refused" % (path, name, start, end))
+        else:
+            BUILT["ik_chains"].append(name)
+    done("%s: retarget root %s, chains %s" % (path, IK_RETARGET_ROOT, ", ".join(BUILT["ik_chains"]) or "none"))
+
+
+def chain_names(controller):
+    return [str(chain.get_editor_property("chain_name")) for chain in controller.get_retarget_chains() or []]
+
+
+def mannequin_ik_rig():
+    """(path, IK Rig) of the first of MANNEQUIN_IK_RIGS in this project, else (None, None)."""
+    for path in MANNEQUIN_IK_RIGS:
+        if unreal.EditorAssetLibrary.does_asset_exist(path):
+            rig = unreal.EditorAssetLibrary.load_asset(path)
+            if isinstance(rig, unreal.IKRigDefinition):
+                return path, rig
+            skipped("%s: not an IK Rig" % path)
+    return None, None
+
+
+def retargeter_blocker():
+    if GENERIC_SKELETON:
+        return "a generic skeleton: IK_%s needs its chains set by hand first" % ASSET_NAME
+    missing = [name for name in RETARGETER_CLASSES if lookup(name) is None]
+    return "this editor lacks unreal.%s" % ", unreal.".join(missing) if missing else None
+
+
+def build_retargeter(rig):
+    """RTG_<Name>: source the Mannequin's IK Rig, target IK_<Name>, chains auto-mapped by name."""
+    name = "RTG_" + ASSET_NAME
+    BUILT["retargeter_note"] = retargeter_blocker()
+    if BUILT["retargeter_note"]:
+        skipped("%s not made: %s" % (name, BUILT["retargeter_note"]))
+        return
+    source_path, source = mannequin_ik_rig()
+    if source is None:
+        BUILT["retargeter_note"] = "no Mannequin IK Rig in this project (looked at %s; the Third Person template " \
+                                   "has one)" % ", ".join(MANNEQUIN_IK_RIGS)
+        skipped("%s not made: %s; IK_%s is ready for a retargeter" % (name, BUILT["retargeter_note"], ASSET_NAME))
+        return
+    retargeter = asset_to_edit(name, "IKRetargeter", "IKRetargetFactory")
+    if retargeter is None:
+        BUILT["retargeter_note"] = "could not be created (see above)"
+        return
+    connect_rigs(unreal.IKRetargeterController.get_controller(retargeter), source, rig)
+    save(retargeter)
+    BUILT["retargeter"], BUILT["retarget_source"] = asset_path(retargeter), source_path
+    done("%s: from %s to %s, chains auto-mapped" % (asset_path(retargeter), source_path, asset_path(rig)))
+
+
+def connect_rigs(controller, source, target):
+    sides = unreal.RetargetSourceOrTarget
+    controller.set_ik_rig(sides.SOURCE, source)
+    controller.set_ik_rig(sides.TARGET, target)
+    # UE 5.6+ retargets through a stack of ops; add_default_ops adds the basic ones (keeping any present), and
+    # set_ik_rig does not hand the target rig to existing ops, so it is assigned to them.
+    add_ops = method(controller, "add_default_ops")
+    if add_ops is not None:
+        add_ops()
+    assign = method(controller, "assign_ik_rig_to_all_ops")
+    if assign is not None:
+        assign(sides.SOURCE, source)
+        assign(sides.TARGET, target)
+    # EXACT: our chains carry the Mannequin's chain names. Fuzzy matching would pair a chain the source lacks with
+    # the nearest name (Neck with Root scores 0.5, above the editor's 0.2 threshold).
+    controller.auto_map_chains(unreal.AutoMapChainType.EXACT, True)
+
+
 def import_textures():
     """Each map with its compression and colour space (BC sRGB; N normal map, linear; ORM masks, linear)."""
     found = {}
@@ -825,6 +1027,49 @@ def check_skeleton(mesh):
         checked("%s physics asset: %s" % (MESH_ASSET, physics.get_name()))
 
 
+def check_retargeting():
+    """IK_<Name> read back (root, chains) and RTG_<Name> (its rigs, chains mapped), or why none was made."""
+    if BUILT["skeleton"]:
+        checked("IK Rig / IK Retargeter: none needed (%s is on %s)" % (MESH_ASSET, BUILT["skeleton"]))
+        return
+    if BUILT["ik_rig"] is None:
+        skipped("check: IK Rig IK_%s: not made (%s)" % (ASSET_NAME, BUILT["ik_rig_note"] or "no mesh"))
+    else:
+        check_ik_rig(BUILT["ik_rig"])
+    if BUILT["retargeter"] is None:
+        checked("IK Retargeter RTG_%s: not made (%s)" % (ASSET_NAME, BUILT["retargeter_note"] or "no IK Rig"))
+    else:
+        check_retargeter(BUILT["retargeter"])
+
+
+def check_ik_rig(path):
+    controller = unreal.IKRigController.get_controller(unreal.EditorAssetLibrary.load_asset(path))
+    root, chains = str(controller.get_retarget_root()), chain_names(controller)
+    if BUILT["ik_root"] is not None:
+        expect("%s retarget root" % path, root, BUILT["ik_root"])
+    missing = [name for name in BUILT["ik_chains"] if name not in chains]
+    if missing:
+        mismatch("%s: retarget chains %s missing" % (path, ", ".join(missing)))
+    checked("IK Rig: %s (retarget root %s, %d chain(s)%s)" % (
+        path, root, len(chains), ": " + ", ".join(chains) if chains else "; set them by hand"))
+
+
+def check_retargeter(path):
+    controller = unreal.IKRetargeterController.get_controller(unreal.EditorAssetLibrary.load_asset(path))
+    sides = unreal.RetargetSourceOrTarget
+    source, target = controller.get_ik_rig(sides.SOURCE), controller.get_ik_rig(sides.TARGET)
+    expect("%s source IK Rig" % path, asset_path(source) if source is not None else None, BUILT["retarget_source"])
+    expect("%s target IK Rig" % path, asset_path(target) if target is not None else None, BUILT["ik_rig"])
+    targets = chain_names(unreal.IKRigController.get_controller(target)) if target is not None else []
+    mapped = {name: str(controller.get_source_chain(name)) for name in targets}
+    unmapped = [name for name, source_chain in mapped.items() if is_none_name(source_chain)]
+    if targets and len(unmapped) == len(targets):
+        mismatch("%s: none of the %d chains of %s is mapped to a source chain" % (path, len(targets), BUILT["ik_rig"]))
+    checked("IK Retargeter: %s (%s to %s, %d of %d chains mapped%s)" % (
+        path, BUILT["retarget_source"], BUILT["ik_rig"], len(targets) - len(unmapped), len(targets),
+        "; unmapped: " + ", ".join(unmapped) if unmapped else ""))
+
+
 def self_check(mesh, material, textures):
     """Reads back what the import made and compares it with the manifest; log_error for each mismatch."""
     if mesh is None:
@@ -871,6 +1116,10 @@ def self_check(mesh, material, textures):
             expect("%s Nanite" % MESH_ASSET, bool(settings.get_editor_property("enabled")), bool(NANITE))
     if SKELETAL:
         check_skeleton(mesh)
+        try:
+            check_retargeting()
+        except Exception as exc:  # an editor whose IK API differs must not cost the rest of the report
+            skipped("check: IK Rig / IK Retargeter not readable here (%s: %s)" % (type(exc).__name__, exc))
     material_name = BUILT["material_name"]
     if material is None:
         mismatch("material %s: not built" % MATERIAL_NAME)
@@ -925,6 +1174,10 @@ def main():
     assign_material(mesh, material)
     import_lods(mesh, material)
     set_nanite(mesh)
+    try:
+        set_up_retargeting(mesh)
+    except Exception as exc:  # an optional step: whatever an editor version does here, the self-check still runs
+        failed("IK Rig / IK Retargeter: stopped by %s: %s" % (type(exc).__name__, exc))
     self_check(mesh, material, textures)
     print("[Open3DForge] finished %s: %d done, %d skipped, %d failed; self-check %d ok, %d mismatch(es)"
           % (ASSET_NAME, len(REPORT["done"]), len(REPORT["skipped"]), len(REPORT["failed"]),
@@ -958,6 +1211,8 @@ def import_script(
     parents: list[str | None] | None = None,
     mannequin_skeletons: list[str] | None = None,
     physics_asset: bool = True,
+    generic_skeleton: bool = False,
+    mannequin_ik_rigs: list[str] | None = None,
 ) -> str:
     """The text of import_<Name>.py. mesh_files[0] holds LOD0 (+ UCX hulls); the others are LOD1, LOD2...
 
@@ -967,12 +1222,19 @@ def import_script(
     bones, parents (skeletal): the mesh's bones, parents first, and each one's parent name (None for the
     root): the script imports onto the first of mannequin_skeletons (default MANNEQUIN_SKELETONS) that holds
     them all under the same parents, else makes a new skeleton; physics_asset: make one if the import did not.
+    On a new skeleton the script makes IK_<Name> and, from the first of mannequin_ik_rigs (default
+    MANNEQUIN_IK_RIGS) in the project, RTG_<Name>; generic_skeleton (a skeleton of the model's own, not the
+    Mannequin's names): the IK Rig gets a retarget root only and no retargeter is made.
     """
     bones, parents = list(bones or []), list(parents or [])
     if len(parents) != len(bones) or any(p is not None and p not in bones[:i] for i, p in enumerate(parents)):
         raise InputError("parents", parents[:6], f"one parent per bone ({len(bones)}), each listed before its child")
     if bones and not skeletal:
         raise InputError("bones", bones[:4], "bones only with skeletal=True")
+    if generic_skeleton and not skeletal:
+        raise InputError("generic_skeleton", generic_skeleton, "a generic skeleton only with skeletal=True")
+    ik_root, ik_chains = retarget_definition(bones, parents, generic_skeleton)
+    ik_rigs = MANNEQUIN_IK_RIGS if mannequin_ik_rigs is None else list(mannequin_ik_rigs)
     skeletons = MANNEQUIN_SKELETONS if mannequin_skeletons is None else list(mannequin_skeletons)
     destination = destination or f"/Game/Open3DForge/{name}"
     header = [
@@ -997,8 +1259,27 @@ def import_script(
         f"BONE_PARENTS = {parents!r}",
         f"MANNEQUIN_SKELETONS = {skeletons!r}  # Skeleton assets to import onto when they hold our bones",
         f"CREATE_PHYSICS_ASSET = {bool(physics_asset)!r}",
+        f"GENERIC_SKELETON = {bool(generic_skeleton)!r}  # bones of the model's own: no retarget chains, no retargeter",
+        f"IK_RETARGET_ROOT = {ik_root!r}  # IK_<Name>'s retarget root (on a skeleton of its own)",
+        "IK_CHAINS = [  # (chain, start bone, end bone) where the editor does not generate them",
+        *[f"    {chain!r}," for chain in ik_chains],
+        "]",
+        f"MANNEQUIN_IK_RIGS = {ik_rigs!r}  # the Mannequin's IK Rig: RTG_<Name> retargets from the first found",
         "# ------------------",
     ]
     text = "\n".join(header) + "\n" + BODY
     compile(text, f"import_{name}.py", "exec")  # a broken template fails here, not in the editor
     return text
+
+
+def retarget_definition(bones: list[str], parents: list[str | None], generic: bool) -> tuple[str | None, list]:
+    """(retarget root, chains) for IK_<Name>: the pelvis and MANNEQUIN_CHAINS whose bones the mesh has, or for a
+    generic skeleton the root's first child (the root when it has none) and no chains."""
+    if not bones:
+        return None, []
+    root = next(bone for bone, parent in zip(bones, parents) if parent is None)
+    first_child = next((bone for bone, parent in zip(bones, parents) if parent == root), root)
+    if generic:
+        return first_child, []
+    chains = [chain for chain in MANNEQUIN_CHAINS if chain[1] in bones and chain[2] in bones]
+    return (MANNEQUIN_RETARGET_ROOT if MANNEQUIN_RETARGET_ROOT in bones else first_child), chains
