@@ -42,7 +42,7 @@ from server.bake.sources import sample_texture  # noqa: E402
 from server.bake.tangents import vertex_tangents  # noqa: E402
 from server.bake.uvraster import rasterize_uv  # noqa: E402
 from server.config import load_settings  # noqa: E402
-from server.finishing import load_game_mesh, read_high_poly  # noqa: E402
+from server.runners.stored import load_game_mesh, read_high_poly  # noqa: E402
 from server.meshdata import MeshArrays  # noqa: E402
 from tests.blender_bake import run_blender_job  # noqa: E402
 

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .asset import AssetStore, validate_asset_id
+from .asset import DECIMATE_PREVIEW, AssetStore, validate_asset_id
 from .bake.engine import bake_engine_report
 from .config import Settings, load_settings
 from .errors import InputError, RefusedInput
-from .finishing import read_high_poly, run_bake, run_export, run_postprocess, run_rig, unwrapped_size
 from .generators.registry import choose
 from .generators.registry import report as generator_report
+from .jobs import CancelFlags, Context
 from .meshdata import MeshArrays
 from .meshfile import glb_bytes
 from .options import (
@@ -33,22 +33,27 @@ from .options import (
     uploaded_path,
 )
 from .owners import LOCAL
-from .pipeline import CancelFlags, Context, GenerateJob, run_generate, run_import_mesh
 from .presets import all_presets, get_preset
 from .quota import QuotaLedger
 from .rigging.methods import report as rig_method_report
 from .rigging.methods import resolve as resolve_rig_method
+from .runners.bake import run_bake
+from .runners.export import run_export
+from .runners.generate import GenerateJob, run_generate, run_import_mesh
+from .runners.postprocess import run_postprocess
+from .runners.rig import run_rig
+from .runners.scene import SceneJob, run_scene
+from .runners.stored import read_high_poly, unwrapped_size
+from .runners.text import check_text, run_generate_text
 from .scene import SCENE_KEYS, scene_settings
-from .schema import BAKE, FORGE_KEYS, GENERATE, POSTPROCESS, RIG
 from .scene.models import check_scene_model
 from .scene.models import report as scene_model_report
-from .scene_runner import SceneJob, run_scene
-from .text2image import models as text_models
-from .text2image.instruct import instruct_source
-from .text_runner import check_text, run_generate_text
+from .schema import BAKE, FORGE_KEYS, GENERATE, POSTPROCESS, RIG
 from .stages.background import METHODS as BACKGROUND_METHODS
 from .stages.background import rembg_status
 from .stages.decimate import decimate_preview
+from .text2image import models as text_models
+from .text2image.instruct import instruct_source
 
 MAX_IMAGES = 4
 GENERATE_OPTIONS = GENERATE.names
@@ -220,7 +225,7 @@ class ForgeApi:
         with self.ctx.flags.claim(asset.asset_id):  # it writes into the asset folder like any other job
             mesh = read_high_poly(asset)
             preview = decimate_preview(MeshArrays(mesh.vertices, mesh.faces), int(target_triangles))
-            path = asset.write_bytes("preview_decimated.glb", glb_bytes(preview.to_trimesh()))
+            path = asset.write_bytes(DECIMATE_PREVIEW, glb_bytes(preview.to_trimesh()))
         return json.dumps({"asset_id": asset.asset_id, "triangles": preview.face_count,
                            "high_poly_triangles": len(mesh.faces)}), str(path)
 

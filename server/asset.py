@@ -24,6 +24,49 @@ FILE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 KINDS = ("prop", "character", "environment")
 RECORD = "asset.json"
 
+# The asset folder's layout: every file a stage writes is named here and nowhere else (relative to the folder,
+# as the record's stage outputs list them).
+HIGH_POLY = "high_poly.glb"
+ATTRIBUTES = "attributes.npz"  # a generator's attribute volume, read by the bake instead of vertex colours
+LODS = "game/lods.npz"
+HULLS = "game/hulls.npz"
+POSTPROCESS_STATE = "game/postprocess.json"  # settings, transform, deviation and report of the last postprocess
+RIG = "rig.npz"  # the rig stage's skeleton and skin weights for LOD0 (RigResult.save)
+STAGE_CACHE = "cache"
+EXPORTS = "exports"
+DECIMATE_PREVIEW = "preview_decimated.glb"
+PREVIEW_PICTURE = "views/preview.png"
+
+
+def texture_file(map_name: str) -> str:
+    return f"textures/{map_name}.png"
+
+
+def cutout_file(view: str) -> str:
+    return f"cutout_{view}.png"
+
+
+def input_file(index: int, view: str, suffix: str) -> str:
+    return f"inputs/{index}_{view}{suffix or '.png'}"
+
+
+def upload_file(suffix: str) -> str:
+    return f"inputs/upload{suffix}"
+
+
+def scene_input_file(suffix: str) -> str:
+    return f"inputs/0_scene{suffix or '.png'}"
+
+
+def object_crop_file(name: str) -> str:
+    """A scene object's crop of the scene picture."""
+    return f"objects/{name}.png"
+
+
+def view_file(name: str) -> str:
+    """A mesh or picture made for inspection (the web UI's viewer)."""
+    return f"views/{name}"
+
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 

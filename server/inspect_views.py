@@ -6,10 +6,10 @@ from __future__ import annotations
 import html
 import io
 
-from .asset import Asset, atomic_write_bytes
+from .asset import EXPORTS, HIGH_POLY, PREVIEW_PICTURE, Asset, atomic_write_bytes, view_file
 from .errors import ForgeError
 from .export.gltf import GltfMaterial, GltfNode, build_glb
-from .finishing import load_game_mesh, load_textures
+from .runners.stored import load_game_mesh, load_textures
 from .stages.packing import pack_gltf_orm
 
 VIEWS = ("LOD0 (textured)", "LOD1", "LOD2", "collision hulls", "high poly")
@@ -20,7 +20,7 @@ def view_glb(asset: Asset, which: str) -> str:
     if which not in VIEWS:
         raise ForgeError(f"view={which!r}: expected one of {', '.join(VIEWS)}")
     if which == "high poly":
-        path = asset.folder / "high_poly.glb"
+        path = asset.folder / HIGH_POLY
         if not path.is_file():
             raise ForgeError(f"asset {asset.asset_id} has no high poly yet")
         return str(path)
@@ -40,7 +40,7 @@ def view_glb(asset: Asset, which: str) -> str:
         except ForgeError:
             pass  # not baked yet: the shape alone
         data = build_glb([GltfNode(f"LOD{index}", lods[index])], material or GltfMaterial("untextured"))
-    path = asset.folder / "views" / f"{which.split()[0].lower()}_{which.split()[-1].strip('()').lower()}.glb"
+    path = asset.folder / view_file(f"{which.split()[0].lower()}_{which.split()[-1].strip('()').lower()}.glb")
     atomic_write_bytes(path, data)
     return str(path)
 
@@ -71,7 +71,7 @@ def quota_bar(summary: dict) -> str:
 
 def preview_png(asset: Asset) -> str | None:
     """The asset's newest preview picture (from its last export), if it has one."""
-    exports = asset.folder / "exports"
+    exports = asset.folder / EXPORTS
     if not exports.is_dir():
         return None
     import zipfile
@@ -80,7 +80,7 @@ def preview_png(asset: Asset) -> str | None:
     for package in reversed(zips):
         with zipfile.ZipFile(package) as archive:
             if "preview.png" in archive.namelist():
-                target = asset.folder / "views" / "preview.png"
+                target = asset.folder / PREVIEW_PICTURE
                 atomic_write_bytes(target, io.BytesIO(archive.read("preview.png")).getvalue())
                 return str(target)
     return None

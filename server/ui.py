@@ -8,6 +8,7 @@ import json
 import gradio as gr
 
 from .api import ForgeApi
+from .asset import HIGH_POLY, RECORD
 from .generators.registry import GENERATORS
 from .inspect_views import VIEWS, checklist_rows, preview_png, quota_bar, view_glb
 from .owners import owner_of
@@ -76,7 +77,7 @@ def build_ui(api: ForgeApi, heavy: dict) -> None:
                     package = gr.File(label="Engine package")
                     status = gr.Markdown()
                     with gr.Accordion("Asset record", open=False):
-                        record = gr.Code(language="json", label="asset.json")
+                        record = gr.Code(language="json", label=RECORD)
 
         with gr.Tab("Library"):
             refresh = gr.Button("Refresh")
@@ -137,7 +138,7 @@ def build_ui(api: ForgeApi, heavy: dict) -> None:
         try:
             glb = deliver(view_glb(asset, part))
         except Exception:  # not post-processed yet: the high poly
-            glb = deliver(view_glb(asset, "high poly")) if (asset.folder / "high_poly.glb").is_file() else None
+            glb = deliver(view_glb(asset, "high poly")) if (asset.folder / HIGH_POLY).is_file() else None
         cut = [str(asset.folder / run["outputs"][key]) for run in data.get("stages", []) if run["stage"] == "background"
                for key in run.get("outputs", {})]
         return glb, checklist_rows(data), json.dumps(data, indent=2), [deliver(path) for path in cut]

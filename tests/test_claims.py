@@ -12,7 +12,7 @@ from server.api import ForgeApi
 from server.bake.gpu_runtime import cuda_engine_status
 from server.config import load_settings
 from server.errors import Cancelled, ForgeError, InputError
-from server.pipeline import CancelFlags
+from server.jobs import CancelFlags
 from tests.test_silhouette import l_shape
 
 GENERATE = {"resolution": 96, "target_faces": 20000}

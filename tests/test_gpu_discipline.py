@@ -9,7 +9,7 @@ import pytest
 import trimesh
 from PIL import Image
 
-from server import finishing, gpu
+from server import gpu
 from server.asset import AssetStore
 from server.bake.engine import BakeSettings
 from server.bake.sources import sample_texture
@@ -19,10 +19,14 @@ from server.generators import registry
 from server.generators.base import GeneratedMesh
 from server.generators.volume import AttributeVolume, PlacedVolume, volume_source
 from server.images import save_png
+from server.jobs import CancelFlags, Context
 from server.options import post_settings
-from server.pipeline import CancelFlags, Context, GenerateJob, run_generate
 from server.presets import get_preset
 from server.quota import QuotaLedger
+from server.runners import bake as bake_runner
+from server.runners.generate import GenerateJob, run_generate
+from server.runners.postprocess import run_postprocess
+from server.runners.stored import load_game_mesh
 from tests.test_silhouette import l_shape
 
 SPLIT_Z = 0.5  # the volume is red below this height (in the generator's frame) and blue above
@@ -151,14 +155,14 @@ def placed_and_baked(ctx, stub, tmp_path, quota=None, engine="cpu"):
     asset = ctx.store.open(record["asset_id"])
     settings = post_settings({"target_triangles": 600, "texture_size": 256, "height_cm": 250, "collision": False},
                              None)
-    finishing.run_postprocess(asset, settings, no_progress, lambda: None)
-    stats = finishing.run_bake(asset, BakeSettings(size=256, ao_samples=4), engine, no_progress, lambda: None, quota)
+    run_postprocess(asset, settings, no_progress, lambda: None)
+    stats = bake_runner.run_bake(asset, BakeSettings(size=256, ao_samples=4), engine, no_progress, lambda: None, quota)
     return asset, stats
 
 
 def test_the_baked_maps_follow_the_volume_in_the_high_polys_own_frame(ctx, stub, tmp_path):
     asset, _ = placed_and_baked(ctx, stub, tmp_path)
-    lods, _, state = finishing.load_game_mesh(asset)
+    lods, _, state = load_game_mesh(asset)
     transform = state["transform"]
     assert transform["scale"] == pytest.approx(2.5, rel=0.01)  # placement really moved and scaled the mesh
     lod0 = lods[0]
@@ -186,17 +190,17 @@ def test_a_cuda_bake_over_the_quota_is_refused_before_the_stage(ctx, stub, tmp_p
     asset, _ = placed_and_baked(ctx, stub, tmp_path)
     stages_before = len(asset.read()["stages"])
     ctx.quota.record("other", None, 600.0)
-    monkeypatch.setattr(finishing, "resolve_engine", lambda engine: "cuda")
+    monkeypatch.setattr(bake_runner, "resolve_engine", lambda engine: "cuda")
     with pytest.raises(gpu.QuotaExceeded, match="ZeroGPU quota exceeded: bake on the CUDA engine asks for"):
-        finishing.run_bake(asset, BakeSettings(size=256, ao_samples=4), "cuda", no_progress, lambda: None, ctx.quota)
+        bake_runner.run_bake(asset, BakeSettings(size=256, ao_samples=4), "cuda", no_progress, lambda: None, ctx.quota)
     assert len(asset.read()["stages"]) == stages_before
     monkeypatch.undo()
-    finishing.run_bake(asset, BakeSettings(size=256, ao_samples=4), "cpu", no_progress, lambda: None, ctx.quota)
+    bake_runner.run_bake(asset, BakeSettings(size=256, ao_samples=4), "cpu", no_progress, lambda: None, ctx.quota)
     assert asset.read()["stages"][-1]["status"] == "ok"  # the CPU bake is free
 
 
 def test_a_cuda_bake_records_and_charges_its_gpu_seconds(ctx, stub, tmp_path, monkeypatch):
-    real_bake = finishing.bake
+    real_bake = bake_runner.bake
     used = []
 
     def bake_on_the_stand_in_gpu(high, low, settings, engine, check=None):
@@ -205,8 +209,8 @@ def test_a_cuda_bake_records_and_charges_its_gpu_seconds(ctx, stub, tmp_path, mo
         maps.stats["engine"] = "cuda"  # as the CUDA engine reports it
         return maps
 
-    monkeypatch.setattr(finishing, "resolve_engine", lambda engine: "cuda")
-    monkeypatch.setattr(finishing, "bake", bake_on_the_stand_in_gpu)
+    monkeypatch.setattr(bake_runner, "resolve_engine", lambda engine: "cuda")
+    monkeypatch.setattr(bake_runner, "bake", bake_on_the_stand_in_gpu)
     asset, _ = placed_and_baked(ctx, stub, tmp_path, quota=ctx.quota, engine="cuda")
     bake = asset.read()["stages"][-1]
     assert used == ["cuda"] and bake["gpu_seconds"] > 0 and bake["parameters"]["device"] == "cuda"

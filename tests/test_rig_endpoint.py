@@ -55,7 +55,7 @@ def test_a_humanoid_is_rigged_with_the_mannequins_bones(api, person):
     assert stage["stage"] == "rig" and stage["status"] == "ok" and stage["outputs"]["rig"] == "rig.npz"
     rig = RigResult.load(api.ctx.store.open(asset_id).folder / "rig.npz")
     assert MANNEQUIN <= set(rig.bone_names)
-    from server.finishing import load_game_mesh
+    from server.runners.stored import load_game_mesh
 
     lod0 = load_game_mesh(api.ctx.store.open(asset_id))[0][0]
     assert rig.influence_weights.shape[0] == len(lod0.vertices)

@@ -13,7 +13,7 @@ from humanoids import make_quadruped
 from server.api import ForgeApi
 from server.config import load_settings
 from server.errors import InputError
-from server.finishing import load_game_mesh
+from server.runners.stored import load_game_mesh
 from server.rigging import RigResult
 from server.rigging import methods
 from test_rig_endpoint import POST, _upload

@@ -12,9 +12,10 @@ import trimesh
 from scipy.spatial import cKDTree
 
 from ..meshdata import MeshArrays
-from .engine import BakedMaps, BakeSettings, HighPoly, hemisphere_directions
+from .cage import welded_normals
 from .padding import Dilation, inpaint_holes
 from .tangents import vertex_tangents
+from .types import BakedMaps, BakeSettings, HighPoly, hemisphere_directions
 from .uvraster import UVCoverage, rasterize_uv
 
 # Rays per Embree call: a cancel is noticed between two calls, and the thread doing numpy work gets Python's
@@ -75,15 +76,6 @@ class RayScene:
                                  dists=dists[: part.stop - part.start], query="OCCLUDED")
             hits[part] = ids >= 0  # 0 where occluded, -1 where not
         return hits
-
-
-def welded_normals(mesh: MeshArrays) -> np.ndarray:
-    """The cage direction: normals averaged over every split copy of a position, so the cage has no cracks."""
-    _, group = np.unique(np.round(mesh.vertices, 9), axis=0, return_inverse=True)
-    group = group.reshape(-1)
-    summed = np.zeros((group.max() + 1, 3))
-    np.add.at(summed, group, mesh.normals)
-    return _unit(summed)[group]
 
 
 def nearest_surface(high: HighPoly, points: np.ndarray, tree: cKDTree, vertex_faces: np.ndarray):

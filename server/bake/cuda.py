@@ -12,13 +12,13 @@ import time
 import numpy as np
 
 from ..meshdata import MeshArrays
-from .cpu import welded_normals
-from .engine import BakedMaps, BakeSettings, HighPoly, hemisphere_directions
+from .cage import welded_normals
 from .gpu_bvh import TriangleBVH, torch_stream
 from .gpu_runtime import rasterizer
 from .gpu_sources import sample_any
 from .padding import inpaint_holes
 from .tangents import vertex_tangents
+from .types import BakedMaps, BakeSettings, HighPoly, hemisphere_directions
 
 
 def _unit(torch, v):

@@ -1,86 +1,25 @@
-"""Stage order: runs validated requests through background removal, generators and mesh import."""
+"""The runs that make an asset's high poly: images through background removal and a generator, or an uploaded
+mesh."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import gpu
-from .asset import Asset, AssetStore
-from .config import Settings
-from .errors import Cancelled, InputError, RefusedInput
-from .generators.base import GenerationRequest
-from .generators.modelhost import MODEL_HOST
-from .generators.registry import choose
-from .images import load_rgba, save_png
-from .meshfile import glb_bytes, load_mesh_upload, vertex_coloured
-from .owners import LOCAL
-from .quota import QuotaLedger
-from .stages.background import cut_out
-
-Progress = Callable[[float, str], None]
-ATTRIBUTES = "attributes.npz"  # a generator's attribute volume, read by the bake instead of vertex colours
-
-
-class CancelFlags:
-    """Which assets a job holds in this process, each with the cancel flag its job checks."""
-
-    def __init__(self):
-        self._flags: dict[str, threading.Event] = {}
-        self._holders: dict[str, int] = {}  # asset id -> the thread that holds it
-        self._guard = threading.Lock()
-
-    @contextmanager
-    def claim(self, asset_id: str) -> Iterator[Callable[[], None]]:
-        """Hold the asset for one job and yield its cancel check; refuses an asset another job holds.
-
-        Enter it only once every argument has been checked: a refusal before the claim holds nothing. The thread
-        that holds an asset may claim it again (forge runs its stages inside one claim, so a cancel between two
-        stages is not lost); only the outermost claim releases it.
-        """
-        me = threading.get_ident()
-        with self._guard:  # check and set under one lock: two requests cannot both get the asset
-            if asset_id in self._flags:
-                if self._holders.get(asset_id) != me:
-                    raise InputError("asset_id", asset_id, "an asset that no other job is working on right now")
-                event, outermost = self._flags[asset_id], False
-            else:
-                event, outermost = threading.Event(), True
-                self._flags[asset_id], self._holders[asset_id] = event, me
-        try:
-            yield _cancel_check(asset_id, event)
-        finally:
-            if outermost:
-                with self._guard:
-                    if self._flags.get(asset_id) is event:
-                        del self._flags[asset_id], self._holders[asset_id]
-
-    def active(self, asset_id: str) -> bool:
-        """Whether a job on this asset runs in this server process now."""
-        with self._guard:
-            return asset_id in self._flags
-
-    def cancel(self, asset_id: str) -> bool:
-        """Ask the job holding the asset to stop; False (and nothing held) when no job holds it."""
-        with self._guard:
-            event = self._flags.get(asset_id)
-        if event is not None:
-            event.set()
-        return event is not None
-
-
-def _cancel_check(asset_id: str, event: threading.Event) -> Callable[[], None]:
-    def check() -> None:
-        if event.is_set():
-            raise Cancelled(f"asset {asset_id} was cancelled")
-
-    return check
+from .. import gpu
+from ..asset import ATTRIBUTES, HIGH_POLY, Asset, cutout_file, input_file, upload_file
+from ..errors import InputError, RefusedInput
+from ..generators.base import GenerationRequest
+from ..generators.modelhost import MODEL_HOST
+from ..generators.registry import choose
+from ..images import load_rgba, save_png
+from ..jobs import Context, Progress, charged_if_failed
+from ..meshfile import glb_bytes, load_mesh_upload, vertex_coloured
+from ..owners import LOCAL
+from ..stages.background import cut_out
 
 
 @dataclass
@@ -99,27 +38,6 @@ class GenerateJob:
     asset_id: str | None = None
     owner: str = LOCAL
     extra: dict = field(default_factory=dict)
-
-
-@dataclass
-class Context:
-    """What stage runners share: settings, the asset store, cancel flags and the quota ledger."""
-
-    settings: Settings
-    store: AssetStore
-    flags: CancelFlags
-    quota: QuotaLedger
-
-
-@contextmanager
-def charged_if_failed(ledger: QuotaLedger, asset: Asset, endpoint: str, estimate: float | None) -> Iterator[None]:
-    """ZeroGPU charges a GPU call's requested duration even when the call fails: the ledger does the same."""
-    try:
-        yield
-    except BaseException:
-        if estimate is not None and gpu.on_zero_gpu():
-            ledger.record(f"{endpoint} (failed)", asset.asset_id, float(gpu.requested_duration(estimate)))
-        raise
 
 
 def generation_estimate(ctx: Context, generator, job: GenerateJob) -> float | None:
@@ -161,7 +79,7 @@ def run_generate(ctx: Context, job: GenerateJob, progress: Progress) -> tuple[di
 def _background_stage(asset: Asset, job: GenerateJob, pictures: list[np.ndarray], check, progress):
     inputs = []
     for index, (path, view, rgba) in enumerate(zip(job.images, job.views, pictures)):
-        name = f"inputs/{index}_{view}{Path(path).suffix.lower() or '.png'}"
+        name = input_file(index, view, Path(path).suffix.lower())
         asset.write_file(name, path)
         inputs.append({"file": name, "view": view, "original_name": Path(path).name[:200]})
     asset.update(lambda record: record.update(inputs=inputs))
@@ -172,7 +90,7 @@ def _background_stage(asset: Asset, job: GenerateJob, pictures: list[np.ndarray]
             progress(0.05 + 0.15 * index / len(pictures), f"removing the background of the {view} view")
             cutout = cut_out(rgba, method=job.background, label=f"images[{index}] ({view})")
             cutouts[view] = cutout.rgba
-            name = f"cutout_{view}.png"
+            name = cutout_file(view)
             asset.write_bytes(name, save_png(cutout.rgba))
             run["outputs"][f"cutout_{view}"] = name
             run["parameters"][f"method_{view}"] = cutout.method
@@ -195,8 +113,8 @@ def _generate_stage(ctx: Context, asset: Asset, job: GenerateJob, generator, cut
         progress(0.96, "writing high_poly.glb")
         mesh = result.mesh
         vertex_coloured(mesh, result.colors, metallic=result.metallic, roughness=result.roughness)
-        path = asset.write_bytes("high_poly.glb", glb_bytes(mesh))
-        run["outputs"]["high_poly"] = "high_poly.glb"
+        path = asset.write_bytes(HIGH_POLY, glb_bytes(mesh))
+        run["outputs"]["high_poly"] = HIGH_POLY
         if result.attribute_volume is not None:
             asset.write_bytes(ATTRIBUTES, result.attribute_volume.to_bytes())
             run["outputs"]["attributes"] = ATTRIBUTES
@@ -224,13 +142,13 @@ def run_import_mesh(ctx: Context, source: Path, *, name: str, kind: str, up_axis
     asset = ctx.store.create(name=name, kind=kind, generator="import", seed=0,
                              parameters={"up_axis": up_axis, "source": source.name[:200]}, asset_id=asset_id,
                              owner=owner)
-    asset.write_file(f"inputs/upload{source.suffix.lower()}", source)
-    asset.update(lambda record: record.update(inputs=[{"file": f"inputs/upload{source.suffix.lower()}",
+    asset.write_file(upload_file(source.suffix.lower()), source)
+    asset.update(lambda record: record.update(inputs=[{"file": upload_file(source.suffix.lower()),
                                                        "original_name": source.name[:200]}]))
     with asset.stage("import_mesh", {"up_axis": up_axis}) as run:
         progress(0.6, "writing high_poly.glb")
-        path = asset.write_bytes("high_poly.glb", glb_bytes(mesh))
-        run["outputs"]["high_poly"] = "high_poly.glb"
+        path = asset.write_bytes(HIGH_POLY, glb_bytes(mesh))
+        run["outputs"]["high_poly"] = HIGH_POLY
         visual = mesh.visual.kind or "none"
         asset.update(lambda record: record.update(
             mesh={"faces": len(mesh.faces), "vertices": len(mesh.vertices),
@@ -238,4 +156,3 @@ def run_import_mesh(ctx: Context, source: Path, *, name: str, kind: str, up_axis
                   "bounds_m": np.round(mesh.bounds, 5).tolist(), "axes": "glTF (Y up, front faces +Z)"}))
     progress(1.0, "imported")
     return asset.read(), path
-

@@ -7,17 +7,28 @@ from pathlib import Path
 
 import numpy as np
 
-from .asset import Asset
-from .finishing import load_game_mesh, run_bake, run_export, run_postprocess
-from .gameready import PostSettings
-from .images import load_rgba, save_png
-from .pipeline import Context, GenerateJob, Progress, run_generate
-from .presets import get_preset
-from . import gpu
-from .meshfile import glb_bytes, vertex_coloured
-from .pipeline import charged_if_failed
-from .scene import SceneSettings, object_crop, place_objects, scene_layout, segment_scene, write_scene_zip
-from .scene.models import SceneRequest, choose_scene_model, quota_estimate, with_mesh
+from .. import gpu
+from ..asset import EXPORTS, HIGH_POLY, Asset, object_crop_file, scene_input_file
+from ..gameready import PostSettings
+from ..images import load_rgba, save_png
+from ..jobs import Context, Progress, charged_if_failed
+from ..meshfile import glb_bytes, vertex_coloured
+from ..presets import get_preset
+from ..scene import (
+    SceneSettings,
+    object_crop,
+    place_objects,
+    scene_layout,
+    segment_scene,
+    write_scene_zip,
+)
+from ..scene.models import SceneRequest, choose_scene_model, quota_estimate, with_mesh
+from .bake import run_bake
+from .export import run_export
+from .generate import GenerateJob, run_generate
+from .postprocess import run_postprocess
+from .stored import load_game_mesh
+
 
 @dataclass
 class SceneJob:
@@ -60,16 +71,16 @@ def run_scene(ctx: Context, job: SceneJob, progress: Progress) -> tuple[dict, Pa
         scene = ctx.store.create(name=job.name, kind="environment", generator=f"scene+{job.generator}",
                                  seed=job.seed, parameters={"preset": job.preset, **_settings_record(job)},
                                  asset_id=job.asset_id, owner=job.owner)
-        scene.write_file(f"inputs/0_scene{job.image.suffix.lower() or '.png'}", job.image)
-        scene.update(lambda record: record.update(inputs=[{"file": f"inputs/0_scene{job.image.suffix.lower()}",
+        scene.write_file(scene_input_file(job.image.suffix.lower()), job.image)
+        scene.update(lambda record: record.update(inputs=[{"file": scene_input_file(job.image.suffix.lower()),
                                                            "view": "scene", "original_name": job.image.name[:200]}]))
         with scene.stage("segment", {"max_objects": job.settings.max_objects,
                                      "background": job.settings.background}) as run:
             crops = []
             for obj, name in zip(segmentation.objects, names):
-                crop = scene.write_bytes(f"objects/{name}.png", save_png(object_crop(rgba, obj)))
+                crop = scene.write_bytes(object_crop_file(name), save_png(object_crop(rgba, obj)))
                 crops.append(crop)
-                run["outputs"][f"crop_{name}"] = f"objects/{name}.png"
+                run["outputs"][f"crop_{name}"] = object_crop_file(name)
             run["parameters"]["segmentation"] = segmentation.summary()
         if model is None:
             objects = _make_objects(ctx, job, scene, crops, names, check, progress)
@@ -94,7 +105,7 @@ def run_scene(ctx: Context, job: SceneJob, progress: Progress) -> tuple[dict, Pa
             packages[name] = run_export(asset, job.engine, job.export, _quiet, check)
         with scene.stage("export", {"engine": job.engine}) as run:
             layout = scene_layout(job.name, placed, camera, segmentation, use_fbx=_uses_fbx(packages))
-            path = write_scene_zip(scene.folder / "exports", layout, placed, packages, job.engine)
+            path = write_scene_zip(scene.folder / EXPORTS, layout, placed, packages, job.engine)
             run["outputs"][f"export_{job.engine}"] = str(path.relative_to(scene.folder))
         scene.update(lambda record: record.update(scene={
             "objects": [{"name": name, "asset_id": asset.asset_id, "ue5": entry["ue5"],
@@ -126,8 +137,8 @@ def _made_by_model(ctx: Context, job: SceneJob, scene: Asset, model, estimate: f
                 mesh = item.mesh.to_trimesh()
                 vertex_coloured(mesh, item.mesh.colors if item.mesh.colors is not None else
                                 np.full((len(item.mesh.vertices), 4), 200, np.uint8), metallic=0.0, roughness=0.8)
-                asset.write_bytes("high_poly.glb", glb_bytes(mesh))
-                made["outputs"]["high_poly"] = "high_poly.glb"
+                asset.write_bytes(HIGH_POLY, glb_bytes(mesh))
+                made["outputs"]["high_poly"] = HIGH_POLY
             run_postprocess(asset, _sized(job.post, float(item.size_m[2]) * 100.0), _quiet, check)
             objects.append(asset)
             run["outputs"][item.name] = asset.asset_id

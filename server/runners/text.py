@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import gpu
-from .images import save_png
-from .pipeline import Context, GenerateJob, Progress, run_generate
-from .text2image import ExpandedPrompt, ImagesRefused, text_to_image
-from .text2image.generate import image_seconds
-from .text2image.runner import plan
+from .. import gpu
+from ..images import save_png
+from ..jobs import Context, Progress
+from ..text2image import ExpandedPrompt, ImagesRefused, text_to_image
+from ..text2image.generate import image_seconds
+from ..text2image.runner import plan
+from .generate import GenerateJob, run_generate
 
 
 def check_text(prompt: str, options: dict, ctx: Context) -> ExpandedPrompt:
