@@ -241,3 +241,41 @@ class RunHooks:
 
     progress: Callable[[float, str], None] = _no_progress
     check_cancelled: Callable[[], None] = _never_cancelled
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where a model's code and weights are looked for: its checkout (env, default folder, files that mark it,
+    the GitHub repository and the vendor manifest pinning it), the libraries it imports, and its checkpoints
+    (role -> repository path) in the weights repository."""
+
+    source_env: str
+    default_folder: str
+    markers: tuple[str, ...]
+    repository: str
+    manifest: str
+    libraries: tuple[tuple[str, str], ...]
+    weights_env: str
+    weights_repo: str
+    checkpoints: dict
+
+
+def find_upstream(upstream: Upstream, checkout_problem: Callable[[Path], str | None] = lambda source: None,
+                  ready_problem: Callable[[Path], str | None] = lambda source: None
+                  ) -> tuple[Path | None, dict[str, str] | None, str]:
+    """(checkout, checkpoint files by role, how they were found), or (None, None, the first thing missing): the
+    checkout, its libraries, checkout_problem(checkout), a device, the weights, then ready_problem(checkout)."""
+    source, where = source_folder(upstream.source_env, upstream.default_folder, upstream.markers,
+                                  upstream.repository, upstream.manifest)
+    if source is None:
+        return None, None, where
+    problem = missing_library(upstream.libraries) or checkout_problem(source) or cuda_problem()
+    if problem:
+        return None, None, problem
+    files, weights = weight_files(upstream.weights_env, upstream.weights_repo, tuple(upstream.checkpoints.values()))
+    if files is None:
+        return None, None, weights
+    problem = ready_problem(source)
+    if problem:
+        return None, None, problem
+    return source, {role: files[path] for role, path in upstream.checkpoints.items()}, f"{where}, {weights}"

@@ -35,17 +35,15 @@ from . import mixamo
 from .common import (
     ModelRigOptions,
     RunHooks,
+    Upstream,
     checked_mesh,
-    cuda_problem,
     device,
+    find_upstream,
     influences,
     local_file,
-    missing_library,
     model_options,
     nearest_bone,
-    source_folder,
     upstream_on_path,
-    weight_files,
 )
 
 NAME = "make_it_animatable"
@@ -261,6 +259,17 @@ def hands_points(vertices: np.ndarray, faces: np.ndarray, centres: list[np.ndarr
     return np.concatenate(parts)
 
 
+UPSTREAM_PLACES = Upstream(SOURCE_ENV, DEFAULT_FOLDER, SOURCE_MARKERS, UPSTREAM, MANIFEST, LIBRARIES, WEIGHTS_ENV,
+                           REPO, CHECKPOINTS)
+
+
+def _template_problem(source: Path) -> str | None:
+    if (source / TEMPLATE).is_file():
+        return None
+    return (f"the Mixamo skeleton template {TEMPLATE} is missing from {source} (from the Hugging Face dataset "
+            f"{TEMPLATE_REPO}, gated: accept its terms and download bones.fbx)")
+
+
 class MakeItAnimatable:
     """The rig method 'make_it_animatable'."""
 
@@ -270,23 +279,7 @@ class MakeItAnimatable:
     uses_gpu = True
 
     def _ready(self) -> tuple[Path | None, dict[str, str] | None, str]:
-        source, where = source_folder(SOURCE_ENV, DEFAULT_FOLDER, SOURCE_MARKERS, UPSTREAM, MANIFEST)
-        if source is None:
-            return None, None, where
-        problem = missing_library(LIBRARIES)
-        if problem:
-            return None, None, problem
-        if not (source / TEMPLATE).is_file():
-            return None, None, (f"the Mixamo skeleton template {TEMPLATE} is missing from {source} (from the Hugging "
-                                f"Face dataset {TEMPLATE_REPO}, gated: accept its terms and download bones.fbx)")
-        problem = cuda_problem()
-        if problem:
-            return None, None, problem
-        files, weights = weight_files(WEIGHTS_ENV, REPO, tuple(CHECKPOINTS.values()))
-        if files is None:
-            return None, None, weights
-        by_role = {role: files[path] for role, path in CHECKPOINTS.items()}
-        return source, by_role, f"{where}, {weights}"
+        return find_upstream(UPSTREAM_PLACES, checkout_problem=_template_problem)
 
     def availability(self) -> tuple[bool, str]:
         source, _, reason = self._ready()

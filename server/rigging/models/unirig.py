@@ -34,19 +34,17 @@ from .common import (
     FRONT,
     ModelRigOptions,
     RunHooks,
+    Upstream,
     checked_mesh,
-    cuda_problem,
     device,
+    find_upstream,
     influences,
     lean,
     local_file,
-    missing_library,
     model_options,
     nearest_bone,
     sound_tails,
-    source_folder,
     upstream_on_path,
-    weight_files,
 )
 
 NAME = "unirig"
@@ -280,6 +278,23 @@ def skeleton_from(bones: dict, centre: np.ndarray, half: float):
     return list(names), parents, heads, tails
 
 
+UPSTREAM_PLACES = Upstream(SOURCE_ENV, DEFAULT_FOLDER, SOURCE_MARKERS, UPSTREAM, MANIFEST, LIBRARIES, WEIGHTS_ENV,
+                           REPO, CHECKPOINTS)
+
+
+def _configs_problem(source: Path) -> str | None:
+    """Why the checkout's configs cannot serve: unreadable, or the transformer config they name is absent."""
+    try:
+        llm = stage_configs(str(source), SKELETON_TASK).model.llm.pretrained_model_name_or_path
+    except (ForgeError, AttributeError, KeyError, TypeError, ValueError, OSError) as exc:
+        return f"UniRig's configs in {source} do not read as the pinned commit's ({exc})"
+    if not Path(str(llm)).is_dir() and not cached_on_hub(str(llm), "config.json") \
+            and os.environ.get(DOWNLOAD_ENV) != "1":
+        return (f"the skeleton model's transformer config {llm} (config.json) is not in the Hugging Face cache: "
+                f"download it, or set {DOWNLOAD_ENV}=1")
+    return None
+
+
 class UniRig:
     """The rig method 'unirig'."""
 
@@ -289,27 +304,7 @@ class UniRig:
     uses_gpu = True
 
     def _ready(self) -> tuple[Path | None, dict[str, str] | None, str]:
-        source, where = source_folder(SOURCE_ENV, DEFAULT_FOLDER, SOURCE_MARKERS, UPSTREAM, MANIFEST)
-        if source is None:
-            return None, None, where
-        problem = missing_library(LIBRARIES)
-        if problem:
-            return None, None, problem
-        problem = cuda_problem()
-        if problem:
-            return None, None, problem
-        files, weights = weight_files(WEIGHTS_ENV, REPO, tuple(CHECKPOINTS.values()))
-        if files is None:
-            return None, None, weights
-        try:
-            llm = stage_configs(str(source), SKELETON_TASK).model.llm.pretrained_model_name_or_path
-        except (ForgeError, AttributeError, KeyError, TypeError, ValueError, OSError) as exc:
-            return None, None, f"UniRig's configs in {source} do not read as the pinned commit's ({exc})"
-        if not Path(str(llm)).is_dir() and not cached_on_hub(str(llm), "config.json") \
-                and os.environ.get(DOWNLOAD_ENV) != "1":
-            return None, None, (f"the skeleton model's transformer config {llm} (config.json) is not in the Hugging "
-                                f"Face cache: download it, or set {DOWNLOAD_ENV}=1")
-        return source, {role: files[path] for role, path in CHECKPOINTS.items()}, f"{where}, {weights}"
+        return find_upstream(UPSTREAM_PLACES, ready_problem=_configs_problem)
 
     def availability(self) -> tuple[bool, str]:
         source, _, reason = self._ready()
