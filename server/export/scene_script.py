@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ..errors import InputError
 from .naming import check_name
+from .unreal_report import REPORTING
 
 BODY = r'''
 import os
@@ -22,50 +23,11 @@ import runpy
 import unreal
 
 REPORT = {"done": [], "skipped": [], "failed": [], "checked": [], "mismatch": []}
+LOG_PREFIX = "[Open3DForge scene]"
 SPAWNED = []  # (object entry, actor, mesh) of this run, for the self-check
 
 
-def _say(kind, message):
-    REPORT[kind].append(message)
-    line = "[Open3DForge scene] %s: %s" % (kind, message)
-    logger = getattr(unreal, {"failed": "log_error", "mismatch": "log_error",
-                              "skipped": "log_warning"}.get(kind, "log"), None)
-    if logger is not None:
-        logger(line)
-    else:
-        print(line)
-
-
-def done(message):
-    _say("done", message)
-
-
-def skipped(message):
-    _say("skipped", message)
-
-
-def failed(message):
-    _say("failed", message)
-
-
-def checked(message):
-    _say("checked", message)
-
-
-def mismatch(message):
-    _say("mismatch", message)
-
-
-def lookup(dotted):
-    """unreal.<dotted> or None when this editor has no such attribute."""
-    obj = unreal
-    for part in dotted.split("."):
-        if not hasattr(obj, part):
-            return None
-        obj = getattr(obj, part)
-    return obj
-
-
+''' + REPORTING + r'''
 def method(obj, name):
     return getattr(obj, name) if obj is not None and hasattr(obj, name) else None
 

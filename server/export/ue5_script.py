@@ -23,6 +23,7 @@ with a line saying so; the self-check reads back what was made, or says why noth
 from __future__ import annotations
 
 from ..errors import InputError
+from .unreal_report import REPORTING
 
 # The UE5 Mannequin's skeleton where the Third Person template puts it (Content/Characters/Mannequins/Meshes).
 MANNEQUIN_SKELETONS = ["/Game/Characters/Mannequins/Meshes/SK_Mannequin"]
@@ -50,52 +51,13 @@ import os
 import unreal
 
 REPORT = {"done": [], "skipped": [], "failed": [], "checked": [], "mismatch": []}
+LOG_PREFIX = "[Open3DForge]"
 BUILT = {"material_name": None, "texture_nodes": {}, "skeleton": None,  # what this run made, for the self-check
          "ik_rig": None, "ik_rig_note": None, "ik_root": None, "ik_chains": [],
          "retargeter": None, "retargeter_note": None, "retarget_source": None}
 
 
-def _say(kind, message):
-    REPORT[kind].append(message)
-    line = "[Open3DForge] %s: %s" % (kind, message)
-    logger = getattr(unreal, {"failed": "log_error", "mismatch": "log_error",
-                              "skipped": "log_warning"}.get(kind, "log"), None)
-    if logger is not None:
-        logger(line)  # the Output Log, coloured by severity
-    else:
-        print(line)
-
-
-def done(message):
-    _say("done", message)
-
-
-def skipped(message):
-    _say("skipped", message)
-
-
-def failed(message):
-    _say("failed", message)
-
-
-def checked(message):
-    _say("checked", message)
-
-
-def mismatch(message):
-    _say("mismatch", message)
-
-
-def lookup(dotted):
-    """unreal.<dotted> or None when this editor has no such attribute."""
-    obj = unreal
-    for part in dotted.split("."):
-        if not hasattr(obj, part):
-            return None
-        obj = getattr(obj, part)
-    return obj
-
-
+''' + REPORTING + r'''
 def set_prop(obj, name, value, what):
     """obj.set_editor_property(name, value); a property this version lacks is reported, not fatal."""
     if value is None:
