@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ..errors import InputError
 from .naming import check_name
-from .unreal_report import REPORTING
+from .unreal_preamble import PREAMBLE
 
 BODY = r'''
 import os
@@ -27,7 +27,7 @@ LOG_PREFIX = "[Open3DForge scene]"
 SPAWNED = []  # (object entry, actor, mesh) of this run, for the self-check
 
 
-''' + REPORTING + r'''
+''' + PREAMBLE + r'''
 def method(obj, name):
     return getattr(obj, name) if obj is not None and hasattr(obj, name) else None
 
@@ -35,25 +35,6 @@ def method(obj, name):
 def get_prop(obj, name):
     try:
         return obj.get_editor_property(name)
-    except Exception:
-        return None
-
-
-def source_dir():
-    if SOURCE_DIR:
-        return SOURCE_DIR
-    here = globals().get("__file__")
-    if not here:
-        raise RuntimeError("set SOURCE_DIR at the top of this script to the folder of the unzipped scene")
-    return os.path.dirname(os.path.abspath(here))
-
-
-def subsystem(class_name):
-    cls = lookup(class_name)
-    if cls is None or lookup("get_editor_subsystem") is None:
-        return None
-    try:
-        return unreal.get_editor_subsystem(cls)
     except Exception:
         return None
 

@@ -23,7 +23,7 @@ with a line saying so; the self-check reads back what was made, or says why noth
 from __future__ import annotations
 
 from ..errors import InputError
-from .unreal_report import REPORTING
+from .unreal_preamble import PREAMBLE
 
 # The UE5 Mannequin's skeleton where the Third Person template puts it (Content/Characters/Mannequins/Meshes).
 MANNEQUIN_SKELETONS = ["/Game/Characters/Mannequins/Meshes/SK_Mannequin"]
@@ -57,7 +57,7 @@ BUILT = {"material_name": None, "texture_nodes": {}, "skeleton": None,  # what t
          "retargeter": None, "retargeter_note": None, "retarget_source": None}
 
 
-''' + REPORTING + r'''
+''' + PREAMBLE + r'''
 def set_prop(obj, name, value, what):
     """obj.set_editor_property(name, value); a property this version lacks is reported, not fatal."""
     if value is None:
@@ -86,15 +86,6 @@ def get_prop(obj, name, what):
     except Exception as exc:
         skipped("%s.%s: %s" % (what, name, exc))
         return None
-
-
-def source_dir():
-    if SOURCE_DIR:
-        return SOURCE_DIR
-    here = globals().get("__file__")
-    if not here:
-        raise RuntimeError("set SOURCE_DIR at the top of this script to the folder of the unzipped files")
-    return os.path.dirname(os.path.abspath(here))
 
 
 def engine_version():
@@ -784,16 +775,6 @@ def assign_material(mesh, material):
         done("%s slot 0 uses %s" % (MESH_ASSET, name))
     else:
         skipped("%s: no material slots to assign %s to" % (MESH_ASSET, name))
-
-
-def subsystem(class_name):
-    cls = lookup(class_name)
-    if cls is None or lookup("get_editor_subsystem") is None:
-        return None
-    try:
-        return unreal.get_editor_subsystem(cls)
-    except Exception:
-        return None
 
 
 def lod_importer():

@@ -1,8 +1,8 @@
-"""The reporting every generated Unreal editor script shares: done/skipped/failed/checked/mismatch lines in the
-Output Log (coloured by severity) and in REPORT, and `lookup` for attributes an editor version may lack. The
-script defines REPORT and LOG_PREFIX before this text."""
+"""What every generated Unreal editor script starts with: done/skipped/failed/checked/mismatch lines in the
+Output Log (coloured by severity) and in REPORT, `lookup` and `subsystem` for what an editor version may lack,
+and `source_dir` (the unzipped files). The script defines REPORT, LOG_PREFIX and SOURCE_DIR before this text."""
 
-REPORTING = r'''
+PREAMBLE = r'''
 def _say(kind, message):
     REPORT[kind].append(message)
     line = "%s %s: %s" % (LOG_PREFIX, kind, message)
@@ -42,6 +42,25 @@ def lookup(dotted):
             return None
         obj = getattr(obj, part)
     return obj
+
+
+def source_dir():
+    if SOURCE_DIR:
+        return SOURCE_DIR
+    here = globals().get("__file__")
+    if not here:
+        raise RuntimeError("set SOURCE_DIR at the top of this script to the folder of the unzipped files")
+    return os.path.dirname(os.path.abspath(here))
+
+
+def subsystem(class_name):
+    cls = lookup(class_name)
+    if cls is None or lookup("get_editor_subsystem") is None:
+        return None
+    try:
+        return unreal.get_editor_subsystem(cls)
+    except Exception:
+        return None
 
 
 '''
