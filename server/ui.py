@@ -86,6 +86,7 @@ def build_ui(api: ForgeApi, heavy: dict) -> None:
             with gr.Row():
                 library_engine = gr.Dropdown(["ue5", "unity", "godot"], value="ue5", label="Engine")
                 reexport = gr.Button("Export again", variant="primary")
+                rerun = gr.Button("Finish again with the Create tab's settings")
             library_package = gr.File(label="Engine package")
             library_checklist = gr.Dataframe(headers=CHECK_HEADERS, label="Game-ready checklist", interactive=False)
 
@@ -235,6 +236,21 @@ def build_ui(api: ForgeApi, heavy: dict) -> None:
         return deliver(path)
 
     reexport.click(ui_reexport, [current, library_engine], library_package, **PRIVATE, **heavy)
+
+    @endpoint
+    def ui_rerun(data: dict, request: gr.Request, progress=gr.Progress()):
+        """Post-process, rig, bake and export the picked asset again with the Create tab's settings."""
+        asset_id = data[current]
+        if not asset_id:
+            raise gr.Error("Pick an asset in the library first.")
+        options = {key: value for key, value in options_of(data).items() if key not in ("prompt", "generate")}
+        record_json, path = api.forge(None, "", "", data[preset], {**options, "asset_id": asset_id},
+                                      progress_of(progress), owner=owner_of(request))
+        glb, rows, full, _ = shown(asset_id, request)
+        return deliver(path), rows, glb, rows, full
+
+    rerun.click(ui_rerun, {current, *create_inputs}, [library_package, library_checklist, viewer, checklist, record],
+                **PRIVATE, **heavy)
 
     @endpoint
     def ui_rig(data: dict, request: gr.Request, progress=gr.Progress()):

@@ -37,6 +37,14 @@ def _choose(page, label: str, option: str, exact: bool = False) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
+def _stages(folder) -> list[dict]:
+    """The stage runs of the one asset the browser tests make, read from its record."""
+    import json
+
+    (record,) = (folder / "workspace").glob("*/asset.json")
+    return json.loads(record.read_text())["stages"]
+
+
 def _shows_the_model(path) -> float:
     pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)
     return float((np.abs(pixels - BACKGROUND).sum(axis=-1) > 60).mean())
@@ -96,6 +104,14 @@ def test_the_library_shows_the_asset_and_exports_it_again_for_godot(session):
     page.get_by_role("button", name="Export again").click()
     page.wait_for_function("() => document.body.innerText.replace(/\\s/g, '').includes('Browser_L_Godot.zip')", timeout=JOB_MS)
     page.screenshot(path=str(folder / "library_exported.png"), full_page=True)
+    runs_before = len(_stages(folder))
+    page.get_by_role("button", name="Finish again with the Create tab's settings").click()
+    page.wait_for_function(f"() => {{ const t = document.body.innerText.replace(/\\s/g, ''); "
+                           f"return t.includes('Browser_L_UE5.zip') && !t.includes('Browser_L_Godot.zip'); }}",
+                           timeout=JOB_MS)
+    stages = _stages(folder)[runs_before:]
+    assert [run["stage"] for run in stages] == ["postprocess", "bake", "export"]
+    assert stages[0]["parameters"]["target_triangles"] == 1500  # the Create tab's control, not the preset's
     shot = np.asarray(Image.open(folder / "library.png").convert("RGB")).astype(int)
     assert np.abs(shot - shot.mean(axis=(0, 1))).sum(axis=-1).max() > 100  # the gallery shows a picture
 
