@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from .cache import StageCache, digest
-from .errors import InputError
+from .errors import Cancelled, InputError
 from .meshdata import MeshArrays
 from .stages import cleanup as cleanup_stage
 from .stages import collision as collision_stage
@@ -136,23 +136,29 @@ def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: 
     # Collision needs only the decimated shape (the unwrap splits vertices, it does not move them), and CoACD
     # runs in a subprocess: it starts now and works beside the unwrap, the LODs and the error measurement.
     hull_key = digest(key, "collision", settings.collision, settings.max_hulls, settings.max_hull_vertices)
-    collision = _BackgroundStage("collision", hull_key, cache, lambda: _collision(low, settings, check_cancelled)) \
+    collision = _BackgroundStage("collision", hull_key, cache,
+                                 lambda check: _collision(low, settings, check), check_cancelled) \
         if settings.collision else None
-    # Padding scales with the texture size, so one unwrap serves every size unless a density is asked for.
-    unwrap_size = settings.texture_size if settings.texel_density else 2048
-    key = digest(key, "unwrap", settings.texel_density, unwrap_size)
-    (lod0,) = stage("unwrap", key, lambda: [uv_stage.unwrap(low, texture_size=unwrap_size,
-                                                            texel_density=settings.texel_density)], 0.45)
-    lod_key = digest(key, "lods", settings.lod_ratios)
-    lods = stage("lods", lod_key, lambda: lod_stage.make_lods(lod0, settings.lod_ratios), 0.6)
+    try:
+        # Padding scales with the texture size, so one unwrap serves every size unless a density is asked for.
+        unwrap_size = settings.texture_size if settings.texel_density else 2048
+        key = digest(key, "unwrap", settings.texel_density, unwrap_size)
+        (lod0,) = stage("unwrap", key, lambda: [uv_stage.unwrap(low, texture_size=unwrap_size,
+                                                                texel_density=settings.texel_density)], 0.45)
+        lod_key = digest(key, "lods", settings.lod_ratios)
+        lods = stage("lods", lod_key, lambda: lod_stage.make_lods(lod0, settings.lod_ratios), 0.6)
 
-    check_cancelled()
-    progress(0.75, "measuring the decimation error")
-    started = time.perf_counter()
-    # Against the early reduction when there was one: it is within a small fraction of LOD0's error of the input.
-    deviation = decimate_stage.surface_deviation(reference, lod0, samples=20000)
-    deviation["reference_triangles"] = reference.face_count
-    timings["deviation"] = round(time.perf_counter() - started, 3)
+        check_cancelled()
+        progress(0.75, "measuring the decimation error")
+        started = time.perf_counter()
+        # Against the early reduction when there was one: within a small fraction of LOD0's error of the input.
+        deviation = decimate_stage.surface_deviation(reference, lod0, samples=20000)
+        deviation["reference_triangles"] = reference.face_count
+        timings["deviation"] = round(time.perf_counter() - started, 3)
+    except BaseException:
+        if collision is not None:
+            collision.abandon()  # its CoACD is killed at its next look instead of running on for nobody
+        raise
     hulls = []
     if collision is not None:
         progress(0.85, "collision")
@@ -179,21 +185,33 @@ def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: 
 
 
 class _BackgroundStage:
-    """A cached stage computed in a thread while the caller goes on (for stages that wait on a subprocess)."""
+    """A cached stage computed in a thread while the caller goes on (for stages that wait on a subprocess).
 
-    def __init__(self, name: str, key: str, cache: StageCache, compute):
+    compute(check) gets a cancel check that raises when the job's own check does, or once abandon() was called.
+    """
+
+    def __init__(self, name: str, key: str, cache: StageCache, compute, check_cancelled: Callable[[], None]):
         self.seconds, self.cached, self._error, self._value = 0.0, False, None, None
+        self._abandoned = threading.Event()
+
+        def check() -> None:
+            if self._abandoned.is_set():
+                raise Cancelled(f"the {name} stage was abandoned: the stages beside it failed")
+            check_cancelled()
 
         def run():
             started = time.perf_counter()
             try:
-                self._value, self.cached = cache.meshes(name, key, compute)
+                self._value, self.cached = cache.meshes(name, key, lambda: compute(check))
             except BaseException as exc:  # handed to the caller in result()
                 self._error = exc
             self.seconds = round(time.perf_counter() - started, 3)
 
         self._thread = threading.Thread(target=run, name=f"o3f-{name}", daemon=True)
         self._thread.start()
+
+    def abandon(self) -> None:
+        self._abandoned.set()
 
     def result(self):
         self._thread.join()
