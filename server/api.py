@@ -218,9 +218,7 @@ class ForgeApi:
 
     def decimate_preview(self, asset_id: Any, target_triangles: Any, *, owner: str = LOCAL) -> tuple[str, str]:
         """A quick fast-simplification of the high poly for the UI slider: (JSON with the count, GLB path)."""
-        if isinstance(target_triangles, bool) or not isinstance(target_triangles, (int, float)) \
-                or not 100 <= target_triangles <= 500_000:
-            raise InputError("target_triangles", target_triangles, "a whole number from 100 to 500000")
+        POSTPROCESS.field("target_triangles").check(target_triangles, "target_triangles")
         asset = self.ctx.store.open(asset_id, owner)
         with self.ctx.flags.claim(asset.asset_id):  # it writes into the asset folder like any other job
             mesh = read_high_poly(asset)

@@ -12,6 +12,7 @@ import numpy as np
 from .cache import StageCache, digest
 from .errors import Cancelled, InputError
 from .meshdata import MeshArrays
+from .schema import POSTPROCESS, plain_value
 from .stages import cleanup as cleanup_stage
 from .stages import collision as collision_stage
 from .stages import decimate as decimate_stage
@@ -23,9 +24,6 @@ from .stages import symmetry as symmetry_stage
 from .stages import uv as uv_stage
 
 Progress = Callable[[float, str], None]
-PIVOTS = ("bottom_centre", "centre", "custom")
-REPAIR_MODES = ("auto", "on", "off")
-SYMMETRY = ("off", "x", "y")
 
 
 @dataclass
@@ -47,27 +45,18 @@ class PostSettings:
     stable_pose: bool = False
 
     def validate(self) -> "PostSettings":
-        if isinstance(self.target_triangles, bool) or not isinstance(self.target_triangles, int) \
-                or not 100 <= self.target_triangles <= 500_000:
-            raise InputError("target_triangles", self.target_triangles, "a whole number from 100 to 500000")
-        if self.texture_size not in {2**k for k in range(8, 14)}:
-            raise InputError("texture_size", self.texture_size, "a power of two from 256 to 8192")
-        if self.symmetry not in SYMMETRY:
-            raise InputError("symmetry", self.symmetry, f"one of {', '.join(SYMMETRY)}")
-        if self.repair not in REPAIR_MODES:
-            raise InputError("repair", self.repair, f"one of {', '.join(REPAIR_MODES)}")
-        if self.pivot not in PIVOTS:
-            raise InputError("pivot", self.pivot, f"one of {', '.join(PIVOTS)}")
-        if self.pivot == "custom" and (self.pivot_point is None or len(self.pivot_point) != 3):
+        """Each field by the schema's rule (server/schema.py: the one place a postprocess setting is checked)."""
+        for name in CHECKED:
+            value = getattr(self, name)
+            if value is not None or not POSTPROCESS.field(name).nullable:
+                setattr(self, name, POSTPROCESS.field(name).check(plain_value(value), name))
+        if self.pivot == "custom" and self.pivot_point is None:
             raise InputError("pivot_point", self.pivot_point, "[x, y, z] in metres for a custom pivot")
-        if self.height_cm is not None and not 0.1 <= float(self.height_cm) <= 100_000:
-            raise InputError("height_cm", self.height_cm, "a height from 0.1 to 100000 cm, or null to keep the size")
-        if not 1 <= int(self.max_hulls) <= 64:
-            raise InputError("max_hulls", self.max_hulls, "1 to 64 hulls")
-        if not 8 <= int(self.max_hull_vertices) <= 255:
-            raise InputError("max_hull_vertices", self.max_hull_vertices, "8 to 255 vertices per hull")
-        self.lod_ratios = lod_stage.validate_ratios(self.lod_ratios)
         return self
+
+
+CHECKED = ("target_triangles", "texture_size", "texel_density", "lod_ratios", "symmetry", "repair", "collision",
+           "max_hulls", "max_hull_vertices", "pivot", "pivot_point", "height_cm", "stable_pose")
 
 
 @dataclass

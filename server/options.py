@@ -11,7 +11,7 @@ from .errors import InputError
 from .gameready import PostSettings
 from .generators.base import VIEW_LABELS
 from .presets import get_preset
-from .schema import BAKE, EXPORT, GENERATE, POSTPROCESS, parse
+from .schema import BAKE, EXPORT, GENERATE, POSTPROCESS, SEED, parse, plain_value
 from .stages.background import rembg_status
 from .stages.paint_hidden import PaintSettings
 
@@ -127,9 +127,7 @@ def bake_settings(opts: dict, preset_name: str | None, unwrapped: int | None = N
 
 
 def seed_value(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, float)) or int(seed) != seed or not 0 <= seed < 2**31:
-        raise InputError("seed", seed, "a whole number from 0 to 2147483647")
-    return int(seed)
+    return SEED.check(plain_value(seed), "seed")
 
 
 def generate_settings(opts: dict, preset_data: dict) -> tuple[dict, str]:

@@ -182,6 +182,7 @@ def parse(options: Any, argument: str = "options") -> dict:
 
 
 F = Field
+SEED = F("seed", "int", 0, "Random seed: the same seed and inputs give the same result", low=0, high=2 ** 31 - 1)
 GENERATE = Stage("generate", "Images or a prompt to a coloured high poly.", (
     F("kind", "choice", "prop", "What the asset is: props stand, characters get rigged, environments are large",
       choices=("prop", "character", "environment")),

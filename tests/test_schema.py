@@ -95,3 +95,22 @@ def test_each_endpoint_refuses_in_the_schemas_words(api, box, stage, field):
     else:
         pytest.fail(f"{field.name}={value!r} passed the schema")
 
+
+def test_no_stage_setting_is_checked_by_a_rule_of_its_own_outside_the_schema():
+    """A range the schema states ('from 100 to 500000') written again in another server module is a second rule
+    that can drift from the first: every stage must check through the schema's field."""
+    import ast
+
+    from server.schema import SEED, _plain
+
+    ranges = {f"from {_plain(f.low)} to {_plain(f.high)}" for stage in STAGES.values() for f in stage.fields
+              if f.low is not None} | {f"from {_plain(SEED.low)} to {_plain(SEED.high)}"}
+    root = Path(__file__).resolve().parents[1] / "server"
+    found = []
+    for path in root.rglob("*.py"):
+        if path.name == "schema.py" or "__pycache__" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found += [f"{path.name}:{node.lineno}: {text}" for text in ranges if text in node.value]
+    assert found == []

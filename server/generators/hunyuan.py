@@ -14,6 +14,7 @@ from PIL import Image
 
 from .. import gpu
 from ..errors import ForgeError, InputError, RefusedInput
+from ..schema import GENERATE, plain_value
 from .base import (
     DOWNLOAD_ENV,
     GeneratedMesh,
@@ -143,8 +144,7 @@ def plan(settings: dict, view_count: int) -> Plan:
     if VARIANTS[variant].multiview != (view_count > 1):
         raise InputError("options.variant", variant, "mv or mv-turbo for 2 to 4 views, another variant for one")
     height = settings.get("height", 1.0)
-    if isinstance(height, bool) or not isinstance(height, (int, float)) or not 0.01 <= height <= 1000:
-        raise InputError("options.height", height, "a height from 0.01 to 1000 m")
+    height = GENERATE.field("height").check(plain_value(height), "options.height")
     texture = settings.get("texture", False)
     if not isinstance(texture, bool):
         raise InputError("options.texture", texture, "true or false")

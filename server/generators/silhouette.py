@@ -12,6 +12,7 @@ from scipy.spatial import cKDTree
 from skimage import measure
 
 from ..errors import ForgeError, RefusedInput
+from ..schema import GENERATE, plain_value
 from .base import GeneratedMesh, GenerationRequest
 
 SIDE_VIEWS = ("front", "back", "left", "right")
@@ -103,10 +104,8 @@ def _pixel_of(view: str, sil: Silhouette, points: np.ndarray) -> tuple[np.ndarra
 
 def _settings(request: GenerationRequest) -> dict:
     settings = {**DEFAULTS, **{k: v for k, v in request.settings.items() if k in DEFAULTS}}
-    if not 0.05 <= float(settings["thickness"]) <= 4.0:
-        raise ForgeError(f"thickness={settings['thickness']!r}: expected a number from 0.05 to 4")
-    if not 32 <= int(settings["resolution"]) <= 512:
-        raise ForgeError(f"resolution={settings['resolution']!r}: expected 32 to 512 voxels")
+    for name in ("thickness", "resolution"):  # the schema's rule, for callers that skipped the API
+        settings[name] = GENERATE.field(name).check(plain_value(settings[name]), name)
     return settings
 
 

@@ -19,6 +19,7 @@ from scipy.spatial import QhullError
 
 from ..errors import Cancelled, ForgeError, InputError
 from ..meshdata import MeshArrays
+from ..schema import POSTPROCESS, plain_value
 
 # PhysX (UE's physics) caps a convex mesh at 255 vertices.
 MAX_UCX_VERTICES = 255
@@ -284,8 +285,7 @@ def _check_collision_args(mesh, max_hulls, max_hull_vertices, threshold, timeout
                          "a MeshArrays with at least one face")
     if not np.isfinite(mesh.vertices).all():
         raise InputError("mesh", "non-finite vertex coordinates", "finite vertex coordinates")
-    if isinstance(max_hulls, bool) or not isinstance(max_hulls, (int, np.integer)) or not 1 <= max_hulls <= 256:
-        raise InputError("max_hulls", max_hulls, "a whole number from 1 to 256")
+    max_hulls = POSTPROCESS.field("max_hulls").check(plain_value(max_hulls), "max_hulls")
     if (isinstance(max_hull_vertices, bool) or not isinstance(max_hull_vertices, (int, np.integer))
             or not 4 <= max_hull_vertices <= MAX_UCX_VERTICES):
         raise InputError("max_hull_vertices", max_hull_vertices, f"a whole number from 4 to {MAX_UCX_VERTICES}")

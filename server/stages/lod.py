@@ -7,18 +7,16 @@ import pymeshlab
 
 from ..errors import InputError
 from ..meshdata import MeshArrays
+from ..schema import POSTPROCESS, plain_value
 from .uv import smooth_normals_on_split_mesh
 
 DEFAULT_RATIOS = (1.0, 0.5, 0.25)
 
 
 def validate_ratios(ratios) -> tuple[float, ...]:
-    ratios = tuple(float(r) for r in ratios)
-    if len(ratios) != 3 or ratios[0] != 1.0 or not all(0.01 <= r <= 1.0 for r in ratios):
-        raise InputError("lod_ratios", list(ratios), "three shares of LOD0's triangles starting with 1.0, e.g. [1, 0.5, 0.25]")
-    if not ratios[0] > ratios[1] > ratios[2]:
-        raise InputError("lod_ratios", list(ratios), "falling shares, e.g. [1, 0.5, 0.25]")
-    return ratios
+    """LOD shares by the schema's rule: three falling shares of LOD0's triangles starting with 1."""
+    return POSTPROCESS.field("lod_ratios").check([plain_value(r) for r in ratios] if isinstance(ratios, (list, tuple))
+                                                 else ratios, "lod_ratios")
 
 
 def decimate_keeping_uvs(lod0: MeshArrays, target_faces: int) -> MeshArrays:

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import xatlas
 
-from ..errors import InputError
 from ..meshdata import MeshArrays
+from ..schema import POSTPROCESS, plain_value
 
 HARD_ANGLE_DEG = 66.0
 
@@ -77,10 +77,8 @@ def unwrap(mesh: MeshArrays, *, texture_size: int = 2048, texel_density: float |
     is the same at every texture size. Normals of the result are smooth except across seams whose sides
     meet at more than HARD_ANGLE_DEG (hard edges sit on seams).
     """
-    if texture_size not in {2**k for k in range(6, 14)}:
-        raise InputError("texture_size", texture_size, "a power of two from 64 to 8192")
-    if texel_density is not None and not (0 < texel_density <= 1024):
-        raise InputError("texel_density", texel_density, "texels per centimetre, above 0 and at most 1024")
+    texture_size = POSTPROCESS.field("texture_size").check(plain_value(texture_size), "texture_size")
+    texel_density = POSTPROCESS.field("texel_density").check(plain_value(texel_density), "texel_density")
     padding = padding_for(texture_size) if padding is None else int(padding)
     texels_per_metre = 0.0 if texel_density is None else texel_density * 100.0
     pack_scale = PACK_TEXELS / texture_size  # pack texels per texture texel

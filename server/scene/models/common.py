@@ -12,6 +12,7 @@ from PIL import Image
 
 from ...errors import InputError
 from ...meshdata import MeshArrays
+from ...schema import SEED, plain_value
 from ..camera import SceneCamera
 from ..place import PlacedObject
 from ..segment import SceneSegmentation, as_rgba
@@ -84,9 +85,7 @@ def checked_request(request: SceneRequest, model: str, max_objects: int) -> tupl
         if obj.mask.shape != rgba.shape[:2] or not obj.mask.any():
             raise InputError(f"segmentation.objects[{index}].mask", f"{obj.mask.shape}, {int(obj.mask.sum())} pixels",
                              "a non-empty mask the size of the image")
-    seed = request.seed
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 31:
-        raise InputError("seed", seed, "a whole number from 0 to 2147483647")
+    SEED.check(plain_value(request.seed), "seed")
     names = list(request.names) if request.names is not None else [f"Object_{i:02d}" for i in range(1, count + 1)]
     if len(names) != count or len(set(names)) != count or not all(isinstance(n, str) and n for n in names):
         raise InputError("names", names, f"{count} different non-empty names")
