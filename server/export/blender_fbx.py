@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .blender_job import job_main
 from .fbx_settings import FBX_SETTINGS
 
 
@@ -163,15 +164,20 @@ def export_file(bpy, spec: dict, objects: list) -> None:
         _fail(f"the FBX exporter did not write {path} (returned {sorted(result)})")
 
 
+def empty_metric_scene(bpy) -> None:
+    """Blender's factory settings with nothing in the scene, 1 unit = 1 m (the exporter turns it into cm)."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.unit_settings.system = "METRIC"
+    scene.unit_settings.scale_length = 1.0
+
+
 def run(job_path: str) -> dict:
     started = time.perf_counter()
     job = json.loads(Path(job_path).read_text())
     import bpy  # only here: this module runs in its own process
 
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
-    scene.unit_settings.system = "METRIC"
-    scene.unit_settings.scale_length = 1.0  # 1 Blender unit = 1 m; the exporter turns it into cm
+    empty_metric_scene(bpy)
     written = []
     with np.load(job["npz"]) as data:
         for spec in job["files"]:
@@ -187,14 +193,5 @@ def run(job_path: str) -> dict:
             "seconds": round(time.perf_counter() - started, 3)}
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m server.export.blender_fbx JOB.json", file=sys.stderr)
-        return 2
-    result = run(argv[0])
-    print(json.dumps(result), flush=True)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(job_main(sys.argv[1:], "server.export.blender_fbx", run))

@@ -26,9 +26,7 @@ Z up, front -Y). On success it prints one JSON line {"ok": true, ...} and exits 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +37,8 @@ import numpy as np
 
 from ..errors import ForgeError, InputError
 from ..meshdata import MeshArrays
-from .fbx import DEFAULT_TIMEOUT_S, REPO_ROOT, _stderr_tail
+from .blender_job import job_main, run_blender_job
+from .fbx import DEFAULT_TIMEOUT_S
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..rigging.rig import RigResult
@@ -96,26 +95,9 @@ def write_skeletal_fbx(path: str | Path, mesh: MeshArrays, rig: "RigResult", *, 
             "material": material, "bones": list(rig.bone_names), "parents": [int(p) for p in rig.parents],
             "deform": [bool(d) for d in rig.deform],
         }))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        try:
-            proc = subprocess.run([sys.executable, "-m", "server.export.blender_skeletal", str(job)],
-                                  cwd=str(REPO_ROOT), env=env, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
-            raise ForgeError(f"skeletal FBX export timed out after {timeout:.0f} s: {_stderr_tail(stderr)}") from None
-    if proc.returncode != 0:
-        raise ForgeError(f"skeletal FBX export failed (Blender exit {proc.returncode}): {_stderr_tail(proc.stderr)}")
-    report = None
-    for line in reversed(proc.stdout.strip().splitlines()):
-        if line.startswith("{"):
-            try:
-                report = json.loads(line)
-                break
-            except json.JSONDecodeError:
-                continue
-    if report is None or not report.get("ok") or not path.is_file():
-        raise ForgeError(f"skeletal FBX export wrote no report or no file: {_stderr_tail(proc.stderr or proc.stdout)}")
+        report = run_blender_job("server.export.blender_skeletal", job, "skeletal FBX export", timeout)
+    if not path.is_file():
+        raise ForgeError(f"skeletal FBX export wrote no file at {path}")
     return report
 
 
@@ -197,13 +179,10 @@ def run(job_path: str) -> dict:
     job = json.loads(Path(job_path).read_text())
     import bpy  # only here: this module runs in its own process
 
-    from .blender_fbx import _GEOMETRY_NAMES, FBX_SETTINGS, keep_geometry_names
+    from .blender_fbx import _GEOMETRY_NAMES, FBX_SETTINGS, empty_metric_scene, keep_geometry_names
     from .fbx_settings import SKELETAL_SETTINGS
 
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
-    scene.unit_settings.system = "METRIC"
-    scene.unit_settings.scale_length = 1.0  # 1 Blender unit = 1 m; the exporter turns it into cm
+    empty_metric_scene(bpy)
     with np.load(job["npz"]) as data:
         armature = build_armature(bpy, job, data)
         mesh = build_skinned_mesh(bpy, job, data, armature)
@@ -229,14 +208,5 @@ def run(job_path: str) -> dict:
             "seconds": round(time.perf_counter() - started, 3)}
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m server.export.blender_skeletal JOB.json", file=sys.stderr)
-        return 2
-    result = run(argv[0])
-    print(json.dumps(result), flush=True)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(job_main(sys.argv[1:], "server.export.blender_skeletal", run))

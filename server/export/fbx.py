@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,9 +12,9 @@ import numpy as np
 
 from ..errors import ForgeError
 from ..meshdata import MeshArrays
+from .blender_job import run_blender_job
 
 DEFAULT_TIMEOUT_S = 300.0
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def bpy_available() -> bool:
@@ -47,11 +44,6 @@ class FbxFile:
     preset: str = "ue5"
     skeletal: bool = False
     info: dict = field(default_factory=dict)
-
-
-def _stderr_tail(text: str, limit: int = 2000) -> str:
-    text = (text or "").strip()
-    return text if len(text) <= limit else "..." + text[-limit:]
 
 
 def write_fbx_files(files: list[FbxFile], *, timeout: float = DEFAULT_TIMEOUT_S) -> dict:
@@ -85,29 +77,8 @@ def write_fbx_files(files: list[FbxFile], *, timeout: float = DEFAULT_TIMEOUT_S)
         np.savez(npz, **arrays)
         job = work / "job.json"
         job.write_text(json.dumps({"npz": str(npz), "files": job_files}))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "server.export.blender_fbx", str(job)],
-                cwd=str(REPO_ROOT), env=env, capture_output=True, text=True, timeout=timeout,
-            )
-        except subprocess.TimeoutExpired as exc:
-            stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
-            raise ForgeError(f"FBX export timed out after {timeout:.0f} s: {_stderr_tail(stderr)}") from None
-        if proc.returncode != 0:
-            raise ForgeError(f"FBX export failed (Blender exit {proc.returncode}): {_stderr_tail(proc.stderr)}")
-        report = None
-        for line in reversed(proc.stdout.strip().splitlines()):
-            if line.startswith("{"):
-                try:
-                    report = json.loads(line)
-                    break
-                except json.JSONDecodeError:
-                    continue
+        report = run_blender_job("server.export.blender_fbx", job, "FBX export", timeout)
         missing = [spec["path"] for spec in job_files if not Path(spec["path"]).is_file()]
-        if report is None or not report.get("ok") or missing:
-            raise ForgeError(
-                f"FBX export wrote no report or left out {missing}: {_stderr_tail(proc.stderr or proc.stdout)}"
-            )
+        if missing:
+            raise ForgeError(f"FBX export left out {missing}")
         return report

@@ -1,0 +1,57 @@
+"""Running a Blender job in its own process (bpy's exporters are not safe to run in the server's threads): the
+job file in, one JSON report line out, and failures as ForgeError with the tail of what Blender said."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import ForgeError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def stderr_tail(text: str, limit: int = 2000) -> str:
+    text = (text or "").strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+def last_json_line(stdout: str) -> dict | None:
+    for line in reversed((stdout or "").strip().splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                continue
+    return None
+
+
+def run_blender_job(module: str, job: Path, what: str, timeout: float) -> dict:
+    """`python -m <module> <job>` with this interpreter; its last JSON line, which must say ok."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    try:
+        proc = subprocess.run([sys.executable, "-m", module, str(job)], cwd=str(REPO_ROOT), env=env,
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
+        raise ForgeError(f"{what} timed out after {timeout:.0f} s: {stderr_tail(stderr)}") from None
+    if proc.returncode != 0:
+        raise ForgeError(f"{what} failed (Blender exit {proc.returncode}): {stderr_tail(proc.stderr)}")
+    report = last_json_line(proc.stdout)
+    if report is None or not report.get("ok"):
+        raise ForgeError(f"{what} wrote no report: {stderr_tail(proc.stderr or proc.stdout)}")
+    return report
+
+
+def job_main(argv: list[str], module: str, run: Callable[[str], dict]) -> int:
+    """The Blender side's entry point: run the job named on the command line, print its report as JSON."""
+    if len(argv) != 1:
+        print(f"usage: python -m {module} JOB.json", file=sys.stderr)
+        return 2
+    print(json.dumps(run(argv[0])), flush=True)
+    return 0
