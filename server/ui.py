@@ -10,8 +10,10 @@ import gradio as gr
 from .api import ForgeApi
 from .asset import HIGH_POLY, RECORD
 from .generators.registry import GENERATORS
+from .errors import InputError
 from .inspect_views import VIEWS, checklist_rows, preview_png, quota_bar, view_glb
 from .owners import owner_of
+from .options import parse_views
 from .presets import DEFAULT_PRESET, all_presets, get_preset
 from .schema import BAKE, EXPORT, GENERATE, POSTPROCESS, RIG, parse
 from .ui_controls import controls, options_from, shown_value
@@ -49,6 +51,7 @@ def build_ui(api: ForgeApi, heavy: dict) -> None:
                                      type="filepath", file_types=["image"])
                     views = gr.Textbox(value="", label="Views", placeholder="front,left,back,right",
                                        info="one label per image, in order; a single image is the front")
+                    labelled = gr.Gallery(label="Your views", columns=4, height=140, allow_preview=False)
                     prompt = gr.Textbox(value="", label="Or describe it (used when there are no images)",
                                         placeholder="a wooden barrel with iron bands")
                     with gr.Row():
@@ -191,6 +194,18 @@ def build_ui(api: ForgeApi, heavy: dict) -> None:
         return [shown_value(STAGES[stage].field(name), merged[stage][name]) for stage, name in names]
 
     preset.change(fill_from_preset, preset, control_inputs, **PRIVATE)
+
+    def show_views(files, labels):
+        """Each uploaded image captioned with the view it will be used as (or why the labels do not fit)."""
+        files = files or []
+        try:
+            names = parse_views(labels, len(files)) if files else []
+        except InputError as exc:
+            return [(path, f"views: {exc.expected}") for path in files]
+        return [(path, name) for path, name in zip(files, names)]
+
+    images.change(show_views, [images, views], labelled, **PRIVATE)
+    views.change(show_views, [images, views], labelled, **PRIVATE)
 
     @endpoint
     def ui_view(asset_id, part, request: gr.Request):

@@ -68,6 +68,10 @@ def test_forge_from_the_controls_shows_the_model_and_its_checklist(session):
     sample = folder / "l_block.png"
     Image.fromarray(l_shape()).save(sample)
     page.locator("input[type=file]").first.set_input_files(str(sample))
+    # "Your views" shows the upload with the view it will be used as, before anything runs.
+    page.locator(".thumbnail-item:visible").first.wait_for(state="visible", timeout=30_000)
+    page.wait_for_function("() => [...document.querySelectorAll('.thumbnail-item, .caption-label, figcaption')]"
+                           ".some(e => e.innerText.trim() === 'front')", timeout=30_000)
     page.get_by_label("Asset name").first.fill("Browser_L")
     _number(page, "Target triangles", 1500)
     _choose(page, "Texture size", "256")
