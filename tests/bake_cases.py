@@ -1,4 +1,5 @@
-"""Procedural high/low pairs for comparing bake engines (used by tests/test_bake_cuda.py and bench/bake_gpu.py)."""
+"""Procedural high/low pairs and how far two bakes of them differ (tests/test_bake.py, tests/test_bake_cuda.py
+and bench/bake_gpu.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from server.bake.engine import HighPoly
 from server.bake.sources import SurfaceSource
 from server.meshdata import MeshArrays
 from server.stages.uv import unwrap
+from tests.measures import angles_deg
 
 
 def bumpy_sphere(subdivisions: int = 6, amplitude: float = 0.2) -> trimesh.Trimesh:
@@ -42,12 +44,6 @@ def low_poly(mesh: trimesh.Trimesh, faces: int, texture_size: int) -> MeshArrays
     vertices, triangles = fast_simplification.simplify(np.asarray(mesh.vertices, np.float32),
                                                        np.asarray(mesh.faces, np.int32), target_reduction=ratio)
     return unwrap(MeshArrays(vertices, triangles), texture_size=texture_size)
-
-
-def angles_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
-    return np.degrees(np.arccos(np.clip(np.einsum("...i,...i->...", a, b), -1, 1)))
 
 
 def parity(reference, candidate) -> dict:

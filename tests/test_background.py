@@ -1,5 +1,6 @@
 """Background removal on real photos, renders with a known mask, and pictures with no object."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from PIL import Image
 
 from server.errors import ForgeError
 from server.stages.background import crop_square, cut_out, object_mask, rembg_status
+from tests.measures import iou
 
 # scikit-image's bundled sample data (see tests/data/README.md for licences).
 SKIMAGE_DATA = os.path.join(os.path.dirname(skimage.__file__), "data")
@@ -19,10 +21,6 @@ SKIMAGE_DATA = os.path.join(os.path.dirname(skimage.__file__), "data")
 
 def photo(name):
     return np.asarray(Image.open(os.path.join(SKIMAGE_DATA, name)).convert("RGBA"))
-
-
-def iou(a, b):
-    return (a & b).sum() / (a | b).sum()
 
 
 def fitted_disc(mask):
@@ -97,11 +95,19 @@ def test_crop_near_the_border_pads_with_transparency():
     assert (out[..., 3] > 0).sum() == mask.sum()
 
 
-def test_rembg_reports_why_it_is_unavailable():
-    available, reason = rembg_status()
-    assert isinstance(available, bool) and reason
-    if not available:
-        assert "rembg" in reason and ("is not installed" in reason or "u2net.onnx is not in" in reason)
+def test_rembg_says_whether_it_can_run_and_why_not(monkeypatch, tmp_path):
+    def installed(*present):
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: object() if name in present else None)
+
+    monkeypatch.setenv("U2NET_HOME", str(tmp_path))
+    installed("onnxruntime")
+    assert rembg_status() == (False, "rembg is not installed (pip install 'rembg[cpu]')")
+    installed("rembg")
+    assert rembg_status() == (False, "onnxruntime is not installed (pip install 'rembg[cpu]')")
+    installed("rembg", "onnxruntime")
+    assert rembg_status() == (False, "rembg's model u2net.onnx is not in $U2NET_HOME or ~/.u2net")
+    (tmp_path / "u2net.onnx").write_bytes(b"weights")
+    assert rembg_status() == (True, f"rembg with {tmp_path / 'u2net.onnx'}")
 
 
 def test_asking_whether_rembg_can_run_does_not_import_it():

@@ -7,6 +7,8 @@ import json
 import numpy as np
 from PIL import Image
 
+from tests.measures import iou
+
 # sRGB colours from tests/data/make_house.py (COLOURS_SRGB), as 0..255
 WALL = np.array([0.94, 0.88, 0.72]) * 255
 DOOR = np.array([0.45, 0.28, 0.14]) * 255
@@ -29,10 +31,6 @@ def _near(a, colour, tol=25.0):
     return (a[..., 3] > 250) & (np.abs(a[..., :3].astype(float) - colour).max(axis=-1) < tol)
 
 
-def _iou(m1, m2):
-    return (m1 & m2).sum() / max(1, (m1 | m2).sum())
-
-
 def test_views_exist_rgba_and_share_scale(house_views):
     assert set(house_views) == set(VIEWS)
     info = json.loads((house_views["front"].parent / "views.json").read_text())
@@ -51,10 +49,10 @@ def test_views_exist_rgba_and_share_scale(house_views):
 def test_front_back_mirror(house_views):
     f = _mask(_rgba(house_views["front"]))
     b = _mask(_rgba(house_views["back"]))
-    assert _iou(f, b[:, ::-1]) > 0.98
+    assert iou(f, b[:, ::-1]) > 0.98
     l_ = _mask(_rgba(house_views["left"]))
     r = _mask(_rgba(house_views["right"]))
-    assert _iou(l_, r[:, ::-1]) > 0.98
+    assert iou(l_, r[:, ::-1]) > 0.98
 
 
 def test_same_height_in_all_views(house_views):

@@ -6,9 +6,7 @@ closing self-check, and an editor that lacks some APIs (the script reports the s
 from __future__ import annotations
 
 import json
-import runpy
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from server.export.naming import engine_names
 from server.export.package import export_package
 from server.export.ue5_script import import_script
 from tests.test_export_package import make_bundle
-from tests.unreal_standin import LEGACY_FBX_VERSIONS, VERSIONS, build_unreal
+from tests.unreal_standin import LEGACY_FBX_VERSIONS, VERSIONS, build_unreal, properties_set_on, run_script
 
 NAMES = engine_names("Barrel", "ue5", 3)
 DEST = "/Game/Open3DForge/Barrel"
@@ -36,16 +34,6 @@ def write_script(folder: Path, **options) -> Path:
     path = folder / "import_Barrel.py"
     path.write_text(text)
     return path
-
-
-def run_script(path: Path, unreal, monkeypatch) -> dict:
-    monkeypatch.setitem(sys.modules, "unreal", unreal)
-    scope = runpy.run_path(str(path), run_name="__main__")
-    return scope["REPORT"]
-
-
-def sets(calls, owner):
-    return {c[3]: c[4] for c in calls if c[0] == "set" and c[1] == owner}
 
 
 def texture_sets(calls, texture):
@@ -83,10 +71,10 @@ def test_fbx_import(version, tmp_path, monkeypatch, capsys):
     assert first["stack"] == ("FbxImportUI" if legacy else "override")  # our options, not the project default
     assert first["materials"] is False and first["hulls"] == 2 and first["nanite"] is False
     if legacy:
-        ui = sets(calls, "FbxImportUI")
+        ui = properties_set_on(calls, "FbxImportUI")
         assert ui["import_materials"] is False and ui["import_textures"] is False and ui["import_mesh"] is True
         assert ui["mesh_type_to_import"] == "FBXImportType.FBXIT_STATIC_MESH"
-        data = sets(calls, "FbxStaticMeshImportData")
+        data = properties_set_on(calls, "FbxStaticMeshImportData")
         assert data["one_convex_hull_per_ucx"] is True and data["auto_generate_collision"] is False
         assert data["normal_import_method"] == "FBXNormalImportMethod.FBXNIM_IMPORT_NORMALS_AND_TANGENTS"
         assert data["normal_generation_method"] == "FBXNormalGenerationMethod.MIKK_T_SPACE"
@@ -100,9 +88,9 @@ def test_fbx_import(version, tmp_path, monkeypatch, capsys):
         assert main["collision"] is True and "import_collision" not in {c[3] for c in meshes}  # renamed in 5.5
         assert main["import_collision_according_to_mesh_name"] is True and main["one_convex_hull_per_ucx"] is True
         assert ("add_pipeline", "InterchangeGenericAssetsPipeline") in calls
-        assert sets(calls, "InterchangeGenericMaterialPipeline")["import_materials"] is False
-        assert sets(calls, "InterchangeGenericTexturePipeline")["import_textures"] is False
-        common = sets(calls, "InterchangeGenericCommonMeshesProperties")
+        assert properties_set_on(calls, "InterchangeGenericMaterialPipeline")["import_materials"] is False
+        assert properties_set_on(calls, "InterchangeGenericTexturePipeline")["import_textures"] is False
+        common = properties_set_on(calls, "InterchangeGenericCommonMeshesProperties")
         assert common["recompute_tangents"] is False and common["use_mikk_t_space"] is True
         assert not [c for c in calls if c[0] == "import_lod"]  # asynchronous under Interchange
         lods = [c for c in calls if c[0] == "set_lod"]
@@ -136,7 +124,7 @@ def test_fbx_import(version, tmp_path, monkeypatch, capsys):
         next(c for c in calls if c[0] == "import"), next(c for c in calls if c[0] == "connect"),
         ("set_material", "SM_Barrel", 0, "M_Barrel"), lods[0], lods[1])]
     assert order == sorted(order)
-    assert sets(calls, "MeshNaniteSettings") == {"enabled": False}  # Nanite set off too when not asked
+    assert properties_set_on(calls, "MeshNaniteSettings") == {"enabled": False}  # Nanite set off too when not asked
     checked = " | ".join(report["checked"])
     for text in ("SM_Barrel LOD count: 3", "LOD1: 500 triangles", "convex collision hulls: 2", "SM_Barrel Nanite: False",
                  "slot 0 material: M_Barrel", "SM_Barrel material slots: 1", "M_Barrel normal sample: T_Barrel_N", "T_Barrel_N sRGB: False"):
@@ -151,7 +139,7 @@ def test_nanite_on(version, tmp_path, monkeypatch):
     unreal = build_unreal(version)
     report = run_script(write_script(tmp_path, nanite=True), unreal, monkeypatch)
     assert report["failed"] == [] and report["mismatch"] == []
-    assert sets(unreal.calls, "MeshNaniteSettings")["enabled"] is True
+    assert properties_set_on(unreal.calls, "MeshNaniteSettings")["enabled"] is True
     assert mesh(unreal)._props["nanite_settings"]._props["enabled"] is True
     if version not in LEGACY_FBX_VERSIONS:
         builds = [c[4] for c in unreal.calls if c[0] == "set" and c[3] == "build_nanite"]

@@ -36,10 +36,16 @@ def stubs(monkeypatch):
 def test_report_lists_every_generator_with_a_reason():
     rows = {row["name"]: row for row in registry.report()}
     assert list(rows) == ["silhouette", "trellis2", "trellis", "hunyuan3d-2"]
-    assert rows["silhouette"]["available"] is True
-    for row in rows.values():
-        assert isinstance(row["available"], bool) and row["reason"] and row["max_views"] >= 1
-    assert [rows[name]["max_views"] for name in ("trellis2", "trellis", "hunyuan3d-2")] == [1, 4, 4]
+    assert [row["max_views"] for row in rows.values()] == [5, 1, 4, 4]
+    assert rows["silhouette"]["available"] is True and rows["silhouette"]["reason"].startswith("built in")
+
+
+def test_report_carries_each_generators_own_verdict_and_reason(stubs):
+    stubs("trellis")
+    verdicts = {row["name"]: (row["available"], row["reason"]) for row in registry.report()}
+    assert verdicts["trellis2"] == (False, "trellis2 is switched off")
+    assert verdicts["trellis"] == (True, "stub ready")
+    assert verdicts["hunyuan3d-2"] == (False, "hunyuan3d-2 is switched off")
 
 
 def test_a_missing_hunyuan_adapter_becomes_a_reason_not_a_crash(monkeypatch):

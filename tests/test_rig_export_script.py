@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import ast
 import json
-import runpy
-import sys
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +23,14 @@ from server.export.naming import engine_names
 from server.export.package import export_package
 from server.export.ue5_script import MANNEQUIN_CHAINS, MANNEQUIN_IK_RIGS, MANNEQUIN_SKELETONS, import_script
 from tests.test_rig_export import character_bundle, make_character
-from tests.unreal_standin import LEGACY_FBX_VERSIONS, VERSIONS, build_unreal, parse_version
+from tests.unreal_standin import (
+    LEGACY_FBX_VERSIONS,
+    VERSIONS,
+    build_unreal,
+    parse_version,
+    properties_set_on,
+    run_script,
+)
 
 NAMES = engine_names("Hero", "ue5", use_fbx=True, rigged=True)
 DEST = "/Game/Open3DForge/Hero"
@@ -77,15 +82,6 @@ def write_script(folder: Path, rig, mesh_file: str = "SK_Hero.fbx", **options) -
     return path
 
 
-def run_script(path: Path, unreal, monkeypatch) -> dict:
-    monkeypatch.setitem(sys.modules, "unreal", unreal)
-    return runpy.run_path(str(path), run_name="__main__")["REPORT"]
-
-
-def sets(calls, owner):
-    return {c[3]: c[4] for c in calls if c[0] == "set" and c[1] == owner}
-
-
 def joined(report, kind):
     return " | ".join(report[kind])
 
@@ -106,16 +102,16 @@ def test_imports_onto_the_mannequin_when_it_matches(version, character, tmp_path
     assert first["skeletal"] is True and first["skeleton"] == "SK_Mannequin" and first["physics"] is True
     assert first["materials"] is False
     if legacy:
-        ui = sets(calls, "FbxImportUI")
+        ui = properties_set_on(calls, "FbxImportUI")
         assert ui["skeleton"] is skeleton and ui["create_physics_asset"] is True and ui["import_as_skeletal"] is True
         assert ui["mesh_type_to_import"] == "FBXImportType.FBXIT_SKELETAL_MESH"
-        data = sets(calls, "FbxSkeletalMeshImportData")
+        data = properties_set_on(calls, "FbxSkeletalMeshImportData")
         assert data["update_skeleton_reference_pose"] is False and data["use_t0_as_ref_pose"] is False
     else:
-        shared = sets(calls, "InterchangeGenericCommonSkeletalMeshesAndAnimationsProperties")
+        shared = properties_set_on(calls, "InterchangeGenericCommonSkeletalMeshesAndAnimationsProperties")
         assert shared["skeleton"] is skeleton and shared["import_only_animations"] is False
         assert ("try_auto_select_skeleton" in shared) is (version == "5.8")
-        meshes = sets(calls, "InterchangeGenericMeshPipeline")
+        meshes = properties_set_on(calls, "InterchangeGenericMeshPipeline")
         assert meshes["import_skeletal_meshes"] is True and meshes["import_static_meshes"] is False
         assert meshes["create_physics_asset"] is True
     assert not [c for c in calls if c[0] == "bone_merge_failed"]
@@ -147,7 +143,7 @@ def test_a_skeleton_of_its_own_without_a_mannequin(version, character, tmp_path,
     assert unreal.assets[f"{DEST}/SK_Hero"].get_editor_property("skeleton") is own
     assert any("no UE5 Mannequin skeleton matches" in d for d in report["done"])
     assert f"SK_Hero skeleton: {DEST}/SK_Hero_Skeleton (made by the import)" in joined(report, "checked")
-    assert not sets(unreal.calls, "FbxImportUI").get("skeleton")  # no skeleton asked for: a new one
+    assert not properties_set_on(unreal.calls, "FbxImportUI").get("skeleton")  # no skeleton asked for: a new one
 
 
 @pytest.mark.parametrize("version", ["5.4", "5.7"])

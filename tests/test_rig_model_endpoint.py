@@ -50,7 +50,7 @@ def test_unirig_rigs_through_the_endpoint_and_exports_its_own_skeleton(api, dog,
     assert stage["stage"] == "rig" and stage["status"] == "ok"
     assert stage["parameters"]["method"] == "unirig" and stage["parameters"]["seed"] == 7
     assert stage["parameters"]["report"]["skeleton"] == "generic"
-    assert stage["gpu_seconds"] >= 0.0
+    assert stage["gpu_seconds"] > 0  # the UniRig stand-in ran
     rig = RigResult.load(api.ctx.store.open(dog).folder / "rig.npz")
     assert np.allclose(rig.heads, UniRigLog.skeleton[0], atol=1e-3)  # where the model put them, in LOD0's frame
     assert rig.influence_bones.shape[1] == 3

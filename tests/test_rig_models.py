@@ -16,9 +16,6 @@ where the models cannot run.
 
 from __future__ import annotations
 
-import importlib
-import importlib.machinery
-import pickle
 import sys
 import types
 from collections import namedtuple
@@ -29,6 +26,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
+from fakes import fake_module, on_zero_gpu
 from humanoids import Body, make_humanoid, make_quadruped
 from server import gpu
 from server.errors import InputError
@@ -56,16 +54,6 @@ UPSTREAM_JOINTS = (
     "RightUpLeg RightLeg RightFoot RightToeBase").split()
 # Mixamo's frame as Make-It-Animatable reads a glTF: Y up, the character facing +Z, its left on +X.
 BLENDER_TO_MIXAMO = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
-
-
-def fake_module(name: str, package: bool = False, **attributes) -> types.ModuleType:
-    module = types.ModuleType(name)
-    module.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=package)
-    if package:
-        module.__path__ = []
-    for key, value in attributes.items():
-        setattr(module, key, value)
-    return module
 
 
 def similarity(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, float]:
@@ -457,41 +445,15 @@ def test_the_quota_is_checked_before_any_model_runs(fake_mia):
     assert not FakePCAE.calls
     FakePCAE.truth = character()
     rig = registry.rig_with("make_it_animatable", mesh, {}, quota_left_s=estimate + 1)
-    assert rig.report["gpu_estimate_s"] == pytest.approx(estimate, abs=1e-3) and rig.report["gpu_seconds"] >= 0
-
-
-def zero_gpu(monkeypatch, module):
-    """The module reloaded as on ZeroGPU: @spaces.GPU records the duration asked, and what crosses into and out of
-    a GPU call must survive pickling (ZeroGPU runs it in another process)."""
-    asked = []
-
-    def fake_gpu(duration):
-        def wrap(function):
-            def call(*args, **kwargs):
-                asked.append(duration(*args, **kwargs))
-                pickle.loads(pickle.dumps((args, kwargs)))
-                result = function(*args, **kwargs)
-                pickle.loads(pickle.dumps(result))
-                return result
-            return call
-        return wrap
-
-    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=fake_gpu))
-    monkeypatch.setattr(gpu, "on_zero_gpu", lambda: True)
-    zero = importlib.reload(module)
-    monkeypatch.setattr(zero, "MODEL_HOST", modelhost.ModelHost())
-    return zero, asked
+    assert rig.report["gpu_estimate_s"] == pytest.approx(estimate, abs=1e-3)
+    assert 0 < rig.report["gpu_seconds"] <= rig.report["seconds"]["total"]  # the stand-in ran, within the rig
 
 
 def test_on_zero_gpu_each_call_asks_for_its_computed_duration(fake_mia, monkeypatch):
     body = character()
     FakePCAE.truth = body
-    try:
-        zero, asked = zero_gpu(monkeypatch, mia)
+    with on_zero_gpu(monkeypatch, mia) as (zero, asked):
         rig = zero.MakeItAnimatable().rig(body.mesh, {})
-    finally:
-        monkeypatch.undo()
-        importlib.reload(mia)
     count = len(body.mesh.vertices)
     assert asked == [gpu.requested_duration(gpu.START_UP_S + mia.COARSE_S),
                      gpu.requested_duration(gpu.START_UP_S + mia.MAIN_S + mia.MAIN_S_PER_100K_VERTICES * count / 1e5)]
@@ -942,13 +904,9 @@ def test_a_checkout_without_a_config_the_task_names_is_a_reason_not_a_crash(fake
                                               "check it against vendor/unirig.toml)")
 
 def test_unirig_on_zero_gpu_asks_for_its_durations(fake_unirig, monkeypatch):
-    try:
-        zero, asked = zero_gpu(monkeypatch, unirig_module)
+    with on_zero_gpu(monkeypatch, unirig_module) as (zero, asked):
         monkeypatch.setattr(zero, "cached_on_hub", lambda repo, name: True)
         rig = zero.UniRig().rig(UniRigLog.mesh, {})
-    finally:
-        monkeypatch.undo()
-        importlib.reload(unirig_module)
     assert asked == [gpu.requested_duration(gpu.START_UP_S + unirig_module.SKELETON_S),
                      gpu.requested_duration(gpu.START_UP_S + unirig_module.SKIN_S)]
     assert rig.report["gpu_estimate_s"] == unirig_module.estimate_seconds()

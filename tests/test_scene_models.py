@@ -11,10 +11,7 @@ where the models cannot run.
 
 from __future__ import annotations
 
-import importlib
-import pickle
 import sys
-import types
 from typing import ClassVar
 
 import numpy as np
@@ -43,6 +40,7 @@ from server.scene.models import midi3d, scenegen
 from server.scene.models.frame import Y_UP_TO_BLENDER, Start, rotation
 from server.scene.models.midi3d import Midi3DModel
 from server.scene.models.scenegen import SceneGenModel
+from tests.fakes import fake_module, on_zero_gpu
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (the test extra installs it on 3.11)")
 
@@ -242,12 +240,6 @@ def fake_smooth_gpu(binary_array, method="auto", **kwargs):
     return binary_array
 
 
-def fake_module(name: str, **members) -> types.ModuleType:
-    module = types.ModuleType(name)
-    module.__dict__.update(members)
-    return module
-
-
 @pytest.fixture
 def host(monkeypatch):
     fresh = modelhost.ModelHost()
@@ -318,7 +310,7 @@ def test_midi_puts_each_box_where_it_stood(fake_midi, picture):
         assert item.size_m[2] == pytest.approx(box.size[2], abs=SIZE_TOL_M)
         assert item.mesh.colors.shape == (len(item.mesh.vertices), 4)  # neutral grey: MIDI makes no colour
         assert trimesh.Trimesh(item.mesh.vertices, item.mesh.faces).volume > 0  # faces outward
-    assert result.info["gpu_seconds"] >= 0 and result.info["steps"] == midi3d.DEFAULT_STEPS
+    assert result.info["gpu_seconds"] > 0 and result.info["steps"] == midi3d.DEFAULT_STEPS
 
 
 def test_midi_loads_once_as_its_scripts_do(fake_midi, picture, host, tmp_path):
@@ -361,31 +353,10 @@ def test_midi_availability_names_each_missing_piece_in_turn(monkeypatch, tmp_pat
 
 
 def zero_gpu_run(monkeypatch, module, make_request, settings) -> list:
-    """Run the module's model as on ZeroGPU: @spaces.GPU records the duration asked, and what crosses into and out
-    of the GPU call must survive pickling (ZeroGPU runs it in another process)."""
-    asked = []
-
-    def fake_gpu(duration):
-        def wrap(function):
-            def call(*args, **kwargs):
-                asked.append(duration(*args, **kwargs))
-                pickle.loads(pickle.dumps((args, kwargs)))
-                result = function(*args, **kwargs)
-                pickle.loads(pickle.dumps(result))
-                return result
-            return call
-        return wrap
-
-    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=fake_gpu))
-    monkeypatch.setattr(gpu, "on_zero_gpu", lambda: True)
-    zero = importlib.reload(module)
-    try:
-        monkeypatch.setattr(zero, "MODEL_HOST", modelhost.ModelHost())
+    """Run the module's model as on ZeroGPU; returns the durations its GPU calls asked for."""
+    with on_zero_gpu(monkeypatch, module) as (zero, asked):
         model = zero.Midi3DModel() if module is midi3d else zero.SceneGenModel()
         model.generate(make_request(settings))
-    finally:
-        monkeypatch.undo()
-        importlib.reload(module)
     return asked
 
 

@@ -28,6 +28,7 @@ from server.generators.silhouette import SilhouetteGenerator
 from server.meshdata import MeshArrays
 from server.scene import SceneCamera, object_crop, place_objects, scene_glb, scene_layout, segment_scene
 from server.scene.layout import BLENDER_TO_GLTF, blender_matrix_from_ue5
+from tests.measures import iou
 from tests.scene_render import HOUSE, rendered
 
 MIN_IOU = 0.9
@@ -107,10 +108,6 @@ def silhouette_mesh(crop: np.ndarray) -> MeshArrays:
     generated = SilhouetteGenerator().generate(GenerationRequest(
         views={"front": crop}, settings={"resolution": 64, "target_faces": 3000}))
     return MeshArrays(generated.mesh.vertices, generated.mesh.faces)
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / max(1, (a | b).sum()))
 
 
 @pytest.fixture(scope="module")

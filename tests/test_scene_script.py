@@ -10,8 +10,6 @@ for and refuses what the API would refuse (wrong argument types, unknown attribu
 
 from __future__ import annotations
 
-import runpy
-import sys
 import types
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from server.export.ue5_script import import_script
 from server.scene.camera import SceneCamera
 from server.scene.layout import scene_layout
 from tests.test_scene_layout import objects
-from tests.unreal_standin import VERSIONS, build_unreal
+from tests.unreal_standin import VERSIONS, build_unreal, run_script
 
 
 def with_actor_api(unreal, *, subsystem=True, library=True, level_open=True):
@@ -158,11 +156,6 @@ def write_scene(root: Path, skip=()) -> tuple[Path, dict]:
     return path, layout
 
 
-def run(path: Path, unreal, monkeypatch) -> dict:
-    monkeypatch.setitem(sys.modules, "unreal", unreal)
-    return runpy.run_path(str(path), run_name="__main__")["REPORT"]
-
-
 def actors_by_label(unreal):
     return {actor.get_actor_label(): actor for actor in unreal.level}
 
@@ -180,7 +173,7 @@ def test_script_compiles_with_its_settings_on_top(tmp_path):
 def test_every_actor_is_placed(version, tmp_path, monkeypatch):
     unreal = with_actor_api(build_unreal(version))
     path, layout = write_scene(tmp_path)
-    report = run(path, unreal, monkeypatch)
+    report = run_script(path, unreal, monkeypatch)
     assert report["failed"] == [] and report["mismatch"] == []
     actors = actors_by_label(unreal)
     assert sorted(actors) == sorted(o["name"] for o in layout["objects"])
@@ -205,8 +198,8 @@ def test_every_actor_is_placed(version, tmp_path, monkeypatch):
 def test_a_second_run_replaces_its_actors(tmp_path, monkeypatch):
     unreal = with_actor_api(build_unreal("5.5"))
     path, layout = write_scene(tmp_path)
-    run(path, unreal, monkeypatch)
-    report = run(path, unreal, monkeypatch)
+    run_script(path, unreal, monkeypatch)
+    report = run_script(path, unreal, monkeypatch)
     assert len(unreal.level) == 3 and report["failed"] == []
     assert len([c for c in unreal.calls if c[0] == "destroy"]) == 3
 
@@ -214,7 +207,7 @@ def test_a_second_run_replaces_its_actors(tmp_path, monkeypatch):
 def test_the_deprecated_library_is_used_without_the_subsystem(tmp_path, monkeypatch):
     unreal = with_actor_api(build_unreal("5.4"), subsystem=False)
     path, _ = write_scene(tmp_path)
-    report = run(path, unreal, monkeypatch)
+    report = run_script(path, unreal, monkeypatch)
     assert report["failed"] == [] and len(unreal.level) == 3
     assert {c[1] for c in unreal.calls if c[0] == "spawn"} == {"library"}
 
@@ -222,21 +215,21 @@ def test_the_deprecated_library_is_used_without_the_subsystem(tmp_path, monkeypa
 def test_an_editor_that_cannot_spawn_says_so(tmp_path, monkeypatch):
     unreal = with_actor_api(build_unreal("5.6"), subsystem=False, library=False)
     path, _ = write_scene(tmp_path)
-    report = run(path, unreal, monkeypatch)
+    report = run_script(path, unreal, monkeypatch)
     assert unreal.level == [] and any("spawn_actor_from_object" in m for m in report["failed"])
 
 
 def test_no_open_level_is_reported(tmp_path, monkeypatch):
     unreal = with_actor_api(build_unreal("5.7"), level_open=False)
     path, _ = write_scene(tmp_path)
-    report = run(path, unreal, monkeypatch)
+    report = run_script(path, unreal, monkeypatch)
     assert unreal.level == [] and any("no level is open" in m for m in report["failed"])
 
 
 def test_a_missing_object_fails_alone(tmp_path, monkeypatch):
     unreal = with_actor_api(build_unreal("5.8"))
     path, layout = write_scene(tmp_path, skip=("Prop_02",))
-    report = run(path, unreal, monkeypatch)
+    report = run_script(path, unreal, monkeypatch)
     assert sorted(actors_by_label(unreal)) == ["Prop_01", "Prop_03"]
     assert any(m.startswith("Prop_02: no import script") for m in report["failed"])
 

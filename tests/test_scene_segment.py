@@ -8,6 +8,7 @@ import pytest
 
 from server.errors import InputError, RefusedInput
 from server.scene.segment import object_crop, segment_scene, split_touching
+from tests.measures import iou
 
 BACKDROP = 205
 
@@ -22,10 +23,6 @@ def paint(masks_and_colours, shape=(300, 400)):
     for mask, colour in masks_and_colours:
         image[mask] = colour
     return image
-
-
-def iou(a, b):
-    return (a & b).sum() / (a | b).sum()
 
 
 def test_two_touching_discs_split_at_the_neck():

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.space_bundle import make_space_bundle
+
 ROOT = Path(__file__).resolve().parent.parent
 SDK_VERSION = "6.31.0"
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
@@ -28,14 +30,8 @@ def _front_matter(readme: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("space") / "space"
-    # No model sources and no wheels here (no network, nothing built): tests/test_space_stack.py covers both.
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "make_space.py"), "--out", str(out),
-                             "--no-model-sources", "--wheels", str(out.parent / "no-wheels")],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == str(out.resolve())
-    return out
+    # No model sources and no wheels here: tests/test_space_stack.py covers both.
+    return make_space_bundle(tmp_path_factory.mktemp("space") / "space")
 
 
 def test_bundle_layout(bundle):

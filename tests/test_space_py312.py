@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -28,6 +27,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from server.local import free_port
+from tests.space_bundle import make_space_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv312"
@@ -149,13 +149,7 @@ def ensure_venv(requirements: list[str]) -> Path:
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("space312") / "space"
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "make_space.py"), "--out", str(out),
-                             "--no-model-sources", "--wheels", str(out.parent / "none")],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == str(out.resolve())
-    return out
+    return make_space_bundle(tmp_path_factory.mktemp("space312") / "space")
 
 
 @pytest.fixture(scope="module")

@@ -449,4 +449,5 @@ def test_the_gate_verdict_on_the_models_noise_is_a_refusal_with_measures(flux_he
                     reason="FLUX.1-schnell's real weights and a CUDA GPU are not on this machine")
 def test_real_flux_schnell_makes_a_picture_the_gate_passes():
     image, record = text_to_image("a wooden barrel with iron bands")
-    assert check_background(image).passed and record["seed"] is not None
+    assert check_background(image).passed
+    assert record["seed"] == record["attempts"][-1]["seed"] and record["attempts"][-1]["gate"]["passed"]

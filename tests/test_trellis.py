@@ -14,7 +14,8 @@ from server.errors import ForgeError, InputError
 from server.generators import base, modelhost, registry, trellis, trellis2
 from server.generators.base import GenerationRequest
 from server.generators.trellis import TrellisGenerator
-from tests.test_trellis2 import FakeTensor, fake_module, fake_torch, square_view
+from tests.fakes import fake_module
+from tests.test_trellis2 import FakeTensor, fake_torch, square_view
 
 LoadResult = namedtuple("LoadResult", "missing_keys unexpected_keys")
 LORA_KEY = "base_model.model.blocks.0.attn.to_qkv.lora_A.default.weight"

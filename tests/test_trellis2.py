@@ -1,6 +1,5 @@
 """TRELLIS.2 adapter against a recording stand-in of trellis2.pipelines (not a verification of the model)."""
 
-import importlib
 import sys
 import types
 from typing import ClassVar
@@ -15,6 +14,7 @@ from server.errors import InputError
 from server.generators import base, modelhost, trellis2
 from server.generators.base import GenerationRequest
 from server.generators.trellis2 import Trellis2Generator
+from tests.fakes import fake_module, on_zero_gpu
 
 RES = 16
 NATIVE_BOX = {"extents": (0.4, 0.2, 0.8), "centre": (0.05, 0.0, 0.1)}
@@ -83,12 +83,6 @@ class FakePipeline:
                                           "sparse": sparse_structure_sampler_params,
                                           "shape": shape_slat_sampler_params, "tex": tex_slat_sampler_params}))
         return [FakeMeshWithVoxel()]
-
-
-def fake_module(name: str, **members) -> types.ModuleType:
-    module = types.ModuleType(name)
-    module.__dict__.update(members)
-    return module
 
 
 def fake_torch(has_gpu=lambda: True) -> types.ModuleType:
@@ -195,8 +189,14 @@ def test_vertex_colours_and_factors_come_from_the_volume(fake_trellis2):
     assert np.all(result.colors[left, :3] == [255, 0, 0]) and np.all(result.colors[~left, :3] == [0, 0, 255])
     assert np.all(result.colors[:, 3] == 255)
     assert result.roughness == pytest.approx(0.25)
-    assert isinstance(result.info["gpu_seconds"], float) and result.info["pipeline_type"] == "1024_cascade"
+    assert result.info["pipeline_type"] == "1024_cascade"
     assert result.info["voxels"] == RES ** 3
+
+
+def test_gpu_seconds_are_the_time_the_sampling_took(fake_trellis2, monkeypatch):
+    readings = iter([100.0, 102.25])  # before the pipeline runs, after its mesh is read back
+    monkeypatch.setattr(trellis2, "time", types.SimpleNamespace(perf_counter=lambda: next(readings)))
+    assert run().info["gpu_seconds"] == 2.25
 
 
 def test_settings_are_checked_before_any_work(fake_trellis2):
@@ -251,25 +251,8 @@ def test_availability_gives_each_reason_in_turn(monkeypatch, tmp_path):
 
 
 def test_on_zero_gpu_the_sampling_asks_for_the_generation_estimate(fake_trellis2, monkeypatch):
-    asked = []
-
-    def fake_gpu(duration):
-        def wrap(function):
-            def call(*args, **kwargs):
-                asked.append(duration(*args, **kwargs))
-                return function(*args, **kwargs)
-            return call
-        return wrap
-
-    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=fake_gpu))
-    monkeypatch.setattr(gpu, "on_zero_gpu", lambda: True)
-    zero = importlib.reload(trellis2)
-    try:
-        monkeypatch.setattr(zero, "MODEL_HOST", modelhost.ModelHost())
+    with on_zero_gpu(monkeypatch, trellis2) as (zero, asked):
         zero.Trellis2Generator().generate(GenerationRequest({"front": square_view()}, settings={"quality": "hero"}))
-    finally:
-        monkeypatch.undo()
-        importlib.reload(trellis2)
     assert asked == [gpu.requested_duration(gpu.generation_seconds("hero", 1))]
 
 

@@ -102,6 +102,8 @@ plugin off or without its Python API):
 from __future__ import annotations
 
 import re
+import runpy
+import sys
 import types
 from pathlib import Path
 
@@ -132,6 +134,17 @@ def parse_version(text):
 def default_triangles(stem):
     match = re.search(r"_LOD(\d+)$", stem)
     return 1000 >> int(match.group(1)) if match else 1000
+
+
+def run_script(path: Path, unreal, monkeypatch) -> dict:
+    """Run an import script as the editor's Python does, with `unreal` as its unreal module; returns its REPORT."""
+    monkeypatch.setitem(sys.modules, "unreal", unreal)
+    return runpy.run_path(str(path), run_name="__main__")["REPORT"]
+
+
+def properties_set_on(calls, owner) -> dict:
+    """{property: value} of what the script set with set_editor_property on objects of class `owner`."""
+    return {c[3]: c[4] for c in calls if c[0] == "set" and c[1] == owner}
 
 
 def build_unreal(version="5.3", *, interchange_fbx=None, drop=(), ucx_hulls=2, triangles=None, existing=None,
