@@ -12,14 +12,10 @@ Every zip is written to a temporary file and moved into place, so a reader never
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
-import re
 import shutil
 import tempfile
-import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,15 +23,10 @@ import bpy
 
 from . import importer
 from .fbx_settings import FBX_SETTINGS, SKELETAL_SETTINGS
+from .package_files import (ENGINES, ExportProblem, fbx_manifest, non_mesh_files, output_folder,
+                            replace_atomically, server_package_members, sha256, write_zip_atomically)
 
-ENGINES = ("ue5", "unity", "godot")
-ENGINE_LABELS = {"ue5": "UE5", "unity": "Unity", "godot": "Godot"}
-_MESH_FILES_LINE = re.compile(r"^MESH_FILES = \[.*?\](.*)$", re.MULTILINE)
 _OURS = (importer.ROLE, importer.INDEX)
-
-
-class ExportProblem(Exception):
-    """The zip cannot be written; the message says why."""
 
 
 def _objects(collection) -> dict:
@@ -115,18 +106,6 @@ def write_fbx(context, path: Path, objects: list, skeletal: bool = False) -> Non
         raise ExportProblem(f"Blender's FBX exporter did not write {path.name} ({sorted(result)})")
 
 
-def rewrite_script(text: str, mesh_files: list[str]) -> str:
-    """The import script's settings line MESH_FILES = [...] with new file names."""
-    new, count = _MESH_FILES_LINE.subn(lambda m: f"MESH_FILES = {mesh_files!r}{m.group(1)}", text, count=1)
-    if count != 1:
-        raise ExportProblem("the import script has no 'MESH_FILES = [...]' settings line to rewrite")
-    return new
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _asset(collection) -> tuple[str, Path, dict]:
     name = collection.get(importer.ASSET_NAME)
     package_dir = Path(collection.get(importer.PACKAGE_DIR) or "")
@@ -137,70 +116,6 @@ def _asset(collection) -> tuple[str, Path, dict]:
         if found[role] is None:
             raise ExportProblem(f"collection {collection.name!r} has no {role.upper()} object")
     return name, package_dir, found
-
-
-def _replace_atomically(target: Path, write) -> None:
-    """Call write(handle) on a temporary file beside target, then rename it over target."""
-    fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, target)
-    except BaseException:
-        try:
-            os.unlink(partial)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _write_zip_atomically(target: Path, payload: dict[str, bytes]) -> None:
-    def write(handle) -> None:
-        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for member, data in payload.items():
-                archive.writestr(member, data)
-
-    _replace_atomically(target, write)
-
-
-def _server_package(path, name: str, engine: str) -> tuple[dict[str, bytes], dict]:
-    """The members and manifest of the server's <Name>_<Engine>.zip, checked against the asset and engine."""
-    label = ENGINE_LABELS[engine]
-    if not path or not Path(path).is_file():
-        raise ExportProblem(f"the {label} package from the server is missing ({path!r})")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = {item.filename: archive.read(item) for item in archive.infolist() if not item.is_dir()}
-    except zipfile.BadZipFile as exc:
-        raise ExportProblem(f"the server's {label} package {Path(path).name} is not a zip file ({exc})") from exc
-    if "manifest.json" not in members:
-        raise ExportProblem(f"the server's {label} package {Path(path).name} has no manifest.json")
-    manifest = json.loads(members.pop("manifest.json").decode("utf-8"))
-    if manifest.get("engine") != label or manifest.get("asset") != name:
-        raise ExportProblem(f"the server sent a package for {manifest.get('asset')!r} / {manifest.get('engine')!r}, "
-                            f"expected {name!r} / {label!r}")
-    for entry in manifest.get("files", []):
-        data = members.get(entry["name"])
-        if data is None or _sha256(data) != entry.get("sha256"):
-            raise ExportProblem(f"the server's {label} package is damaged: {entry['name']} is missing or differs "
-                                "from its manifest entry")
-    return members, manifest
-
-
-def output_folder(folder: str | Path) -> Path:
-    """`folder` created if needed; ExportProblem names it when it cannot hold the zip (a file in the way, no rights)."""
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
-        why = f"{str(blocker)!r} is a file, not a folder" if blocker is not None else (exc.strerror or str(exc))
-        raise ExportProblem(f"directory={str(folder)!r}: cannot write the zip there ({why})") from exc
-    if not os.access(folder, os.W_OK):
-        raise ExportProblem(f"directory={str(folder)!r}: this folder is not writable")
-    return folder
 
 
 def write_engine_zip(context, collection, folder: str | Path, engine: str = "ue5", *,
@@ -241,30 +156,11 @@ def write_engine_zip(context, collection, folder: str | Path, engine: str = "ue5
                     write_fbx(context, tmp / mesh_files[lod], [obj])
 
         payload: dict[str, bytes] = {path.name: path.read_bytes() for path in (tmp / f for f in mesh_files)}
-        for entry in manifest.get("files", []):
-            member = entry["name"]
-            if member.endswith((".glb", ".gltf", ".fbx")):
-                continue
-            data = (package_dir / member).read_bytes()
-            if member == script_name:
-                data = rewrite_script(data.decode("utf-8"), mesh_files).encode("utf-8")
-            payload[member] = data
+        payload.update(non_mesh_files(package_dir, manifest, script_name, mesh_files))
 
-        manifest["mesh_format"] = "fbx"
-        for lod in manifest.get("lods", []):
-            index = int(lod.get("lod", 0))
-            if index < len(mesh_files):
-                lod["file"] = mesh_files[index]
-        if isinstance(manifest.get("collision"), dict):
-            manifest["collision"]["file"] = mesh_files[0]
-            manifest["collision"]["nodes"] = list(hulls.values())
-        manifest["collision_hulls"] = len(hulls)
-        manifest.pop("fallback", None)
-        manifest["fbx_writer"] = f"Blender {bpy.app.version_string} (Open3DForge add-on), CONVENTIONS.md settings"
-        manifest["files"] = [{"name": member, "bytes": len(data), "sha256": _sha256(data)}
-                             for member, data in sorted(payload.items())]
-        payload["manifest.json"] = json.dumps(manifest, indent=2).encode("utf-8")
-        _write_zip_atomically(target, payload)
+        writer = f"Blender {bpy.app.version_string} (Open3DForge add-on), CONVENTIONS.md settings"
+        payload["manifest.json"] = fbx_manifest(manifest, mesh_files, list(hulls.values()), payload, writer)
+        write_zip_atomically(target, payload)
     return target
 
 
@@ -272,7 +168,7 @@ def write_godot_zip(collection, folder: str | Path, server_package) -> Path:
     """<folder>/<Name>_Godot.zip: the server's GLB package (LOD0, -convcolonly hulls, embedded maps), checked
     and copied into place atomically. Godot imports GLB, so no FBX is written."""
     name, _, _ = _asset(collection)
-    members, _ = _server_package(server_package, name, "godot")
+    members, _ = server_package_members(server_package, name, "godot")
     if f"{name}.glb" not in members:
         raise ExportProblem(f"the server's Godot package has no {name}.glb (it holds {', '.join(sorted(members))})")
     folder = output_folder(folder)
@@ -282,7 +178,7 @@ def write_godot_zip(collection, folder: str | Path, server_package) -> Path:
         with open(server_package, "rb") as source:
             shutil.copyfileobj(source, handle)
 
-    _replace_atomically(target, write)
+    replace_atomically(target, write)
     return target
 
 
@@ -310,7 +206,7 @@ def write_unity_zip(context, collection, folder: str | Path, server_package) -> 
     """<folder>/<Name>_Unity.zip: <Name>.fbx written here from the imported LODs and hulls (metres, Y up),
     the maps and preview from the server's Unity package, its manifest rewritten for the FBX."""
     name, _, found = _asset(collection)
-    members, manifest = _server_package(server_package, name, "unity")
+    members, manifest = server_package_members(server_package, name, "unity")
     mesh_file = f"{name}.fbx"
     lod_names = [f"{name}_LOD{i}" for i in range(3)]
     hull_names = [f"{name}_Collider_{i:02d}" for i in range(len(found["ucx"]))]
@@ -357,8 +253,8 @@ def write_unity_zip(context, collection, folder: str | Path, server_package) -> 
                                     "(no -90 degree X rotation)")
     manifest.pop("fallback", None)
     manifest["fbx_writer"] = f"Blender {bpy.app.version_string} (Open3DForge add-on), CONVENTIONS.md settings"
-    manifest["files"] = [{"name": member, "bytes": len(data), "sha256": _sha256(data)}
+    manifest["files"] = [{"name": member, "bytes": len(data), "sha256": sha256(data)}
                          for member, data in sorted(payload.items())]
     payload["manifest.json"] = json.dumps(manifest, indent=2).encode("utf-8")
-    _write_zip_atomically(target, payload)
+    write_zip_atomically(target, payload)
     return target
