@@ -17,8 +17,8 @@ from server.export.package import export_package
 from server.scene import SceneCamera, scene_layout, scene_settings, write_scene_zip
 from tests.test_export_package import make_bundle
 from tests.test_scene_layout import objects
-from tests.test_scene_script import run, with_actor_api
-from tests.unreal_standin import build_unreal
+from tests.test_scene_script import with_actor_api
+from tests.unreal_standin import build_unreal, run_script
 
 
 def packages(tmp_path, engine):
@@ -48,7 +48,7 @@ def test_the_ue5_scene_zip_places_every_object(tmp_path, monkeypatch):
     hulls = {m["collision_hulls"] for m in manifests.values()}
     assert len(hulls) == 1
     unreal = with_actor_api(build_unreal("5.6", ucx_hulls=hulls.pop(), triangles=triangles))
-    report = run(tmp_path / "unzipped" / "import_scene.py", unreal, monkeypatch)
+    report = run_script(tmp_path / "unzipped" / "import_scene.py", unreal, monkeypatch)
     assert report["failed"] == [] and report["mismatch"] == []
     actors = {actor.get_actor_label(): actor for actor in unreal.level}
     assert sorted(actors) == sorted(p.name for p in placed)
