@@ -1,6 +1,8 @@
 """CPU bake engine against Blender: MikkTSpace tangents, Cycles normal and AO bakes, and colour fidelity."""
 
 import importlib.util
+import json
+import zipfile
 
 import numpy as np
 import pymeshlab
@@ -140,3 +142,110 @@ def test_a_cancel_stops_the_cpu_bake_between_ray_batches(pair):
     with pytest.raises(Cancelled):
         bake(high_poly(high), low, BakeSettings(**settings), "cpu", cancel_on_the_fifth_call)
     assert len(asked) == 5
+
+
+def test_sampling_in_float32_keeps_the_8_bit_values():
+    """Sources blend in float32: against the same blend in float64 a value moves by at most one level of 255,
+    and only where it lay within float32's rounding of a half level."""
+    from tests.bake_cases import painted_source
+
+    mesh = bumpy_sphere(subdivisions=5, amplitude=0.04)
+    faces = np.asarray(mesh.faces)
+    rng = np.random.default_rng(5)
+    painted = painted_source(mesh)
+    uv = rng.random((len(mesh.vertices), 2))
+    textured = SurfaceSource(faces, uv=uv, base_texture=rng.random((64, 64, 4)), mr_texture=rng.random((32, 32, 4)),
+                             base_factor=(0.9, 0.8, 0.7, 1.0), metallic_factor=0.9, roughness_factor=0.7)
+    count = 300_000
+    face = rng.integers(0, len(faces), count)
+    bary = rng.random((count, 3))
+    bary /= bary.sum(axis=1, keepdims=True)
+
+    def blend(per_vertex):
+        return np.einsum("kj,kj...->k...", bary, np.asarray(per_vertex, np.float64)[faces[face]])
+
+    at_uv = blend(uv)
+    packed = sample_texture(textured.mr_texture, at_uv)
+    expected = [
+        (painted, {"base_color": blend(painted.colors), "metallic": blend(painted.metallic_vertex),
+                   "roughness": blend(painted.roughness_vertex)}),
+        (textured, {"base_color": np.array(textured.base_factor) * sample_texture(textured.base_texture, at_uv),
+                    "metallic": 0.9 * packed[:, 2], "roughness": 0.7 * packed[:, 1]}),
+    ]
+    for source, reference in expected:
+        sampled = source.sample(face, bary, np.zeros((count, 3)))
+        for name, values in reference.items():
+            assert sampled[name].dtype == np.float32, name
+            levels = np.abs(np.rint(sampled[name] * 255.0) - np.rint(np.clip(values, 0, 1) * 255.0))
+            assert levels.max() <= 1 and np.mean(levels > 0) < 1e-4, (name, levels.max(), np.mean(levels > 0))
+
+
+@pytest.fixture
+def baked_asset(tmp_path, monkeypatch):
+    """A small vertex-coloured mesh imported, post-processed and baked through the API: (api, asset)."""
+    from server.api import ForgeApi
+    from server.config import load_settings
+    from server.owners import LOCAL
+
+    monkeypatch.setenv("O3F_WORKSPACE", str(tmp_path / "ws"))
+    api = ForgeApi(load_settings())
+    mesh = bumpy_sphere(subdivisions=4, amplitude=0.1)
+    mesh.visual.vertex_colors = np.column_stack([np.rint(127 + 120 * np.sin(3 * mesh.vertices)),
+                                                 np.full(len(mesh.vertices), 255)]).astype(np.uint8)
+    mesh.export(tmp_path / "ball.ply")
+    asset_id = json.loads(api.import_mesh(str(tmp_path / "ball.ply"), "Ball", {"up_axis": "Z"})[0])["asset_id"]
+    api.postprocess(asset_id, {"target_triangles": 1200, "texture_size": 256, "collision": False})
+    api.bake(asset_id, {"texture_size": 256, "ao_samples": 2, "engine": "cpu"})
+    return api, api.ctx.store.open(asset_id, LOCAL)
+
+
+def exported_checks(api, asset) -> tuple[dict, str]:
+    """The checklist in the exported manifest, and where the export run says it came from."""
+    _, package = api.export(asset.asset_id, "ue5", {"use_fbx": False})
+    with zipfile.ZipFile(package) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    run = [run for run in asset.read()["stages"] if run["stage"] == "export"][-1]
+    return manifest["checks"], run["parameters"]["checks_from"]
+
+
+def checklist_now(asset) -> dict:
+    from server.runners.stored import game_ready_checks, load_game_mesh, load_textures
+
+    lods, hulls, state = load_game_mesh(asset)
+    return game_ready_checks(lods, hulls, state, load_textures(asset))
+
+
+def test_export_takes_the_checklist_the_bake_recorded_while_its_inputs_are_unchanged(baked_asset):
+    from server.asset import POSTPROCESS_STATE
+
+    api, asset = baked_asset
+    checks, came_from = exported_checks(api, asset)
+    assert came_from == "bake" and checks == checklist_now(asset)
+    assert any(check["name"] == "pivot_bottom_centre" for check in checks["checks"])
+    # Post-processing state changed after the bake (same LOD0, so the maps still fit): checked again.
+    path = asset.folder / POSTPROCESS_STATE
+    state = json.loads(path.read_text())
+    state["settings"]["pivot"] = "custom"
+    path.write_text(json.dumps(state))
+    checks, came_from = exported_checks(api, asset)
+    assert came_from == "computed" and checks == checklist_now(asset)
+    assert not any(check["name"].startswith("pivot") for check in checks["checks"])
+
+
+def test_the_checklist_digest_follows_every_input_it_reads():
+    from server.runners.bake import checklist_digest
+
+    def inputs():
+        lods = [MeshArrays(np.eye(3), np.array([[0, 1, 2]]), uv=np.eye(3)[:, :2].copy()) for _ in range(2)]
+        hulls = [MeshArrays(np.eye(3) * 2, np.array([[0, 1, 2]]))]
+        return lods, hulls, {"settings": {"pivot": "bottom_centre"}}, {"ao": np.zeros((8, 8))}
+
+    same = checklist_digest(*inputs())
+    assert checklist_digest(*inputs()) == same
+    changes = [lambda l, h, s, t: l[1].uv.__setitem__((0, 0), 0.5), lambda l, h, s, t: h.pop(),
+               lambda l, h, s, t: s["settings"].update(pivot="centre"), lambda l, h, s, t: t.update(ao=np.zeros((4, 4))),
+               lambda l, h, s, t: l.pop()]
+    for change in changes:
+        changed = inputs()
+        change(*changed)
+        assert checklist_digest(*changed) != same

@@ -182,3 +182,61 @@ def test_a_30k_triangle_lod0_with_two_atlas_bands_has_no_uv_overlap():
     assert lod0.face_count > 25000
     report = game_ready_checks([lod0], textures={"BC": (2048, 2048)})
     assert by_name(report)["uv_overlap"]["value"] == [0.0]
+
+
+def texel_hits_one_by_one(uv, faces, resolution):
+    """The overlap check's definition, texel by texel: e = A x + B y + C > 1e-6 on all three edges of a
+    triangle (A, B, C from its UV corners, signed so that inside is positive) at every texel centre."""
+    hits = np.zeros((resolution, resolution), int)
+    centres = np.arange(resolution) + 0.5
+    x, y = centres[None, :], centres[:, None]
+    for corners in np.asarray(uv, np.float64)[faces] * resolution:
+        (x0, y0), (x1, y1), (x2, y2) = corners
+        sign = np.sign((x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0))
+        if abs((x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)) <= 1e-12:
+            continue
+        inside = np.ones((resolution, resolution), bool)
+        for (sx, sy), (ex, ey) in zip(corners, np.roll(corners, -1, axis=0)):
+            a, b, c = (sy - ey) * sign, (ex - sx) * sign, ((ey - sy) * sx - (ex - sx) * sy) * sign
+            inside &= a * x + b * y + c > 1e-6
+        hits += inside
+    return hits
+
+
+@pytest.mark.parametrize("layout", ["random", "corners on texel centres", "corners on texel corners",
+                                    "nearly flat edges", "reaching outside the square"])
+def test_texel_hits_solved_per_row_equal_the_texel_by_texel_test(layout):
+    from server.stages.checks import uv_texel_hits
+
+    resolution = 48
+    rng = np.random.default_rng(len(layout))
+    uv = (rng.random((200, 1, 2)) + rng.normal(0, 0.08, (200, 3, 2))).reshape(-1, 2)  # small, scattered
+    if layout == "corners on texel centres":
+        uv = (np.floor(uv * resolution) + 0.5) / resolution
+    elif layout == "corners on texel corners":
+        uv = np.round(uv * 2 * resolution) / (2 * resolution)
+    elif layout == "nearly flat edges":
+        uv[1::3, 1] = uv[0::3, 1] + rng.normal(0, 1e-13, 200)
+        uv[2::6, 0] = uv[0::6, 0] + rng.normal(0, 1e-13, 100)
+    elif layout == "reaching outside the square":
+        uv = uv * 1.6 - 0.3
+    faces = np.concatenate([np.arange(600).reshape(-1, 3), rng.integers(0, 600, (10, 3))])
+    hits = uv_texel_hits(uv, faces, resolution)
+    expected = texel_hits_one_by_one(uv, faces, resolution)
+    assert (expected > 1).any() and (expected == 1).any()  # the layouts overlap, so every count is exercised
+    assert np.array_equal(hits, expected)
+
+
+def test_texel_centres_a_hair_beside_an_edge_get_the_texel_by_texel_answer():
+    # Right triangles whose legs pass about 1e-6 texel (the edge tolerance) beside texel centres: there the
+    # solved run of a row and the direct test can round apart, so such rows must be tested texel by texel.
+    from server.stages.checks import uv_texel_hits
+
+    resolution, count = 48, 2000
+    rng = np.random.default_rng(0)
+    hair = rng.choice([0.5e-6, 1e-6, 2e-6], (count, 2)) * (1 + rng.integers(-50, 50, (count, 2)) * 1e-10)
+    corner = rng.integers(8, resolution - 8, (count, 2)) + 0.5 - hair
+    legs = rng.integers(1, 7, (count, 2)) * rng.choice([1.0, -1.0], (count, 2))
+    uv = np.stack([corner, corner + legs * [1, 0], corner + legs * [0, 1]], axis=1).reshape(-1, 2) / resolution
+    faces = np.arange(3 * count).reshape(-1, 3)
+    assert np.array_equal(uv_texel_hits(uv, faces, resolution), texel_hits_one_by_one(uv, faces, resolution))

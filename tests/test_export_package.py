@@ -410,3 +410,66 @@ def test_use_fbx_none_follows_bpy(tmp_path, monkeypatch):
     monkeypatch.setattr(package, "bpy_available", lambda: False)
     files = zip_files(export_package(make_bundle(), "ue5", tmp_path))
     assert "SM_Barrel.glb" in files and json.loads(files["manifest.json"])["mesh_format"] == "glb"
+
+
+@pytest.mark.parametrize("channels", [None, 3, 4])
+def test_png_writer_keeps_every_pixel(tmp_path, channels):
+    from server.export.package import _png
+
+    shape = (37, 53) if channels is None else (37, 53, channels)
+    image = np.random.default_rng(channels or 1).integers(0, 256, shape, dtype=np.uint8)
+    image[:10] = 7  # a flat run, as the padding of a baked map
+    _png(tmp_path / "map.png", image)
+    assert np.array_equal(png((tmp_path / "map.png").read_bytes()), image)
+    with pytest.raises(ForgeError, match="8-bit"):
+        _png(tmp_path / "float.png", image.astype(np.float32))
+    assert not (tmp_path / "float.png").exists()
+
+
+@pytest.mark.parametrize("failing", ["T_Barrel_N.png", "the mesh writer"])
+def test_a_failure_beside_the_image_workers_leaves_nothing(tmp_path, monkeypatch, failing):
+    """The maps and the preview are written by worker threads while the meshes are written: a failure on
+    either side stops the export, and the staging folder is removed only once no worker writes into it."""
+    import shutil
+    import tempfile
+    import threading
+
+    from server.export import package
+
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(staging))
+    failed, removed = threading.Event(), threading.Event()
+    events = []
+    write_png, write_meshes, remove_tree = package._png, package.write_glb, shutil.rmtree
+
+    def png_after_the_failure(path, image):
+        if Path(path).name == failing:
+            failed.set()
+            raise ForgeError("disk full")
+        failed.wait(timeout=5)
+        removed.wait(timeout=0.5)  # a staging folder removed under a running worker shows here
+        write_png(path, image)
+        events.append("image written")
+
+    def failing_meshes(*args, **kwargs):
+        if failing == "the mesh writer":
+            failed.set()
+            raise ForgeError("disk full")
+        return write_meshes(*args, **kwargs)
+
+    def logged_rmtree(path, *args, **kwargs):
+        remove_tree(path, *args, **kwargs)
+        if Path(path).parent == staging:
+            events.append("staging removed")
+            removed.set()
+
+    monkeypatch.setattr(package, "_png", png_after_the_failure)
+    monkeypatch.setattr(package, "write_glb", failing_meshes)
+    monkeypatch.setattr(shutil, "rmtree", logged_rmtree)
+    out = tmp_path / "out"
+    with pytest.raises(ForgeError, match="disk full"):
+        export_package(make_bundle(), "ue5", out, use_fbx=False)
+    _assert_nothing_left(out)
+    assert list(staging.iterdir()) == []
+    assert "image written" in events and events[-1] == "staging removed", events

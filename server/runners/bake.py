@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 
 import numpy as np
@@ -11,12 +13,13 @@ from .. import gpu
 from ..asset import ATTRIBUTES, HIGH_POLY, Asset, texture_file
 from ..bake.engine import BakeSettings, HighPoly, bake, resolve_engine
 from ..bake.sources import AttributeSource, FieldSource, source_from_trimesh
-from ..cache import file_digest
+from ..cache import FIELDS, file_digest
 from ..gameready import apply_transform
 from ..generators.base import VIEW_LABELS
 from ..generators.volume import AttributeVolume, volume_source
 from ..images import save_png
 from ..jobs import Progress, charged_if_failed
+from ..meshdata import MeshArrays
 from ..quota import QuotaLedger
 from ..stages.paint_hidden import PaintSettings, paint_hidden
 from .stored import game_ready_checks, load_game_mesh, lod0_digest, read_high_poly
@@ -95,6 +98,7 @@ def run_bake(asset: Asset, settings: BakeSettings, engine: str, progress: Progre
             asset.write_bytes(texture_file(name), save_png(image))
             run["outputs"][f"texture_{name}"] = texture_file(name)
         run["parameters"]["checks"] = game_ready_checks(lods, hulls, state, images)
+        run["made_from"]["checklist"] = checklist_digest(lods, hulls, state, images)
         if quota is not None:
             quota.record("bake", asset.asset_id, run.get("gpu_charged_seconds", 0.0))
     return maps.stats
@@ -102,3 +106,21 @@ def run_bake(asset: Asset, settings: BakeSettings, engine: str, progress: Progre
 
 def _gray(values: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(values * 255), 0, 255).astype(np.uint8)
+
+
+def checklist_digest(lods: list[MeshArrays], hulls: list[MeshArrays], state: dict,
+                     textures: dict[str, np.ndarray]) -> str:
+    """SHA-256 (24 hex digits) of everything the game-ready checklist reads: every LOD's and hull's arrays,
+    the post-processing state (settings, stability verdict) and the maps' sizes. Equal digests, equal lists."""
+    hasher = hashlib.sha256()
+    for group, meshes in (("lod", lods), ("hull", hulls)):
+        for index, mesh in enumerate(meshes):
+            for name in FIELDS:
+                value = getattr(mesh, name)
+                if value is not None:
+                    array = np.ascontiguousarray(value)
+                    hasher.update(f"{group}{index}.{name}:{array.dtype.str}:{array.shape};".encode())
+                    hasher.update(array.tobytes())
+    sizes = {name: list(np.shape(image)[:2]) for name, image in textures.items()}
+    hasher.update(json.dumps({"state": state, "texture_sizes": sizes}, sort_keys=True).encode())
+    return hasher.hexdigest()[:24]

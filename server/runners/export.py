@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from ..gameready import apply_transform
 from ..jobs import Progress
 from ..jsonsafe import jsonable
 from ..meshfile import glb_bytes
+from .bake import checklist_digest
 from .rig import current_rig
 from .stored import (
     game_ready_checks,
@@ -26,12 +28,16 @@ from .stored import (
 
 def run_export(asset: Asset, engine: str, options: dict, progress: Progress, check) -> Path:
     """Build the engine package from the saved LODs, hulls and maps; returns the zip inside the asset folder."""
+    started = time.perf_counter()
     lods, hulls, state = load_game_mesh(asset)
     textures = load_textures(asset)
     record = asset.read()
     lod0 = lod0_digest(lods)
     bake_run = check_maps_match(asset, record, lod0)
-    checks = game_ready_checks(lods, hulls, state, textures)
+    timings = {"read_s": time.perf_counter() - started}
+    started = time.perf_counter()
+    checks, checks_from = checklist(bake_run, lods, hulls, state, textures)
+    timings["checks_s"] = time.perf_counter() - started
     manifest = {"asset_id": asset.asset_id, "name": record["name"], "kind": record["kind"],
                 "generator": record.get("generator"), "checks": checks,
                 "postprocess": state.get("report", {}), "source": record.get("inputs", [])}
@@ -46,12 +52,26 @@ def run_export(asset: Asset, engine: str, options: dict, progress: Progress, che
         check()
         progress(0.2, f"writing the {engine} package")
         use_fbx = options.get("use_fbx")
+        started = time.perf_counter()
         path = export_package(bundle, engine, asset.folder / EXPORTS, use_fbx=use_fbx)
+        timings["package_s"] = time.perf_counter() - started
         if options.get("include_high_poly"):
             path = _with_high_poly(asset, path, state["transform"])
         run["outputs"][f"export_{engine.lower()}"] = str(path.relative_to(asset.folder))
         run["parameters"]["checks_ok"] = bool(checks.get("ok", False))
+        run["parameters"]["checks_from"] = checks_from
+        run["parameters"]["timings_s"] = {part: round(seconds, 3) for part, seconds in timings.items()}
     return path
+
+
+def checklist(bake_run: dict, lods, hulls, state: dict, textures: dict) -> tuple[dict, str]:
+    """The game-ready checklist and where it came from: the one the bake recorded when it was made from these
+    same LODs, hulls, post-processing state and map sizes ("bake"), else made again ("computed")."""
+    recorded = bake_run.get("parameters", {}).get("checks")
+    made_from = bake_run.get("made_from", {}).get("checklist")
+    if recorded is not None and made_from == checklist_digest(lods, hulls, state, textures):
+        return recorded, "bake"
+    return game_ready_checks(lods, hulls, state, textures), "computed"
 
 
 def check_maps_match(asset: Asset, record: dict, lod0: str) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import trimesh
@@ -19,9 +20,9 @@ MAX_HULL_VERTICES = 64  # CONVENTIONS.md: 32 to 64 per UCX hull
 # A pivot is "on" its point when within 1 mm or 0.5 % of the asset's largest extent.
 PIVOT_TOLERANCE_M = 0.001
 PIVOT_TOLERANCE_FRACTION = 0.005
-_CANDIDATE_BUDGET = 1_000_000  # texel tests per rasterisation chunk, bounds memory
-_LARGE_TRIANGLE_CELLS = 4096  # UV triangles with bigger boxes are rasterised one at a time
+_SPAN_PAIRS = 250_000  # (triangle, row) pairs solved at once, bounds memory
 _EDGE_EPS = 1e-6  # texel centres this close to an edge (in texel² units) count as on it
+_SETTLED_MARGIN = 1e-9  # of an edge function's terms: far above its rounding (1e-16), far below a texel
 
 
 def game_ready_checks(lods: list[MeshArrays], *, textures: dict[str, tuple[int, int]] | None = None,
@@ -188,6 +189,13 @@ def uv_overlap_fraction(uv: np.ndarray, faces: np.ndarray, resolution: int = UV_
     neither triangle, so triangles that only share edges never count as overlapping. Mirrored
     (clockwise) UV triangles count like any other.
     """
+    hits = uv_texel_hits(uv, faces, resolution)
+    covered = int((hits > 0).sum())
+    return float((hits > 1).sum() / covered) if covered else 0.0
+
+
+def uv_texel_hits(uv: np.ndarray, faces: np.ndarray, resolution: int = UV_RESOLUTION) -> np.ndarray:
+    """(resolution, resolution) count of the UV triangles whose inside holds each texel centre (row = v)."""
     tri = np.asarray(uv, np.float64)[np.asarray(faces)] * resolution  # (F, 3, 2) in texels
     doubled_area = _cross2(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     keep = np.abs(doubled_area) > 1e-12
@@ -195,40 +203,90 @@ def uv_overlap_fraction(uv: np.ndarray, faces: np.ndarray, resolution: int = UV_
     # Edge k runs from corner k to corner k+1; e = A x + B y + C is > 0 inside whatever the winding.
     start, end = tri, np.roll(tri, -1, axis=1)
     sign = np.sign(doubled_area)[:, None]
-    a = (start[..., 1] - end[..., 1]) * sign
-    b = (end[..., 0] - start[..., 0]) * sign
-    c = ((end[..., 1] - start[..., 1]) * start[..., 0] - (end[..., 0] - start[..., 0]) * start[..., 1]) * sign
+    edges = _Edges(a=(start[..., 1] - end[..., 1]) * sign, b=(end[..., 0] - start[..., 0]) * sign,
+                   c=((end[..., 1] - start[..., 1]) * start[..., 0]
+                      - (end[..., 0] - start[..., 0]) * start[..., 1]) * sign)
     low = np.clip(np.ceil(tri.min(axis=1) - 0.5), 0, resolution).astype(np.int64)
     high = np.clip(np.floor(tri.max(axis=1) - 0.5), -1, resolution - 1).astype(np.int64)
-    width = np.maximum(high[:, 0] - low[:, 0] + 1, 0)
-    height = np.maximum(high[:, 1] - low[:, 1] + 1, 0)
-    cells = width * height
-    hits = np.zeros((resolution, resolution), np.int32)
+    rows = np.where(high[:, 0] >= low[:, 0], np.maximum(high[:, 1] - low[:, 1] + 1, 0), 0)
+    # Each row of a triangle covers one run of texels: +1 where it starts, -1 after it ends, summed along rows.
+    starts_minus_ends = np.zeros(resolution * (resolution + 1), np.int64)
+    direct_hits = np.zeros(resolution * resolution, np.int64)
+    chunk_of = np.cumsum(rows) // _SPAN_PAIRS
+    for chunk in np.unique(chunk_of[rows > 0]):
+        index = np.nonzero((chunk_of == chunk) & (rows > 0))[0]
+        owner = np.repeat(index, rows[index])
+        row = low[owner, 1] + np.arange(len(owner)) - np.repeat(np.cumsum(rows[index]) - rows[index], rows[index])
+        spans = _row_spans(edges.of(owner), row + 0.5, low[owner, 0], high[owner, 0])
+        run = spans.settled & (spans.first <= spans.last)
+        line = row[run] * (resolution + 1)
+        starts_minus_ends += np.bincount(line + spans.first[run], minlength=starts_minus_ends.size)
+        starts_minus_ends -= np.bincount(line + spans.last[run] + 1, minlength=starts_minus_ends.size)
+        unsettled = ~spans.settled
+        if unsettled.any():
+            direct_hits += _tested_texels(edges.of(owner[unsettled]), row[unsettled], low[owner[unsettled], 0],
+                                          high[owner[unsettled], 0], resolution)
+    hits = np.cumsum(starts_minus_ends.reshape(resolution, resolution + 1)[:, :resolution], axis=1)
+    return hits + direct_hits.reshape(resolution, resolution)
 
-    for i in np.nonzero(cells > _LARGE_TRIANGLE_CELLS)[0]:  # few, big: test their whole box at once
-        x = np.arange(low[i, 0], high[i, 0] + 1)[None, :] + 0.5
-        y = np.arange(low[i, 1], high[i, 1] + 1)[:, None] + 0.5
-        inside = np.ones((len(y), x.shape[1]), bool)
-        for k in range(3):
-            inside &= a[i, k] * x + b[i, k] * y + c[i, k] > _EDGE_EPS
-        hits[low[i, 1]:high[i, 1] + 1, low[i, 0]:high[i, 0] + 1] += inside
 
-    small = np.nonzero((cells > 0) & (cells <= _LARGE_TRIANGLE_CELLS))[0]
-    flat = hits.reshape(-1)
-    # Chunks of whole triangles so the per-texel arrays stay near _CANDIDATE_BUDGET entries.
-    chunk_of = np.cumsum(cells[small]) // _CANDIDATE_BUDGET
-    for chunk in np.unique(chunk_of):
-        index = small[chunk_of == chunk]
-        n = cells[index]
-        owner = np.repeat(index, n)
-        offset = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
-        x = low[owner, 0] + offset % width[owner]
-        y = low[owner, 1] + offset // width[owner]
-        px, py = x[:, None] + 0.5, y[:, None] + 0.5
-        inside = (a[owner] * px + b[owner] * py + c[owner] > _EDGE_EPS).all(axis=1)
-        flat += np.bincount(y[inside] * resolution + x[inside], minlength=flat.size).astype(np.int32)
-    covered = int((hits > 0).sum())
-    return float((hits > 1).sum() / covered) if covered else 0.0
+@dataclass
+class _Edges:
+    """The three edge functions e = a x + b y + c of each triangle, (n, 3) arrays, > 0 inside."""
+
+    a: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+
+    def of(self, owner: np.ndarray) -> "_Edges":
+        return _Edges(self.a[owner], self.b[owner], self.c[owner])
+
+    def inside(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Texel centres (x, y) strictly inside: the one test every texel of the overlap check is held to."""
+        return (self.a * x[:, None] + self.b * y[:, None] + self.c > _EDGE_EPS).all(axis=1)
+
+
+@dataclass
+class _Spans:
+    first: np.ndarray  # first and last texel column inside, per (triangle, row)
+    last: np.ndarray
+    settled: np.ndarray  # False where a texel centre lies so near an edge that rounding could decide it
+
+
+def _row_spans(edges: _Edges, y: np.ndarray, first_column: np.ndarray, last_column: np.ndarray) -> _Spans:
+    """The run of texel centres inside each triangle on each row, solved from the edge functions.
+
+    In floating point, e(x) is monotone in x for every edge, so the texels that pass the direct test form
+    one run; its ends come from where each edge crosses the row. A row is left unsettled when a centre
+    within its column range lies near enough a crossing that the direct test's rounding (about 1e-16 of
+    the terms) could differ from the solved one: those rows get the direct test (_tested_texels).
+    """
+    a, rest = edges.a, edges.b * y[:, None] + edges.c
+    magnitude = np.abs(a) * (np.abs(last_column) + 1.0)[:, None] + np.abs(edges.b * y[:, None]) + np.abs(edges.c)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        crossing = (_EDGE_EPS - rest) / a - 0.5  # a > 0: inside for x > crossing; a < 0: for x < crossing
+        margin = _SETTLED_MARGIN * (magnitude + 1.0) / np.abs(a)
+    lowest, highest = (first_column - 1)[:, None], (last_column + 1)[:, None]
+    nearest = np.clip(np.round(np.nan_to_num(crossing)), first_column[:, None], last_column[:, None])
+    flat = a == 0
+    settled = ((np.abs(nearest - crossing) > margin) | flat).all(axis=1)
+    bounded = np.clip(np.nan_to_num(crossing), lowest, highest)
+    first = np.where(a > 0, np.floor(bounded) + 1, lowest).max(axis=1).astype(np.int64)
+    last = np.where(a < 0, np.ceil(bounded) - 1, highest).min(axis=1).astype(np.int64)
+    first, last = np.maximum(first, first_column), np.minimum(last, last_column)
+    # A flat edge (a = 0) passes or fails its whole row: the direct test's own arithmetic, b y + c.
+    row_outside = (flat & ~(rest > _EDGE_EPS)).any(axis=1)
+    return _Spans(first, np.where(row_outside, first - 1, last), settled)
+
+
+def _tested_texels(edges: _Edges, row: np.ndarray, first_column: np.ndarray, last_column: np.ndarray,
+                   resolution: int) -> np.ndarray:
+    """Hits per texel (flat, resolution²) from testing every texel of the given rows' column ranges."""
+    count = np.maximum(last_column - first_column + 1, 0)
+    owner = np.repeat(np.arange(len(row)), count)
+    x = first_column[owner] + np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    inside = edges.of(owner).inside(x + 0.5, row[owner] + 0.5)
+    return np.bincount(row[owner][inside] * resolution + x[inside], minlength=resolution * resolution)
 
 
 def texel_density(mesh: MeshArrays, texture_side: float) -> float:
