@@ -1,4 +1,4 @@
-"""Benchmark: how post-processing and the CPU bake grow with the input, from 250k to 16M triangles.
+"""Benchmark: how post-processing and the bake (and the export) grow with the input, from 250k to 16M triangles.
 
 Each size is the organic mesh of bench/meshes.py (a lumpy cube-sphere with scanner noise and vertex colours)
 at that many triangles, imported as an asset in one child process (not measured), then post-processed and
@@ -9,6 +9,10 @@ peak resident memory, then for each stage the growth of its time from one size t
 n log n growth (a stage is flagged when it grows faster).
 
     python bench/scale.py [--sizes 250000,1000000,4000000,16000000] [--size 2048] [--ao-samples 32]
+    python3 bench/scale.py --sizes 1500000 --engine cuda --export    # the GPU path end to end (GPU machine)
+
+With --engine cuda, CUDA is started before the clock (its start-up printed apart); --export adds the UE5
+export (FBX through Blender where bpy is installed, else GLB, as on the Space).
 """
 
 from __future__ import annotations
@@ -70,13 +74,22 @@ def progress(fraction, message):
     marks.append((time.perf_counter(), message.split(" ")[0] if message else "?"))
 
 
+cuda_startup = None
+if {engine!r} == "cuda":  # CUDA's start-up is timed apart: a ZeroGPU call pays it once per worker process
+    started = time.perf_counter()
+    import torch
+    torch.zeros(1, device="cuda")
+    cuda_startup = time.perf_counter() - started
 api = ForgeApi()
 thread = threading.Thread(target=sample, daemon=True)
 thread.start()
 marks.append((time.perf_counter(), "load"))
 api.postprocess({asset!r}, {{"target_triangles": {target}, "texture_size": {size}, "height": "keep"}}, progress)
 marks.append((time.perf_counter(), "bake_load"))
-api.bake({asset!r}, {{"texture_size": {size}, "ao_samples": {ao}, "engine": "cpu"}}, progress)
+api.bake({asset!r}, {{"texture_size": {size}, "ao_samples": {ao}, "engine": {engine!r}}}, progress)
+if {export!r}:
+    marks.append((time.perf_counter(), "export"))
+    api.export({asset!r}, "ue5", {{}})
 marks.append((time.perf_counter(), "end"))
 running = False
 thread.join()
@@ -84,7 +97,7 @@ record = json.loads(api.asset({asset!r}))
 runs = {{run["stage"]: run for run in record["stages"]}}
 print(json.dumps({{"marks": marks, "samples": samples, "report": runs["postprocess"]["parameters"]["report"],
                   "bake": runs["bake"]["parameters"]["stats"],
-                  "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}}))
+                  "cuda_startup_s": cuda_startup, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}}))
 """
 
 def _child(code: str, env: dict, timeout: float) -> dict:
@@ -130,6 +143,8 @@ def main() -> None:
     parser.add_argument("--target", type=int, default=10_000)
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--ao-samples", type=int, default=32)
+    parser.add_argument("--engine", default="cpu", choices=["cpu", "cuda"], help="the bake engine")
+    parser.add_argument("--export", action="store_true", help="also time the UE5 export after the bake")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     load = os.getloadavg()[0]
@@ -142,18 +157,23 @@ def main() -> None:
             print(f"{made['faces']} triangles imported in {made['seconds']:.0f} s (not measured)", flush=True)
             started = time.perf_counter()
             result = _child(_RUN.format(root=str(ROOT), asset=made["asset_id"], target=args.target,
-                                        size=args.size, ao=args.ao_samples), env, 3600)
+                                        size=args.size, ao=args.ao_samples, engine=args.engine,
+                                        export=args.export), env, 3600)
             wall = time.perf_counter() - started
             rows = per_stage(result)
             rows_by_size[made["faces"]] = rows
             results[made["faces"]] = {"rows": rows, "wall_s": wall, "peak_gb": result["peak_rss"] / 2**30,
                                       "report_timings": result["report"]["timings_s"],
-                                      "bake_steps": result["bake"]["seconds"]}
-            print(f"{made['faces']}: postprocess + bake {sum(r['seconds'] for r in rows):.1f} s "
-                  f"(child process {wall:.1f} s), peak {result['peak_rss'] / 2**30:.2f} GB", flush=True)
+                                      "bake_steps": result["bake"]["seconds"],
+                                      "cuda_startup_s": result["cuda_startup_s"]}
+            startup = result["cuda_startup_s"]
+            print(f"{made['faces']}: postprocess + bake{' + export' if args.export else ''} "
+                  f"{sum(r['seconds'] for r in rows):.1f} s (child process {wall:.1f} s"
+                  f"{f', CUDA start-up before it {startup:.2f} s' if startup is not None else ''}), "
+                  f"peak {result['peak_rss'] / 2**30:.2f} GB", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
-    print(f"\n{args.size}² maps, AO {args.ao_samples} samples, LOD0 {args.target} triangles; "
+    print(f"\n{args.size}² maps, AO {args.ao_samples} samples, {args.engine} bake, LOD0 {args.target} triangles; "
           f"load average before the run {load:.2f}")
     print("\n| triangles | stage | seconds | peak resident memory (GB) |\n|---|---|---|---|")
     for faces, result in results.items():

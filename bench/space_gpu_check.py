@@ -2,7 +2,7 @@
 
 Run by bench/space_gpu_check.sh on the GPU machine after it has installed the wheels it built, never alone:
 
-    python3 bench/space_gpu_check.py --work /tmp/o3f --json $OUT/check.json
+    python3 bench/space_gpu_check.py --work /tmp/o3f --json $OUT/check.json [--only imports,hunyuan]
 
 Each part is a step; a step that fails is logged with its error and the next one runs:
   1. imports: trellis2 (the pinned source tree), o_voxel, cumesh, flex_gemm, nvdiffrast, xformers, hy3dgen.
@@ -41,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS: dict = {"steps": {}}
+SELECTED: list[str] = []  # --only: run the steps whose names contain one of these words (all when empty)
 
 
 def log(message: str) -> None:
@@ -50,6 +51,8 @@ def log(message: str) -> None:
 def step(name: str):
     """Run the decorated function now as a named step: time it, keep its result or its error, never raise."""
     def run(function):
+        if SELECTED and not any(word in name for word in SELECTED):
+            return function
         started = time.perf_counter()
         log(f"\n=== {name}")
         try:
@@ -407,7 +410,10 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--trellis2-src", type=Path, default=None, help="folder holding trellis2/ (pinned tree)")
     parser.add_argument("--trellis-src", type=Path, default=None, help="folder holding trellis/ (TRELLIS v1)")
+    parser.add_argument("--only", default="", help="comma-separated words: run only the steps whose names hold one "
+                                                    "(e.g. imports,hunyuan,custom_rasterizer)")
     args = parser.parse_args()
+    SELECTED.extend(word for word in args.only.split(",") if word)
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     for source in (args.trellis2_src, args.trellis_src):

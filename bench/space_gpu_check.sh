@@ -28,20 +28,7 @@ python3 -c "import sys, torch; print(sys.version.split()[0], torch.__version__, 
 nvcc --version | tail -n 2
 
 clock "PyPI packages the image lacks (.gpu/site.tar.xz, .gpu/extra), Eigen's headers, system libraries"
-tar -xJf "${SITE_ARCHIVE:-.gpu/site.tar.xz}" -C "$SITE" && tar -xzf .gpu/eigen3.tar.gz -C "$WORK"
-# Wheels built by an earlier run, installed and packed as .gpu/prebuilt/*.tar.xz (build the rest with ONLY=...).
-for packed in .gpu/prebuilt/*.tar.xz; do [ -f "$packed" ] && tar -xJf "$packed" -C "$SITE" && echo "prebuilt: $packed"; done
-python3 -m pip install -q --no-deps --no-index --no-compile --target "$SITE" .gpu/extra/*.whl 2>&1 | grep -v WARNING
-export PYTHONPATH="$SITE:$PWD"
-# pymeshlab's Qt and GL libraries need libGL, libX11, fontconfig, ... which the image lacks: Debian's copies
-# (.gpu/syslib.tar.gz), only those the image does not have, on LD_LIBRARY_PATH.
-mkdir -p "$WORK/syslib" "$WORK/syslib-all" && tar -xzf .gpu/syslib.tar.gz -C "$WORK/syslib-all" --strip-components=1
-for lib in "$WORK"/syslib-all/*.so.*; do
-    name=$(basename "$lib")
-    ldconfig -p | awk '{print $1}' | grep -qxF "$name" || cp -P "$lib" "$WORK/syslib/"
-done
-echo "system libraries added: $(ls "$WORK/syslib" | tr '\n' ' ')"
-export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$WORK/syslib"
+source bench/gpu_site.sh
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     clock "building the wheels (tools/build_space_wheels.sh, in parallel)"
