@@ -228,7 +228,12 @@ def test_availability_gives_each_reason_in_turn(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "xformers", None)
     available, reason = generator.availability()
     assert reason.startswith("compiled extension xformers is not installed (PyPI xformers")
-    monkeypatch.setitem(sys.modules, "xformers", fake_module("xformers"))
+    # A wheel built for another torch imports without its kernels (PyPI's 0.0.35 on torch 2.11): named as such.
+    monkeypatch.setitem(sys.modules, "xformers", fake_module("xformers", __version__="0.0.35", _has_cpp_library=False))
+    available, reason = generator.availability()
+    assert not available and reason.startswith("compiled extension xformers 0.0.35 has no CUDA kernels for torch ")
+    assert "flash_attn" in reason
+    monkeypatch.setitem(sys.modules, "xformers", fake_module("xformers", _has_cpp_library=True))
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     assert generator.availability() == (False, "no CUDA GPU on this server")
     gpu_flag["ok"] = True
