@@ -19,9 +19,9 @@ for root in (HERE, HERE.parent):
         break
 
 # Environment first, before torch or a model library is imported (they read it at import), as the official
-# Spaces do. setdefault: a Space variable of the same name wins.
+# Spaces do. setdefault: a Space variable of the same name wins. ATTN_BACKEND is chosen by
+# server/generators/attention.py from what runs here (flash_attn, xformers with kernels, else torch's SDPA).
 MODEL_ENVIRONMENT = {
-    "ATTN_BACKEND": "xformers",  # TRELLIS and TRELLIS.2 sparse attention; no flash_attn wheel for this stack
     "SPCONV_ALGO": "native",  # TRELLIS's spconv: no first-call autotuning inside a GPU call
     "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True",  # multi-stage pipelines fragment VRAM otherwise
     "FLEX_GEMM_AUTOTUNE_CACHE_PATH": str(HERE / "autotune_cache.json"),  # TRELLIS.2's FlexGEMM keeps its tuning

@@ -53,3 +53,14 @@ def house_views_on_grey(house_glb, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("house_views_on_grey")
     paths = render_views(house_glb, out, views=("front",), size=384, background=GREY)
     return {"front": paths["front"], "front_mask": out / "front_mask.png", "background": GREY}
+
+
+@pytest.fixture(autouse=True)
+def attention_chosen_per_test(monkeypatch):
+    """Each test chooses TRELLIS's attention backend afresh: the server makes that choice once per process and
+    writes it to the environment, which would otherwise carry from one test to the next."""
+    from server.generators import attention
+
+    monkeypatch.setattr(attention, "_choice", None)
+    monkeypatch.delenv("ATTN_BACKEND", raising=False)
+    monkeypatch.delenv("SPARSE_ATTN_BACKEND", raising=False)

@@ -498,8 +498,10 @@ def test_scenegen_puts_each_box_where_it_stood_facing_its_own_way(fake_scenegen,
 
 
 def test_scenegen_availability_names_each_missing_piece_in_turn(fake_scenegen, monkeypatch, tmp_path):
+    monkeypatch.setenv("ATTN_BACKEND", "xformers")  # the operator's choice is kept and said
     model = SceneGenModel()
-    assert model.availability() == (True, f"SceneGen on CUDA, weights from {tmp_path / 'scenegen'}")
+    assert model.availability() == (True, f"SceneGen on CUDA, weights from {tmp_path / 'scenegen'}; "
+                                          "attention: xformers")
     monkeypatch.setitem(sys.modules, "kaolin", None)
     assert model.availability() == (False, "compiled extension kaolin is not installed (NVIDIA kaolin built for "
                                            "this torch and CUDA (FlexiCubes imports it))")

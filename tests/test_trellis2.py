@@ -208,6 +208,7 @@ def test_settings_are_checked_before_any_work(fake_trellis2):
 
 
 def test_availability_gives_each_reason_in_turn(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "flash_attn", None)  # conftest makes each test choose attention afresh
     generator = Trellis2Generator()
     monkeypatch.delitem(sys.modules, "trellis2.pipelines", raising=False)
     monkeypatch.delitem(sys.modules, "trellis2", raising=False)
@@ -225,15 +226,8 @@ def test_availability_gives_each_reason_in_turn(monkeypatch, tmp_path):
                                                "vendor/wheels.toml; tools/build_space_wheels.sh builds it)")
     for extension, _ in trellis2.COMPILED:
         monkeypatch.setitem(sys.modules, extension, fake_module(extension))
-    monkeypatch.setitem(sys.modules, "xformers", None)
-    available, reason = generator.availability()
-    assert reason.startswith("compiled extension xformers is not installed (PyPI xformers")
-    # A wheel built for another torch imports without its kernels (PyPI's 0.0.35 on torch 2.11): named as such.
+    # Attention needs no library of its own: without flash_attn or working xformers, torch's SDPA serves.
     monkeypatch.setitem(sys.modules, "xformers", fake_module("xformers", __version__="0.0.35", _has_cpp_library=False))
-    available, reason = generator.availability()
-    assert not available and reason.startswith("compiled extension xformers 0.0.35 has no CUDA kernels for torch ")
-    assert "flash_attn" in reason
-    monkeypatch.setitem(sys.modules, "xformers", fake_module("xformers", _has_cpp_library=True))
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     assert generator.availability() == (False, "no CUDA GPU on this server")
     gpu_flag["ok"] = True
@@ -252,7 +246,7 @@ def test_availability_gives_each_reason_in_turn(monkeypatch, tmp_path):
     available, reason = generator.availability()
     assert not available and reason.startswith("HF_TOKEN is not set")
     monkeypatch.setenv("HF_TOKEN", "hf_test")
-    assert generator.availability() == (True, f"TRELLIS.2-4B on CUDA, weights from {tmp_path}")
+    assert generator.availability() == (True, f"TRELLIS.2-4B on CUDA, weights from {tmp_path}; attention: torch sdpa")
 
 
 def test_on_zero_gpu_the_sampling_asks_for_the_generation_estimate(fake_trellis2, monkeypatch):

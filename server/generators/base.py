@@ -119,8 +119,6 @@ def runtime_problem(module: str, what: str, hint: str,
     for extension, source in compiled:
         if not library_present(extension):
             return f"compiled extension {extension} is not installed ({source})"
-        if extension == "xformers" and (problem := xformers_kernels_problem()):
-            return problem
     if failure:
         return f"library {what} does not import ({failure}; {hint})"
     from .. import gpu
@@ -128,27 +126,6 @@ def runtime_problem(module: str, what: str, hint: str,
     if not gpu.on_zero_gpu() and not torch.cuda.is_available():
         return "no CUDA GPU on this server"
     return None
-
-
-def xformers_kernels_problem() -> str | None:
-    """Why xformers cannot run attention here, or None. A wheel built for another torch imports with a warning
-    and without its compiled kernels (PyPI's 0.0.35 is built for torch 2.10 on CUDA 12.8: on the Space's torch
-    2.11 with CUDA 13.0 memory_efficient_attention then has no operator), which xformers records as
-    `_has_cpp_library`."""
-    module = sys.modules.get("xformers")
-    if module is None:
-        try:
-            module = importlib.import_module("xformers")
-        except Exception as exc:  # noqa: BLE001 - the reason health reports
-            return f"compiled extension xformers does not import ({type(exc).__name__}: {exc})"
-    if getattr(module, "_has_cpp_library", True):
-        return None
-    import torch
-
-    return (f"compiled extension xformers {getattr(module, '__version__', '?')} has no CUDA kernels for torch "
-            f"{getattr(torch, '__version__', '?')} (its wheel was built for another torch): attention cannot run; install an "
-            f"xformers wheel built for this torch, or flash_attn with ATTN_BACKEND=flash_attn as the official "
-            f"TRELLIS.2 Space does")
 
 
 def space_wheel(name: str) -> str:

@@ -11,6 +11,7 @@ import trimesh
 from PIL import Image
 
 from .. import gpu
+from . import attention
 from ..errors import ForgeError, InputError
 from .base import (
     DOWNLOAD_ENV,
@@ -22,7 +23,6 @@ from .base import (
     placed_in_blender,
     quality_of,
     runtime_problem,
-    space_wheel,
     to_numpy,
     weights_source,
 )
@@ -30,8 +30,7 @@ from .modelhost import MODEL_HOST
 
 MODULE = "trellis.pipelines"  # PyPI's 'trellis' is an unrelated project: only the real one has .pipelines
 # Its compiled extensions: PyPI wheels for this stack (space/requirements.txt).
-COMPILED = (("spconv", "PyPI spconv-cu126, its sparse convolutions"),
-            ("xformers", "PyPI xformers, its attention backend (ATTN_BACKEND=xformers)"))
+COMPILED = (("spconv", "PyPI spconv-cu126, its sparse convolutions"),)  # attention: generators/attention.py
 REPO = "JeffreyXiang/TRELLIS-image-large"
 WEIGHTS_ENV = "O3F_TRELLIS_WEIGHTS"
 # DSO ("must stand"): a LoRA on the sparse-structure flow model (github.com/RuiningLi/dso, example.py).
@@ -114,6 +113,7 @@ def model_key(dso: bool) -> str:
 
 
 def load_pipeline(dso: bool):
+    attention.prepare()
     from trellis.pipelines import TrellisImageTo3DPipeline
 
     source, _ = weights_source(WEIGHTS_ENV, REPO, "pipeline.json")
@@ -170,6 +170,7 @@ class TrellisGenerator:
     uses_gpu = True
 
     def availability(self) -> tuple[bool, str]:
+        backend = attention.choose_backend()["backend"]  # before TRELLIS is imported: it reads the choice then
         problem = runtime_problem(MODULE, "TRELLIS", "see vendor/trellis.toml; PyPI's 'trellis' is another project",
                                   COMPILED)
         if problem:
@@ -178,7 +179,8 @@ class TrellisGenerator:
         if source is None:
             return False, where
         dso = dso_problem()
-        return True, f"TRELLIS image-large on CUDA, {where}; must_stand: {dso or 'DSO LoRA ready'}"
+        return True, (f"TRELLIS image-large on CUDA, {where}; attention: {backend}; "
+                      f"must_stand: {dso or 'DSO LoRA ready'}")
 
     def check_settings(self, settings: dict, view_count: int) -> None:
         quality_of(settings)

@@ -9,6 +9,7 @@ import trimesh
 from PIL import Image
 
 from .. import gpu
+from . import attention
 from ..errors import ForgeError, InputError
 from .base import (
     GeneratedMesh,
@@ -25,10 +26,9 @@ from .modelhost import MODEL_HOST
 from .volume import AttributeVolume, vertex_rgba
 
 MODULE = "trellis2.pipelines"
-# Its compiled extensions: our wheels on the Space (vendor/wheels.toml), and an attention kernel library.
+# Its compiled extensions: our wheels on the Space (vendor/wheels.toml); attention: generators/attention.py.
 COMPILED = (("o_voxel", space_wheel("o_voxel")), ("cumesh", space_wheel("cumesh")),
-            ("flex_gemm", space_wheel("flex_gemm")), ("nvdiffrast", space_wheel("nvdiffrast")),
-            ("xformers", "PyPI xformers, its sparse attention backend (ATTN_BACKEND=xformers)"))
+            ("flex_gemm", space_wheel("flex_gemm")), ("nvdiffrast", space_wheel("nvdiffrast")))
 REPO = "microsoft/TRELLIS.2-4B"
 WEIGHTS_ENV = "O3F_TRELLIS2_WEIGHTS"
 MODEL_KEY = "trellis2"
@@ -67,6 +67,7 @@ def sampler_arguments(quality: str) -> dict:
 
 
 def load_pipeline():
+    attention.prepare()
     from trellis2.pipelines import Trellis2ImageTo3DPipeline
 
     source, _ = weights_source(WEIGHTS_ENV, REPO, "pipeline.json")
@@ -120,6 +121,7 @@ class Trellis2Generator:
     uses_gpu = True
 
     def availability(self) -> tuple[bool, str]:
+        backend = attention.choose_backend()["backend"]  # before TRELLIS.2 is imported: it reads the choice then
         problem = runtime_problem(MODULE, "TRELLIS.2", "see vendor/trellis2.toml", COMPILED)
         if problem:
             return False, problem
@@ -129,7 +131,7 @@ class Trellis2Generator:
         if hf_token() is None:
             return False, ("HF_TOKEN is not set: TRELLIS.2 loads a gated image encoder and background model; "
                            "set it to a token whose account accepted their terms")
-        return True, f"TRELLIS.2-4B on CUDA, {where}"
+        return True, f"TRELLIS.2-4B on CUDA, {where}; attention: {backend}"
 
     def check_settings(self, settings: dict, view_count: int) -> None:
         quality_of(settings)

@@ -29,6 +29,7 @@ from PIL import Image
 
 from ... import gpu
 from ...errors import ForgeError, InputError
+from ...generators import attention
 from ...generators.base import DOWNLOAD_ENV, cached_on_hub, runtime_problem, space_wheel, weights_source
 from ...generators.modelhost import MODEL_HOST
 from ..segment import SceneSegmentation
@@ -51,9 +52,9 @@ REPO = "haoningwu/SceneGen"
 WEIGHTS_ENV = "O3F_SCENEGEN_WEIGHTS"
 MARKER = "pipeline.json"
 MODEL_KEY = "scenegen"
-# TRELLIS's stack: sparse convolutions, attention, rasterisers for the texture bake, FlexiCubes' kaolin.
+# TRELLIS's stack: sparse convolutions, rasterisers for the texture bake, FlexiCubes' kaolin (attention:
+# generators/attention.py).
 COMPILED = (("spconv", "PyPI spconv-cu126, its sparse convolutions (SPCONV_ALGO=native)"),
-            ("xformers", "PyPI xformers, its attention backend (ATTN_BACKEND=xformers)"),
             ("nvdiffrast", space_wheel("nvdiffrast")),
             ("diff_gaussian_rasterization", "mip-splatting's rasteriser, built from source (no Space wheel yet)"),
             ("kaolin", "NVIDIA kaolin built for this torch and CUDA (FlexiCubes imports it)"))
@@ -146,6 +147,7 @@ class SampleJob:
 
 
 def load_pipeline(source: str):
+    attention.prepare()
     from scenegen.pipelines import SceneGenImageToScenePipeline
 
     pipeline = SceneGenImageToScenePipeline.from_pretrained(source)
@@ -276,6 +278,7 @@ class SceneGenModel:
     uses_gpu = True
 
     def availability(self) -> tuple[bool, str]:
+        backend = attention.choose_backend()["backend"]  # before SceneGen (TRELLIS's modules) is imported
         problem = runtime_problem(MODULE, "SceneGen", "see vendor/scenegen.toml", COMPILED)
         if problem:
             return False, problem
@@ -286,7 +289,7 @@ class SceneGenModel:
         problem = vggt_problem(args) or dino_problem(args)
         if problem:
             return False, problem
-        return True, f"SceneGen on CUDA, {where}"
+        return True, f"SceneGen on CUDA, {where}; attention: {backend}"
 
     def check_settings(self, settings) -> dict:
         return check_settings(settings)
