@@ -34,9 +34,10 @@ def expected(q, k, v, cu_q, cu_k, scale=None):
     return torch.cat(parts).float()
 
 
-# Windows of equal size go through one call together; unequal ones, cross-attention (other key lengths) and
-# a single long sequence each their own.
-LAYOUTS = {"windows": ([16] * 6 + [9, 16, 3], None), "cross": ([5, 7, 5], [11, 4, 11]), "one": ([200], None)}
+# Windows of equal size go through one call together (back to back: as views; else gathered); unequal ones,
+# cross-attention (other key lengths) and a single long sequence each their own.
+LAYOUTS = {"windows": ([16] * 8, None), "scattered windows": ([16] * 6 + [9, 16, 3], None),
+           "cross": ([5, 7, 5], [11, 4, 11]), "one": ([200], None)}
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

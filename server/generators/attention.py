@@ -86,7 +86,6 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=None, max
                      softmax_scale=None, causal=False, **_):
     """flash_attn_varlen_func: q (total_q, heads, dim), k and v (total_k, heads, dim), sequences laid end to end
     as the cumulative lengths say; each query sequence attends to its own key sequence."""
-
     starts_q, starts_k = cu_seqlens_q[:-1].tolist(), cu_seqlens_k[:-1].tolist()
     lengths_q = (cu_seqlens_q[1:] - cu_seqlens_q[:-1]).tolist()
     lengths_k = (cu_seqlens_k[1:] - cu_seqlens_k[:-1]).tolist()
@@ -99,14 +98,30 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=None, max
             continue
         rows_q = _rows([starts_q[i] for i in members], length_q, q.device)
         rows_k = _rows([starts_k[i] for i in members], length_k, q.device)
-        out[rows_q] = dense_attention(q[rows_q], k[rows_k], v[rows_k], dropout_p, softmax_scale, causal)
+        result = dense_attention(_take(q, rows_q, length_q), _take(k, rows_k, length_k), _take(v, rows_k, length_k),
+                                 dropout_p, softmax_scale, causal)
+        if isinstance(rows_q, slice):
+            out[rows_q] = result.reshape(-1, *q.shape[1:])
+        else:
+            out[rows_q] = result
     return out
 
 
 def _rows(starts: list[int], length: int, device):
+    """The rows of sequences of one length: a slice where they lie back to back (windows usually do: a view, no
+    copy), else an index tensor (batch, length)."""
     import torch
 
+    if all(later - earlier == length for earlier, later in zip(starts, starts[1:])):
+        return slice(starts[0], starts[0] + length * len(starts))
     return torch.tensor(starts, device=device)[:, None] + torch.arange(length, device=device)[None, :]
+
+
+def _take(features, rows, length: int):
+    """(batch, length, heads, dim) of the rows _rows chose."""
+    if isinstance(rows, slice):
+        return features[rows].reshape(-1, length, *features.shape[1:])  # a view unless kv came packed
+    return features[rows]
 
 
 def dense_attention(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False, **_):
