@@ -15,9 +15,10 @@ Each part is a step; a step that fails is logged with its error and the next one
   4. custom_rasterizer: one triangle through its CUDA rasteriser, when its wheel was installed.
   5. TRELLIS (v1): how far `import trellis.pipelines` gets with what is installed.
 
-Attention: xformers when it has CUDA kernels for this torch; otherwise a stand-in for flash_attn's varlen functions on
-torch's scaled_dot_product_attention (and TRELLIS.2's own sdpa backend for dense attention), and then the registry's
-trellis2 availability, which asks for xformers, is bypassed. Both are printed. O3F_CHECK_FLEX_GEMM_ALGO picks
+Attention: the server's own choice (server/generators/attention.py): flash_attn, xformers when it has CUDA kernels
+for this torch, else flash_attn's API on torch's scaled_dot_product_attention (dense attention: TRELLIS.2's own
+sdpa backend); printed. (Runs 3 and 4 of 2026-12-06 used an earlier per-sequence form of that stand-in and bypassed
+the registry's availability, which then asked for xformers.) O3F_CHECK_FLEX_GEMM_ALGO picks
 FlexGEMM's algorithm (explicit_gemm avoids Triton autotuning on a fresh machine). Figures: bench/RESULTS.md.
 
 The tiny TRELLIS.2 weights are random except where a stage must make a surface: the sparse-structure flow's output
@@ -83,54 +84,12 @@ def version_of(module: str) -> str:
 # ---------------------------------------------------------------------------------------------- attention
 
 
-def sdpa_flash_attn_stand_in():
-    """flash_attn's varlen functions on torch's scaled_dot_product_attention, one sequence at a time (only used
-    when xformers cannot be imported or run here; the output says so)."""
-    import importlib.machinery
-    import types
-
-    import torch
-    import torch.nn.functional as F
-
-    def varlen(q, k, v, cu_q, cu_k, max_q=None, max_k=None, **_):
-        out = torch.empty_like(q)
-        for i in range(len(cu_q) - 1):
-            qs, ks = slice(int(cu_q[i]), int(cu_q[i + 1])), slice(int(cu_k[i]), int(cu_k[i + 1]))
-            o = F.scaled_dot_product_attention(q[qs].transpose(0, 1)[None], k[ks].transpose(0, 1)[None],
-                                               v[ks].transpose(0, 1)[None])
-            out[qs] = o[0].transpose(0, 1)
-        return out
-
-    module = types.ModuleType("flash_attn")
-    # A spec and a version below 2.1, so that transformers' probes find the module and do not take it for FA2.
-    module.__spec__ = importlib.machinery.ModuleSpec("flash_attn", None)
-    module.__version__ = "0.0.0"
-    module.flash_attn_varlen_func = varlen
-    module.flash_attn_varlen_kvpacked_func = lambda q, kv, cu_q, cu_k, mq=None, mk=None, **kw: varlen(
-        q, kv[:, 0], kv[:, 1], cu_q, cu_k)
-    module.flash_attn_varlen_qkvpacked_func = lambda qkv, cu, m=None, **kw: varlen(
-        qkv[:, 0], qkv[:, 1], qkv[:, 2], cu, cu)
-    return module
-
-
 def choose_attention() -> dict:
-    """xformers (the server's ATTN_BACKEND) when it imports and runs on this GPU; else the stand-in above."""
-    import torch
+    """The server's own choice (server/generators/attention.py): flash_attn, xformers with its kernels, else
+    flash_attn's API on torch's SDPA; the stand-in is registered now, as a pipeline load would."""
+    from server.generators import attention
 
-    try:
-        import xformers.ops as xops
-
-        q = torch.randn(1, 300, 2, 32, device="cuda", dtype=torch.float16)
-        mask = xops.fmha.BlockDiagonalMask.from_seqlens([100, 200])
-        out = xops.memory_efficient_attention(q, q, q, attn_bias=mask)
-        torch.cuda.synchronize()
-        return {"backend": "xformers", "version": version_of("xformers"), "shape": list(out.shape)}
-    except Exception as exc:  # noqa: BLE001
-        sys.modules["flash_attn"] = sdpa_flash_attn_stand_in()
-        os.environ["ATTN_BACKEND"] = "sdpa"
-        os.environ["SPARSE_ATTN_BACKEND"] = "flash_attn"
-        return {"backend": "STAND-IN: flash_attn varlen API on torch SDPA (sparse), torch SDPA (dense)",
-                "why": f"xformers: {type(exc).__name__}: {exc}"}
+    return attention.prepare()
 
 
 # ---------------------------------------------------------------------------------------------- TRELLIS.2
@@ -488,12 +447,6 @@ def main() -> int:
 
     @step("trellis2 chain (adapter, postprocess, CUDA bake, UE5 zip)")
     def _():
-        generator = registry.GENERATORS["trellis2"]
-        available, reason = generator.availability()
-        if not available and "xformers" in reason and "flash_attn" in sys.modules:
-            # The adapter asks for xformers; attention here is the SDPA stand-in above. Said so, then let it run.
-            log(f"BYPASSED trellis2 availability ({reason}): attention is the SDPA stand-in")
-            generator.availability = lambda: (True, "check: SDPA stand-in for xformers")
         api = ForgeApi()
         return chain(api, "Trellis2Tiny", "trellis2", [picture], "front",
                      {"quality": "fast", "background": "alpha"}, work)

@@ -11,8 +11,8 @@ import trimesh
 from PIL import Image
 
 from .. import gpu
-from . import attention
 from ..errors import ForgeError, InputError
+from . import attention
 from .base import (
     DOWNLOAD_ENV,
     VIEW_LABELS,

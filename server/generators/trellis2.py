@@ -9,8 +9,8 @@ import trimesh
 from PIL import Image
 
 from .. import gpu
-from . import attention
 from ..errors import ForgeError, InputError
+from . import attention
 from .base import (
     GeneratedMesh,
     GenerationRequest,
