@@ -34,10 +34,11 @@ def expected(q, k, v, cu_q, cu_k, scale=None):
     return torch.cat(parts).float()
 
 
-# Windows of equal size go through one call together (back to back: as views; else gathered); unequal ones,
-# cross-attention (other key lengths) and a single long sequence each their own.
+# Windows of one size go through one call (back to back: as a view; else gathered); lengths that differ are
+# padded in buckets, with masks; a single long sequence goes alone. Every path is in one of these.
 LAYOUTS = {"windows": ([16] * 8, None), "scattered windows": ([16] * 6 + [9, 16, 3], None),
-           "cross": ([5, 7, 5], [11, 4, 11]), "one": ([200], None)}
+           "sparse windows": ([3, 17, 9, 12, 30, 31, 1, 5, 64, 2, 33, 17], None),
+           "cross": ([5, 7, 5, 6], [11, 4, 11, 9]), "one": ([200], None)}
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -56,6 +57,26 @@ def test_varlen_attention_equals_attention_by_hand_per_sequence(layout):
     if lengths_k is None:
         qkv = module.flash_attn_varlen_qkvpacked_func(torch.stack([q, k, v], dim=1), cu_q, max(lengths_q))
         assert torch.equal(qkv, out)
+
+
+def test_causal_varlen_attention_masks_later_keys_in_every_path():
+    lengths = [16] * 5 + [3, 17, 9, 12]
+    q, k, v, cu, _ = sequences(lengths, lengths, seed=4)
+    out = attention.stand_in_module().flash_attn_varlen_func(q, k, v, cu, cu, 17, 17, causal=True)
+    for i in range(len(lengths)):
+        rows = slice(int(cu[i]), int(cu[i + 1]))
+        n = lengths[i]
+        scores = torch.einsum("qhd,khd->hqk", q[rows].double(), k[rows].double()) / math.sqrt(q.shape[-1])
+        scores = scores.masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(), float("-inf"))
+        assert torch.allclose(out[rows], torch.einsum("hqk,khd->qhd", scores.softmax(-1), v[rows].double()).float(),
+                              atol=1e-5)
+
+
+def test_a_query_sequence_without_keys_gets_zeros():
+    q, k, v, cu_q, cu_k = sequences([4, 6, 5], [7, 0, 3])
+    out = attention.stand_in_module().flash_attn_varlen_func(q, k, v, cu_q, cu_k, 6, 7)
+    assert torch.equal(out[4:10], torch.zeros_like(out[4:10]))
+    assert torch.allclose(out[:4], by_hand(q[:4], k[:7], v[:7]).float(), atol=1e-5)
 
 
 def test_dense_functions_take_batch_first_layouts():

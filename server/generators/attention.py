@@ -4,7 +4,7 @@ Both model codebases pick their attention library from ATTN_BACKEND (dense) and 
 when their modules are imported, and their sparse transformers have no path without flash_attn or xformers.
 PyPI has neither for the Space's torch 2.11 on CUDA 13.0 (xformers 0.0.35 imports without its kernels), so
 where neither runs, flash_attn's API is provided here on torch's scaled_dot_product_attention, which brings
-its own fused kernels: sequences of equal length go through one call, so windowed attention stays batched.
+its own fused kernels: sequences go through it in batches (one length, or padded lengths within a factor of two).
 """
 
 from __future__ import annotations
@@ -82,46 +82,100 @@ def _xformers_problem() -> str | None:
     return f"xformers {getattr(module, '__version__', '?')} has no CUDA kernels for this torch"
 
 
+MIN_BATCH = 4  # sequences of one exact length go through SDPA unpadded from this many on
+
+
 def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=None, max_seqlen_k=None, dropout_p=0.0,
                      softmax_scale=None, causal=False, **_):
     """flash_attn_varlen_func: q (total_q, heads, dim), k and v (total_k, heads, dim), sequences laid end to end
-    as the cumulative lengths say; each query sequence attends to its own key sequence."""
+    as the cumulative lengths say; each query sequence attends to its own key sequence.
+
+    Sequences of one length go through one SDPA call (as a view where they lie back to back, as windows do);
+    the rest are padded, in buckets of lengths within a factor of two, with the padding masked out.
+    """
     starts_q, starts_k = cu_seqlens_q[:-1].tolist(), cu_seqlens_k[:-1].tolist()
     lengths_q = (cu_seqlens_q[1:] - cu_seqlens_q[:-1]).tolist()
     lengths_k = (cu_seqlens_k[1:] - cu_seqlens_k[:-1]).tolist()
-    groups: dict[tuple[int, int], list[int]] = {}
+    if causal and lengths_q != lengths_k:
+        raise NotImplementedError("the attention stand-in has causal masks only for equal lengths")
+    exact: dict[tuple[int, int], list[int]] = {}
     for index, shape in enumerate(zip(lengths_q, lengths_k)):
-        groups.setdefault(shape, []).append(index)
-    out = q.new_empty(q.shape)
-    for (length_q, length_k), members in groups.items():
-        if length_q == 0:
-            continue
-        rows_q = _rows([starts_q[i] for i in members], length_q, q.device)
-        rows_k = _rows([starts_k[i] for i in members], length_k, q.device)
-        result = dense_attention(_take(q, rows_q, length_q), _take(k, rows_k, length_k), _take(v, rows_k, length_k),
-                                 dropout_p, softmax_scale, causal)
-        if isinstance(rows_q, slice):
-            out[rows_q] = result.reshape(-1, *q.shape[1:])
+        if shape[0]:
+            exact.setdefault(shape, []).append(index)
+    out = q.new_zeros(q.shape)  # a query with no keys gets zeros
+    padded: dict[tuple[int, int], list[int]] = {}
+    options = (dropout_p, softmax_scale, causal)
+    for (length_q, length_k), members in exact.items():
+        if length_k and len(members) >= MIN_BATCH:
+            _attend_equal(out, q, k, v, members, starts_q, starts_k, length_q, length_k, options)
+        elif length_k:
+            padded.setdefault((_bucket(length_q), _bucket(length_k)), []).extend(members)
+    for members in padded.values():
+        if len(members) == 1:  # alone: no padding, no mask (a mask keeps SDPA off its fastest kernel)
+            index = members[0]
+            _attend_equal(out, q, k, v, members, starts_q, starts_k, lengths_q[index], lengths_k[index], options)
         else:
-            out[rows_q] = result
+            _attend_padded(out, q, k, v, members, (starts_q, lengths_q), (starts_k, lengths_k), options)
     return out
 
 
-def _rows(starts: list[int], length: int, device):
-    """The rows of sequences of one length: a slice where they lie back to back (windows usually do: a view, no
-    copy), else an index tensor (batch, length)."""
-    import torch
+def _bucket(length: int) -> int:
+    return 1 << (length - 1).bit_length()
 
+
+def _back_to_back(starts: list[int], length: int) -> slice | None:
+    """The rows of sequences of one length as one slice, where they lie back to back."""
     if all(later - earlier == length for earlier, later in zip(starts, starts[1:])):
         return slice(starts[0], starts[0] + length * len(starts))
-    return torch.tensor(starts, device=device)[:, None] + torch.arange(length, device=device)[None, :]
+    return None
 
 
-def _take(features, rows, length: int):
-    """(batch, length, heads, dim) of the rows _rows chose."""
-    if isinstance(rows, slice):
-        return features[rows].reshape(-1, length, *features.shape[1:])  # a view unless kv came packed
-    return features[rows]
+def _attend_equal(out, q, k, v, members, starts_q, starts_k, length_q, length_k, options) -> None:
+    """Sequences of one length: gathered (or viewed) as (batch, length, heads, dim), one SDPA call."""
+    import torch
+
+    def rows(starts, length):
+        chosen = [starts[i] for i in members]
+        return _back_to_back(chosen, length) or (torch.tensor(chosen, device=q.device)[:, None]
+                                                  + torch.arange(length, device=q.device)[None, :])
+
+    rows_q, rows_k = rows(starts_q, length_q), rows(starts_k, length_k)
+
+    def take(features, where, length):
+        if isinstance(where, slice):
+            return features[where].reshape(-1, length, *features.shape[1:])  # a view unless kv came packed
+        return features[where]
+
+    result = dense_attention(take(q, rows_q, length_q), take(k, rows_k, length_k), take(v, rows_k, length_k), *options)
+    out[rows_q] = result.reshape(-1, *q.shape[1:]) if isinstance(rows_q, slice) else result
+
+
+def _attend_padded(out, q, k, v, members, queries, keys, options) -> None:
+    """Sequences of lengths within a factor of two: padded to the longest, the padded keys masked out (and, for
+    causal attention, the later keys), the padded queries' results dropped."""
+    import torch
+    import torch.nn.functional as F
+
+    dropout_p, softmax_scale, causal = options
+    device = q.device
+
+    def rows(starts_lengths):
+        starts, lengths = starts_lengths
+        start = torch.tensor([starts[i] for i in members], device=device)
+        length = torch.tensor([lengths[i] for i in members], device=device)
+        position = torch.arange(int(length.max()), device=device)
+        valid = position[None, :] < length[:, None]
+        return start[:, None] + torch.minimum(position[None, :], length[:, None] - 1), valid, position
+
+    rows_q, valid_q, position_q = rows(queries)
+    rows_k, valid_k, position_k = rows(keys)
+    mask = valid_k[:, None, None, :]
+    if causal:
+        mask = mask & (position_k[None, :] <= position_q[:, None])[None, None]
+    result = F.scaled_dot_product_attention(q[rows_q].transpose(1, 2), k[rows_k].transpose(1, 2),
+                                            v[rows_k].transpose(1, 2), attn_mask=mask, dropout_p=dropout_p,
+                                            scale=softmax_scale).transpose(1, 2)
+    out[rows_q[valid_q]] = result[valid_q]
 
 
 def dense_attention(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False, **_):
