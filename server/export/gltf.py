@@ -9,7 +9,6 @@ readers then generate MikkTSpace tangents, the basis the maps were baked in.
 
 from __future__ import annotations
 
-import io
 import json
 import struct
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..images import save_png
 from ..meshdata import MeshArrays
 
 GLB_MAGIC = 0x46546C67  # "glTF"
@@ -63,14 +63,6 @@ def blender_to_gltf(points: np.ndarray) -> np.ndarray:
     """Blender (x, y, z) -> glTF (x, z, -y)."""
     points = np.asarray(points, dtype=np.float64)
     return np.stack([points[:, 0], points[:, 2], -points[:, 1]], axis=1)
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG", compress_level=3)
-    return buffer.getvalue()
 
 
 def _unit_normals(normals: np.ndarray, mesh: MeshArrays) -> np.ndarray:
@@ -136,7 +128,7 @@ class GlbBuilder:
         images, textures = [], []
 
         def texture(image: np.ndarray, name: str) -> int:
-            images.append({"name": name, "mimeType": "image/png", "bufferView": self.view(png_bytes(image))})
+            images.append({"name": name, "mimeType": "image/png", "bufferView": self.view(save_png(image))})
             textures.append({"sampler": 0, "source": len(images) - 1, "name": name})
             return len(textures) - 1
 

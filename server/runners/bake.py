@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import trimesh
@@ -17,7 +18,7 @@ from ..cache import FIELDS, file_digest
 from ..gameready import apply_transform
 from ..generators.base import VIEW_LABELS
 from ..generators.volume import AttributeVolume, volume_source
-from ..images import save_png
+from ..images import ENCODE_WORKERS, save_png
 from ..jobs import Progress, charged_if_failed
 from ..meshdata import MeshArrays
 from ..quota import QuotaLedger
@@ -94,11 +95,14 @@ def run_bake(asset: Asset, settings: BakeSettings, engine: str, progress: Progre
                   "metallic": _gray(maps.metallic), "roughness": _gray(maps.roughness), "ao": _gray(maps.ao)}
         if maps.opacity is not None:
             images["opacity"] = _gray(maps.opacity)
-        for name, image in images.items():
-            asset.write_bytes(texture_file(name), save_png(image))
-            run["outputs"][f"texture_{name}"] = texture_file(name)
-        run["parameters"]["checks"] = game_ready_checks(lods, hulls, state, images)
-        run["made_from"]["checklist"] = checklist_digest(lods, hulls, state, images)
+        # The maps encode in threads (OpenCV lets go of Python's lock) while the checklist is made beside them.
+        with ThreadPoolExecutor(max_workers=ENCODE_WORKERS, thread_name_prefix="o3f_bake_png") as pool:
+            encoded = {name: pool.submit(save_png, image) for name, image in images.items()}
+            run["parameters"]["checks"] = game_ready_checks(lods, hulls, state, images)
+            run["made_from"]["checklist"] = checklist_digest(lods, hulls, state, images)
+            for name, png in encoded.items():
+                asset.write_bytes(texture_file(name), png.result())
+                run["outputs"][f"texture_{name}"] = texture_file(name)
         if quota is not None:
             quota.record("bake", asset.asset_id, run.get("gpu_charged_seconds", 0.0))
     return maps.stats
