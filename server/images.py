@@ -1,4 +1,4 @@
-"""Decoding and validating uploaded images before any work is done on them."""
+"""Images in and out: uploads decoded and validated before any work is done on them, and the one PNG encoder."""
 
 from __future__ import annotations
 
