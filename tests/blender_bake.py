@@ -1,4 +1,4 @@
-"""Blender as the reference: tangents, Cycles "Selected to Active" bakes, Decimate and Smart UV Project.
+"""Blender as the reference: tangents and Cycles "Selected to Active" bakes (helpers bench/blender_chain.py reuses).
 
 Run in a subprocess (`python tests/blender_bake.py JOB.npz OUT.npz`) so the calling process never
 imports bpy. The job npz names a task and carries the arrays; the output npz carries the results.
@@ -140,39 +140,7 @@ def _task_bake(bpy, job):
     return out
 
 
-def _task_decimate_unwrap(bpy, job):
-    """Blender's own Decimate (collapse) to a triangle count, then Smart UV Project."""
-    _fresh_scene(bpy, int(job["threads"]))
-    obj = _mesh_object(bpy, "low", job["vertices"], job["faces"])
-    bpy.context.view_layer.objects.active = obj
-    obj.select_set(True)
-    clock = time.perf_counter()
-    modifier = obj.modifiers.new("decimate", "DECIMATE")
-    modifier.ratio = float(job["target"]) / len(job["faces"])
-    modifier.use_collapse_triangulate = True
-    bpy.ops.object.modifier_apply(modifier=modifier.name)
-    decimate_seconds = time.perf_counter() - clock
-    clock = time.perf_counter()
-    bpy.ops.object.mode_set(mode="EDIT")
-    bpy.ops.mesh.select_all(action="SELECT")
-    bpy.ops.uv.smart_project(island_margin=0.003)
-    bpy.ops.object.mode_set(mode="OBJECT")
-    unwrap_seconds = time.perf_counter() - clock
-    mesh = obj.data
-    mesh.calc_loop_triangles()
-    vertices = np.zeros(len(mesh.vertices) * 3, np.float32)
-    mesh.vertices.foreach_get("co", vertices)
-    tris = np.zeros(len(mesh.loop_triangles) * 3, np.int32)
-    mesh.loop_triangles.foreach_get("loops", tris)
-    loop_vertex = np.zeros(len(mesh.loops), np.int32)
-    mesh.loops.foreach_get("vertex_index", loop_vertex)
-    uv = np.zeros(len(mesh.loops) * 2, np.float32)
-    mesh.uv_layers.active.data.foreach_get("uv", uv)
-    return {"vertices": vertices.reshape(-1, 3), "loop_faces": tris.reshape(-1, 3), "loop_vertex": loop_vertex,
-            "loop_uv": uv.reshape(-1, 2), "seconds": np.array([decimate_seconds, unwrap_seconds])}
-
-
-TASKS = {"tangents": _task_tangents, "bake": _task_bake, "decimate_unwrap": _task_decimate_unwrap}
+TASKS = {"tangents": _task_tangents, "bake": _task_bake}
 
 
 def main(job_path: str, out_path: str) -> None:
