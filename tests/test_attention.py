@@ -72,6 +72,12 @@ def test_causal_varlen_attention_masks_later_keys_in_every_path():
                               atol=1e-5)
 
 
+def test_causal_varlen_attention_refuses_key_lengths_unlike_the_queries():
+    q, k, v, cu_q, cu_k = sequences([4, 6], [4, 7])
+    with pytest.raises(NotImplementedError, match="equal lengths"):
+        attention.stand_in_module().flash_attn_varlen_func(q, k, v, cu_q, cu_k, 6, 7, causal=True)
+
+
 def test_a_query_sequence_without_keys_gets_zeros():
     q, k, v, cu_q, cu_k = sequences([4, 6, 5], [7, 0, 3])
     out = attention.stand_in_module().flash_attn_varlen_func(q, k, v, cu_q, cu_k, 6, 7)
