@@ -125,9 +125,12 @@ def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: 
     # Collision needs only the decimated shape (the unwrap splits vertices, it does not move them), and CoACD
     # runs in a subprocess: it starts now and works beside the unwrap, the LODs and the error measurement.
     hull_key = digest(key, "collision", settings.collision, settings.max_hulls, settings.max_hull_vertices)
-    collision = _BackgroundStage("collision", hull_key, cache,
-                                 lambda check: _collision(low, settings, check), check_cancelled) \
-        if settings.collision else None
+    collision = None
+    if settings.collision:
+        collision = _BackgroundStage("collision", hull_key, cache,
+                                     lambda check, started: _collision(low, settings, check, started), check_cancelled)
+        # The unwrap and the error measurement hold Python's lock, so the thread could not start CoACD beside them.
+        collision.started.wait()
     try:
         # Padding scales with the texture size, so one unwrap serves every size unless a density is asked for.
         unwrap_size = settings.texture_size if settings.texel_density else 2048
@@ -176,12 +179,14 @@ def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: 
 class _BackgroundStage:
     """A cached stage computed in a thread while the caller goes on (for stages that wait on a subprocess).
 
-    compute(check) gets a cancel check that raises when the job's own check does, or once abandon() was called.
+    compute(check, started) gets a cancel check that raises when the job's own check does, or once abandon() was
+    called, and a function to call once its subprocess runs: then (or when the thread ends first) `started` is set.
     """
 
     def __init__(self, name: str, key: str, cache: StageCache, compute, check_cancelled: Callable[[], None]):
         self.seconds, self.cached, self._error, self._value = 0.0, False, None, None
         self._abandoned = threading.Event()
+        self.started = threading.Event()
 
         def check() -> None:
             if self._abandoned.is_set():
@@ -191,9 +196,11 @@ class _BackgroundStage:
         def run():
             started = time.perf_counter()
             try:
-                self._value, self.cached = cache.meshes(name, key, lambda: compute(check))
+                self._value, self.cached = cache.meshes(name, key, lambda: compute(check, self.started.set))
             except BaseException as exc:  # handed to the caller in result()
                 self._error = exc
+            finally:
+                self.started.set()
             self.seconds = round(time.perf_counter() - started, 3)
 
         self._thread = threading.Thread(target=run, name=f"o3f-{name}", daemon=True)
@@ -228,9 +235,11 @@ def _repair_and_clean(high: MeshArrays, repair_on: bool, checked: dict | None = 
     return cleanup_stage.cleanup(high, checked=checked)
 
 
-def _collision(lod0: MeshArrays, settings: PostSettings, check_cancelled: Callable[[], None]) -> list[MeshArrays]:
+def _collision(lod0: MeshArrays, settings: PostSettings, check_cancelled: Callable[[], None],
+               on_start: Callable[[], None]) -> list[MeshArrays]:
     result = collision_stage.convex_collision(lod0, max_hulls=settings.max_hulls,
-                                              max_hull_vertices=settings.max_hull_vertices, check=check_cancelled)
+                                              max_hull_vertices=settings.max_hull_vertices, check=check_cancelled,
+                                              on_start=on_start)
     return list(getattr(result, "hulls", result))
 
 

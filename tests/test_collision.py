@@ -189,3 +189,39 @@ def test_a_slow_run_gives_way_to_a_coarse_one_only_when_that_fills_the_hull_budg
     parts = collision._run_coacd(tetra.vertices, tetra.faces, 30, None, coarse={"threshold": 0.1},
                                  threshold=0.05, max_convex_hull=4)
     assert len(parts) == expected
+
+
+def box_points(low, high) -> np.ndarray:
+    return trimesh.creation.box(bounds=np.array([low, high], float)).vertices
+
+
+def test_merging_joins_the_pieces_of_one_box_before_bridging_a_gap():
+    # Two halves of one box side by side, and a third box 5 m away: merged to two, the halves join.
+    parts = [box_points([0, 0, 0], [1, 1, 1]), box_points([1, 0, 0], [2, 1, 1]), box_points([7, 0, 0], [8, 1, 1])]
+    merged = collision.merge_hulls(parts, 2)
+    assert len(merged) == 2
+    extents = sorted(float(np.ptp(m[:, 0])) for m in merged)
+    assert extents == pytest.approx([1.0, 2.0])
+    volumes = sorted(trimesh.convex.convex_hull(m).volume for m in merged)
+    assert volumes == pytest.approx([1.0, 2.0])
+
+
+def test_merging_pairs_separate_islands_when_no_neighbours_are_left():
+    # Five unit cubes in a row with 3 m gaps: no two are neighbours, yet the count must come down to three.
+    parts = [box_points([4 * i, 0, 0], [4 * i + 1, 1, 1]) for i in range(5)]
+    merged = collision.merge_hulls(parts, 3)
+    assert len(merged) == 3
+    # every input point is kept inside some merged hull
+    hulls = [trimesh.convex.convex_hull(m) for m in merged]
+    everything = np.vstack(parts)
+    assert np.min([outside_distance(h, everything) for h in hulls], axis=0).max() < 1e-9
+
+
+def test_merging_leaves_few_enough_parts_alone_and_survives_flat_ones():
+    square = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], float)  # no volume
+    parts = [box_points([0, 0, 0], [1, 1, 1]), square + [0, 0, 1.0], box_points([0, 0, 2], [1, 1, 3])]
+    assert len(collision.merge_hulls(parts, 3)) == 3
+    merged = collision.merge_hulls(parts, 2)
+    assert len(merged) == 2
+    # the flat square touching the first cube's top costs no volume to take in
+    assert any(np.isclose(np.ptp(m[:, 2]), 1.0) and len(m) == 8 and m[:, 2].min() == 0 for m in merged)

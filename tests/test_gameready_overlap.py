@@ -49,3 +49,29 @@ def test_a_failure_beside_coacd_kills_it(tmp_path, monkeypatch):
         thread.join(timeout=30)
         assert not thread.is_alive()
     assert started and all(proc.returncode is not None and proc.returncode < 0 for proc in started)
+
+
+def test_coacd_is_running_before_the_unwrap_takes_pythons_lock(tmp_path, monkeypatch):
+    started, seen_by_unwrap = [], []
+    real_popen, real_unwrap = collision.subprocess.Popen, gameready.uv_stage.unwrap
+
+    def popen(*args, **kwargs):
+        started.append(real_popen(*args, **kwargs))
+        return started[-1]
+
+    def unwrap(*args, **kwargs):
+        seen_by_unwrap.append(len(started))
+        return real_unwrap(*args, **kwargs)
+
+    monkeypatch.setattr(collision.subprocess, "Popen", popen)
+    monkeypatch.setattr(gameready.uv_stage, "unwrap", unwrap)
+    game = postprocess(_sphere(), "sphere", _settings(), StageCache(tmp_path), lambda *_: None, lambda: None)
+    assert seen_by_unwrap == [1] and game.hulls[0].info["method"] == "coacd"
+
+
+def test_a_cached_collision_starts_nothing_and_does_not_hold_the_unwrap(tmp_path, monkeypatch):
+    cache = StageCache(tmp_path)
+    postprocess(_sphere(), "sphere", _settings(), cache, lambda *_: None, lambda: None)
+    monkeypatch.setattr(collision.subprocess, "Popen", None)  # any CoACD run would fail
+    game = postprocess(_sphere(), "sphere", _settings(), cache, lambda *_: None, lambda: None)
+    assert game.report["cached"]["collision"] is True and game.hulls

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import re
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import trimesh
-from scipy.spatial import QhullError
+from scipy.spatial import ConvexHull, QhullError
 
 from ..errors import Cancelled, ForgeError, InputError
 from ..meshdata import MeshArrays
@@ -24,24 +25,38 @@ from ..schema import POSTPROCESS, plain_value
 # PhysX (UE's physics) caps a convex mesh at 255 vertices.
 MAX_UCX_VERTICES = 255
 WAIT_S = 0.02  # how often running CoACD is looked at: taken up when done, killed when its job was cancelled
-RACE_AFTER_S = 2.5  # when CoACD takes longer than this, a coarser run is tried first (_run_coacd)
+# When CoACD takes longer than this, a coarser run is tried first (_run_coacd). Runs on a closed 500-face proxy
+# take 0.4-0.7 s on the benchmark's organic, thin and generated meshes (2-core machine).
+RACE_AFTER_S = 1.0
 # The coarser run's concavity threshold: on the benchmark's hard-surface part (through holes, a slot, a
-# step) CoACD took 3-40 s at 0.05 depending on its seed and proxy, and 3 s at this, with the same 16 hulls
-# covering as much of the mesh once regrown (bench/results_issue17.md).
+# step) CoACD took 1.5-14 s at 0.05 depending on its seed and proxy (50 to 390 parts), and 0.8-2 s at this,
+# with hulls as tight once merged and regrown (bench/RESULTS.md).
 COARSE_THRESHOLD = 0.1
 # CoACD's tree search, lighter than its defaults (2000 samples, 150 iterations, 20 nodes, depth 3): on a
 # 500-face proxy of the benchmark's meshes it took 1-6 s instead of 5-42 s on the old 2000-face proxy
 # with 60 iterations and 10 nodes, with the same hull count and as much of the mesh covered
-# (bench/results_issue17.md).
+# (bench/RESULTS.md).
 SEARCH = {"resolution": 1000, "mcts_iterations": 20, "mcts_nodes": 8, "mcts_max_depth": 2}
+# CoACD's own merge of its parts down to max_convex_hull measures each pair's concavity by sampling, over all
+# pairs: on the benchmark's hard-surface proxy 1.9 of its 3.0 s (43 parts). Its parts are merged here instead
+# (merge_hulls: the least empty space added first, 0.07 s there, and a tighter union of hulls: 1.034 against
+# 1.051 of the mesh's volume; bench/RESULTS.md).
+MERGE_IN_COACD = False
+NEIGHBOUR_SHARE = 0.01  # parts whose boxes come this share of the diagonal near each other are merge candidates
 REFIT_REACH = 0.02  # hulls grow over mesh vertices at most this share of its diagonal outside them
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 
+# CoACD runs beside the unwrap and the error measurement, which take one core each: at a lower priority it
+# takes the other core and whatever they leave, instead of a share of theirs (its two threads beside them
+# made the unwrap a third slower on the 2-core machine).
+NICENESS = 10
 # Runs in a fresh interpreter so a hung or crashing CoACD can be killed without taking the server down.
 # argv: the parameters (JSON), the input .npz and the path for the answer. CoACD's native logger writes to
 # stdout, which goes nowhere; errors reach stderr.
 _WORKER = r"""
-import json, sys
+import json, os, sys
+if hasattr(os, "nice"):
+    os.nice(NICENESS)
 import numpy as np
 import coacd
 coacd.set_log_level("error")
@@ -52,7 +67,7 @@ out = {}
 for i, (v, f) in enumerate(parts):
     out[f"v{i}"], out[f"f{i}"] = v, f
 np.savez(sys.argv[3], **out)
-"""
+""".replace("NICENESS", str(NICENESS))
 
 
 def ucx_names(render_mesh_name: str, count: int) -> list[str]:
@@ -66,18 +81,22 @@ def ucx_names(render_mesh_name: str, count: int) -> list[str]:
 
 def convex_collision(mesh: MeshArrays, *, max_hulls: int = 16, max_hull_vertices: int = 48,
                      threshold: float = 0.05, timeout_s: float = 60, decimate_to: int = 500,
-                     seed: int = 0, check: Callable[[], None] | None = None) -> list[MeshArrays]:
+                     seed: int = 0, check: Callable[[], None] | None = None,
+                     on_start: Callable[[], None] | None = None) -> list[MeshArrays]:
     """Closed convex hulls approximating the mesh, each with at most max_hull_vertices vertices.
 
     CoACD runs on a proxy: a copy welded by position and decimated to decimate_to faces, in a subprocess
-    killed after timeout_s. Each hull is then grown over the mesh's own vertices that the proxy's hulls
-    left outside (within REFIT_REACH of the mesh's size, so hulls do not bridge concavities), which
-    wins back what decimating the proxy and the hulls cut off. If CoACD fails, times out or yields no
+    killed after timeout_s; its parts are merged down to max_hulls (merge_hulls). Each hull is then grown
+    over the mesh's own vertices that the proxy's hulls left outside (within REFIT_REACH of the mesh's
+    size, so hulls do not bridge concavities), which wins back what decimating the proxy and the hulls
+    cut off. If CoACD fails, times out or yields no
     usable hull, the result is the mesh's single convex hull. Every hull is rebuilt with qhull, so it is
     closed, convex and outward-wound; each hull's info holds {"method": "coacd" | "convex_hull_fallback",
     "reason": str | None, "seconds": float, "index": i, "count": n, "refit_vertices": int}. Hulls carry
     no colours, UVs or normals. seed makes CoACD's search repeatable. `check` (a job's cancel check) is
     called every WAIT_S while CoACD runs; when it raises, the subprocesses are killed and the exception goes on.
+    `on_start` is called once CoACD's process runs (a caller in another thread may wait for that before it
+    calls an extension that holds Python's lock, which would keep this thread from starting it).
     """
     _check_collision_args(mesh, max_hulls, max_hull_vertices, threshold, timeout_s, decimate_to)
     started = time.perf_counter()
@@ -87,14 +106,21 @@ def convex_collision(mesh: MeshArrays, *, max_hulls: int = 16, max_hull_vertices
     if len(welded.faces) == 0:
         raise InputError("mesh", f"{mesh.face_count} faces, all degenerate", "a mesh with non-degenerate faces")
     vertices, faces = decimate(welded.vertices, welded.faces, decimate_to)
+    proxy = trimesh.Trimesh(vertices, faces, process=False)
+    # CoACD remeshes any input it finds not manifold (its "auto" preprocess), self-intersections included,
+    # which a proxy of thin or holed parts often has: on the benchmark's stool that made a 75k-triangle
+    # voxel remesh of a 500-face proxy, 2.5 s instead of 0.4 s, and fatter hulls (the legs are about one
+    # voxel wide). A closed proxy is cut as it is; only an open one is remeshed.
+    preprocess = "off" if proxy.is_watertight and proxy.is_winding_consistent else "auto"
 
     reason = None
     try:
-        parts = _run_coacd(vertices, faces, timeout_s, check, threshold=float(threshold),
-                           max_convex_hull=int(max_hulls), preprocess_mode="auto", decimate=True,
-                           max_ch_vertex=int(max_hull_vertices), seed=int(seed), **SEARCH,
+        parts = _run_coacd(vertices, faces, timeout_s, check, on_start=on_start, threshold=float(threshold),
+                           max_convex_hull=int(max_hulls), preprocess_mode=preprocess, decimate=True,
+                           merge=MERGE_IN_COACD, max_ch_vertex=int(max_hull_vertices), seed=int(seed), **SEARCH,
                            coarse={"threshold": max(float(threshold), COARSE_THRESHOLD)})
-        hulls = [h for h in (_closed_hull(v, max_hull_vertices) for v, _ in parts) if h is not None]
+        merged = merge_hulls([v for v, _ in parts], int(max_hulls))
+        hulls = [h for h in (_closed_hull(v, max_hull_vertices) for v in merged) if h is not None]
         if not hulls:
             reason = f"CoACD returned {len(parts)} parts and none had a volume"
     except Cancelled:
@@ -140,6 +166,75 @@ def cover_points(hulls: list[trimesh.Trimesh], points: np.ndarray, max_vertices:
         bigger = _closed_hull(np.vstack([hull.vertices, extra]), max_vertices) if len(extra) else None
         grown.append(bigger if bigger is not None else hull)
     return grown, int(take.sum())
+
+
+def merge_hulls(parts: list[np.ndarray], max_count: int) -> list[np.ndarray]:
+    """Merge convex parts (their points) pairwise until at most max_count are left; each result is a hull's points.
+
+    Greedy, as V-HACD merges: the pair whose common hull adds the least volume over the two parts' own hulls
+    goes first, so neighbouring pieces of one convex region are joined before anything bridges a gap. Only
+    parts whose boxes come within NEIGHBOUR_SHARE of the diagonal of each other are paired, unless no such
+    pair is left (separate islands), when every pair is. Flat parts count as no volume.
+    """
+    points = [np.asarray(p, np.float64).reshape(-1, 3) for p in parts]
+    points = [p for p in points if len(p)]
+    if len(points) <= max_count:
+        return points
+    volumes = [_hull_volume(p) for p in points]
+    low = [p.min(axis=0) for p in points]
+    high = [p.max(axis=0) for p in points]
+    margin = NEIGHBOUR_SHARE * float(np.linalg.norm(np.ptp(np.vstack(points), axis=0)))
+    alive = set(range(len(points)))
+    heap: list[tuple[float, int, int]] = []
+
+    def near(i: int, j: int) -> bool:
+        return bool((low[i] - margin <= high[j]).all() and (low[j] - margin <= high[i]).all())
+
+    def push(i: int, j: int) -> None:
+        added = _hull_volume(np.vstack([points[i], points[j]])) - volumes[i] - volumes[j]
+        heapq.heappush(heap, (added, i, j))
+
+    for i in range(len(points)):
+        for j in range(i + 1, len(points)):
+            if near(i, j):
+                push(i, j)
+    while len(alive) > max_count:
+        while heap and (heap[0][1] not in alive or heap[0][2] not in alive):
+            heapq.heappop(heap)
+        if not heap:  # no neighbours left among the parts: islands are paired with every other
+            for i in sorted(alive):
+                for j in sorted(alive):
+                    if i < j:
+                        push(i, j)
+            continue
+        _, i, j = heapq.heappop(heap)
+        joined = _hull_points(np.vstack([points[i], points[j]]))
+        alive -= {i, j}
+        points.append(joined)
+        volumes.append(_hull_volume(joined))
+        low.append(joined.min(axis=0))
+        high.append(joined.max(axis=0))
+        new = len(points) - 1
+        for other in alive:
+            if near(other, new):
+                push(other, new)
+        alive.add(new)
+    return [points[i] for i in sorted(alive)]
+
+
+def _hull_volume(points: np.ndarray) -> float:
+    try:
+        return float(ConvexHull(points).volume)
+    except (QhullError, ValueError):  # flat or too few points
+        return 0.0
+
+
+def _hull_points(points: np.ndarray) -> np.ndarray:
+    """The points on the convex hull (all of them when they span no volume)."""
+    try:
+        return points[ConvexHull(points).vertices]
+    except (QhullError, ValueError):
+        return np.unique(points, axis=0)
 
 
 def decimate(vertices: np.ndarray, faces: np.ndarray, target_faces: int) -> tuple[np.ndarray, np.ndarray]:
@@ -206,7 +301,7 @@ def _closed_hull(points: np.ndarray, max_vertices: int) -> trimesh.Trimesh | Non
 
 
 def _run_coacd(vertices: np.ndarray, faces: np.ndarray, timeout_s: float, check: Callable[[], None] | None,
-               coarse: dict | None = None, **params) -> list:
+               coarse: dict | None = None, on_start: Callable[[], None] | None = None, **params) -> list:
     """CoACD's [(vertices, faces), ...] from a subprocess; ForgeError with the cause when it fails.
 
     `coarse`: parameters that replace some of `params` for a quicker second run, started when the first has
@@ -234,9 +329,11 @@ def _run_coacd(vertices: np.ndarray, faces: np.ndarray, timeout_s: float, check:
                                         stdout=subprocess.DEVNULL, stderr=stderr)
             runs.append((proc, answer, errors, quick))
 
-        started = time.monotonic()
+        began = time.monotonic()
         try:
             start(params, False)
+            if on_start is not None:
+                on_start()
             waiting = list(runs)
             while True:
                 for run in list(waiting):
@@ -258,7 +355,7 @@ def _run_coacd(vertices: np.ndarray, faces: np.ndarray, timeout_s: float, check:
                                          f"{lines[-1] if lines else 'no message'}")
                 if check is not None:
                     check()
-                elapsed = time.monotonic() - started
+                elapsed = time.monotonic() - began
                 if elapsed >= timeout_s:
                     raise ForgeError(f"CoACD did not finish within timeout_s={timeout_s:g} s")
                 if coarse and len(runs) == 1 and elapsed >= RACE_AFTER_S and hasattr(signal, "SIGSTOP"):

@@ -65,7 +65,7 @@ FAST_AGGRESSIVENESS = (2, 3, 5, 7)
 # thin parts came out best from 1.5x (fast-simplification keeps thin cylinders round), flat faces with
 # float32 noise from 3x (pymeshlab keeps flat regions flat). Both are made and the one nearer the input
 # (mean and 99.9th percentile at 20k of its vertices) is kept; on the benchmark's organic, hard-surface, thin and generated meshes the kept one had less
-# error than Blender's Decimate at the same triangle count (bench/results_issue17.md).
+# error than Blender's Decimate at the same triangle count (bench/RESULTS.md).
 HAND_OVER_SHARES = (3.0, 1.5)
 CAREFUL_QUALITY = 0.1  # pymeshlab's qualitythr for the careful part
 ERROR_PROBES = 20_000  # input vertices the two candidates are measured at
@@ -210,7 +210,7 @@ def decimate(mesh: MeshArrays, target_faces: int, *, preserve_boundary: bool = T
     prefer_fast: for a closed manifold mesh, first take it most of the way with careful fast-simplification
     passes and finish with a heap-ordered quadric collapse (_fast_closed); keep the result when it reaches
     the target and stays closed and manifold. On the benchmark's meshes (250k to 1.3M triangles) that
-    took 0.3-1.7 s with less error than Blender's Decimate (bench/results_issue17.md); colours are then
+    took 0.3-1.7 s with less error than Blender's Decimate (bench/RESULTS.md); colours are then
     dropped, since fast-simplification keeps none. `closed`: whether the caller already found every edge
     of the mesh shared by exactly two triangles (None: checked here; it costs a sort of the edges).
     """
