@@ -13,6 +13,8 @@ from .asset import DECIMATE_PREVIEW, AssetStore, validate_asset_id
 from .bake.engine import bake_engine_report
 from .config import Settings, load_settings
 from .errors import InputError, RefusedInput
+from .export.fbx import bpy_available
+from .export.warm_blender import WARM
 from .generators.registry import choose
 from .generators.registry import report as generator_report
 from .jobs import CancelFlags, Context
@@ -94,6 +96,8 @@ class ForgeApi:
         self.interrupted = store.mark_interrupted()
         ledger = QuotaLedger(self.settings.workspace / "quota.json", self.settings.daily_gpu_seconds)
         self.ctx = Context(self.settings, store, CancelFlags(), ledger)
+        if bpy_available():
+            WARM.start()  # Blender imports itself now, so the first export finds it ready
 
     def health(self) -> str:
         rembg_ok, rembg_reason = rembg_status()

@@ -1,5 +1,5 @@
-"""Running a Blender job in its own process (bpy's exporters are not safe to run in the server's threads): the
-job file in, one JSON report line out, and failures as ForgeError with the tail of what Blender said."""
+"""Running a Blender job outside the server's process (bpy's exporters are not safe in its threads), in the warm
+Blender process or one of its own: the job file in, one JSON report out, failures as ForgeError with what it said."""
 
 from __future__ import annotations
 
@@ -11,13 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import ForgeError
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def stderr_tail(text: str, limit: int = 2000) -> str:
-    text = (text or "").strip()
-    return text if len(text) <= limit else "..." + text[-limit:]
+from .warm_blender import REPO_ROOT, WARM, stderr_tail
 
 
 def last_json_line(stdout: str) -> dict | None:
@@ -31,6 +25,12 @@ def last_json_line(stdout: str) -> dict | None:
 
 
 def run_blender_job(module: str, job: Path, what: str, timeout: float) -> dict:
+    """The job's report (which must say ok): from the warm Blender process, else from a process of its own."""
+    report = WARM.run(module, job, what, timeout)
+    return report if report is not None else run_in_own_process(module, job, what, timeout)
+
+
+def run_in_own_process(module: str, job: Path, what: str, timeout: float) -> dict:
     """`python -m <module> <job>` with this interpreter; its last JSON line, which must say ok."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
