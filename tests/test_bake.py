@@ -10,6 +10,7 @@ import pytest
 import trimesh
 from scipy import ndimage
 
+from server.bake import tangents
 from server.bake.engine import BakeSettings, bake
 from server.bake.sources import SurfaceSource, sample_texture
 from server.bake.tangents import vertex_tangents
@@ -249,3 +250,17 @@ def test_the_checklist_digest_follows_every_input_it_reads():
         changed = inputs()
         change(*changed)
         assert checklist_digest(*changed) != same
+
+
+def test_threaded_vertex_normals_equal_trimeshs_angle_weighted_ones(monkeypatch):
+    shape = trimesh.creation.icosphere(subdivisions=6)  # 81,920 faces: several parts with a small chunk
+    shape.vertices += np.random.default_rng(3).normal(scale=0.002, size=shape.vertices.shape)
+    faces = np.vstack([shape.faces, [[0, 0, 1]]])  # a degenerate face adds nothing
+    expected = trimesh.Trimesh(shape.vertices, shape.faces, process=False).vertex_normals
+    monkeypatch.setattr(tangents, "NORMAL_CHUNK", 10_000)
+    for workers in (1, 3):
+        ours = tangents.vertex_normals(shape.vertices, faces, workers=workers)
+        angle = np.degrees(np.arccos(np.clip(np.einsum("ij,ij->i", ours, expected), -1, 1)))
+        assert angle.max() < 1e-4
+    lonely = tangents.vertex_normals(np.vstack([shape.vertices, [[5.0, 5, 5]]]), shape.faces)
+    assert np.all(lonely[-1] == 0)

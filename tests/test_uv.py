@@ -111,3 +111,13 @@ def test_bad_arguments_are_refused(meshes):
         unwrap(meshes["ring"], texture_size=1000)
     with pytest.raises(InputError, match="texel_density"):
         unwrap(meshes["ring"], texel_density=0)
+
+
+def test_charted_in_pieces_every_face_keeps_its_corners_and_its_place(meshes, unwrapped):
+    from server.stages import uv
+
+    for name in ("bumpy", "ring"):
+        source, result = meshes[name], unwrapped[(name, 1024)]
+        assert len(uv._pieces(source)) == uv.CHART_PIECES
+        # Face i of the result is face i of the input: the same three positions, in the same order.
+        assert np.array_equal(result.vertices[result.faces], source.vertices[source.faces])

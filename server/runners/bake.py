@@ -14,6 +14,7 @@ from .. import gpu
 from ..asset import ATTRIBUTES, HIGH_POLY, Asset, texture_file
 from ..bake.engine import BakeSettings, HighPoly, bake, resolve_engine
 from ..bake.sources import AttributeSource, FieldSource, source_from_trimesh
+from ..bake.tangents import vertex_normals
 from ..cache import FIELDS, file_digest
 from ..gameready import apply_transform
 from ..generators.base import VIEW_LABELS
@@ -52,7 +53,7 @@ def run_bake(asset: Asset, settings: BakeSettings, engine: str, progress: Progre
             gpu.check_quota(estimate, quota.left_today(), "bake on the CUDA engine")
     transform = state["transform"]
     vertices = apply_transform(np.asarray(mesh.vertices), transform)
-    normals = np.asarray(mesh.vertex_normals) @ np.asarray(transform["rotation"]).T
+    normals = vertex_normals(mesh.vertices, mesh.faces) @ np.asarray(transform["rotation"]).T
     high = HighPoly(vertices, np.asarray(mesh.faces), normals, bake_source(asset, mesh, transform))
     scale = float(transform["scale"])
     diagonal = float(np.linalg.norm(np.ptp(vertices, axis=0)))

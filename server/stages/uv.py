@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import xatlas
+from scipy.cluster.vq import kmeans2
 
 from ..meshdata import MeshArrays
 from ..schema import POSTPROCESS, plain_value
@@ -28,29 +29,61 @@ def _face_normals(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, 
 # packing time no longer grows with the texture, and padding is held as a share of the texture's side.
 PACK_TEXELS = 512
 MAX_REPACKS = 4
+CHART_PIECES = 2  # a mesh of PIECES_FROM_FACES faces or more is charted in this many regions at once (_charts)
+PIECES_FROM_FACES = 4000
 
 
 def _charts(mesh: MeshArrays, pack_scale: float, padding: int, texels_per_metre: float):
-    """xatlas charts, parametrised and packed once: (vmapping, faces, uv in pack texels, width, height)."""
+    """xatlas charts, parametrised and packed once: (vmapping, faces, uv in pack texels, width, height).
+
+    The mesh goes to xatlas as CHART_PIECES regions: xatlas charts each on a thread of its own, and charting
+    costs more than linearly in the faces, so the unwrap takes a third to a half of the time (bench/RESULTS.md).
+    The regions' borders become seams; faces come back in the mesh's own order.
+    """
     atlas = xatlas.Atlas()
-    atlas.add_mesh(mesh.vertices.astype(np.float32), mesh.faces.astype(np.uint32))
+    pieces = _pieces(mesh)
+    used_vertices = []
+    for piece in pieces:
+        used, local = np.unique(mesh.faces[piece], return_inverse=True)
+        used_vertices.append(used)
+        atlas.add_mesh(mesh.vertices[used].astype(np.float32), local.reshape(-1, 3).astype(np.uint32))
     pack = _pack_options(padding)
     if texels_per_metre > 0:
         pack.texels_per_unit = float(texels_per_metre * pack_scale)
     else:
         pack.resolution = PACK_TEXELS
     atlas.generate(xatlas.ChartOptions(), pack)
-    vmapping, indices, uvs = atlas[0]
+    vmapping, faces, uvs, offset = [], np.empty((mesh.face_count, 3), np.int64), [], 0
+    for index, (piece, used) in enumerate(zip(pieces, used_vertices)):
+        piece_mapping, piece_faces, piece_uv = atlas[index]
+        vmapping.append(used[piece_mapping.astype(np.int64)])
+        faces[piece] = piece_faces.astype(np.int64) + offset
+        uvs.append(piece_uv)
+        offset += len(piece_mapping)
     size = np.array([atlas.width, atlas.height], np.float64)
-    return vmapping.astype(np.int64), indices.astype(np.int64), uvs.astype(np.float64) * size, atlas.width, atlas.height
+    return (np.concatenate(vmapping), faces, np.concatenate(uvs).astype(np.float64) * size, atlas.width,
+            atlas.height)
 
 
-def _repack(uv_texels: np.ndarray, faces: np.ndarray, padding: int):
+def _pieces(mesh: MeshArrays) -> list[np.ndarray]:
+    """Face indices of CHART_PIECES compact regions (k-means of the face centres; one piece for a small mesh).
+
+    Compact regions cut a thin part across, not along: a tube cut along its length would pack as long strips.
+    """
+    if mesh.face_count < PIECES_FROM_FACES:
+        return [np.arange(mesh.face_count)]
+    centres = mesh.vertices[mesh.faces].mean(axis=1)
+    _, label = kmeans2(centres, CHART_PIECES, minit="++", seed=0)
+    return [part for part in (np.flatnonzero(label == k) for k in range(CHART_PIECES)) if len(part)]
+
+
+def _repack(uv_texels: np.ndarray, faces: np.ndarray, padding: int, to_axis: bool = True):
     """The same charts packed again with another padding; charts keep their size (one texel per UV unit)."""
     atlas = xatlas.Atlas()
     atlas.add_uv_mesh(uv_texels.astype(np.float32), faces.astype(np.uint32))
     pack = _pack_options(padding)
     pack.texels_per_unit = 1.0
+    pack.rotate_charts_to_axis = to_axis
     atlas.generate(pack_options=pack)
     _, _, uvs = atlas[0]  # a UV mesh keeps its vertex order and faces
     return uvs.astype(np.float64) * np.array([atlas.width, atlas.height]), atlas.width, atlas.height
@@ -91,6 +124,11 @@ def unwrap(mesh: MeshArrays, *, texture_size: int = 2048, texel_density: float |
     # xatlas's atlas usually comes out 20-50 % wider than asked: pad for that from the start.
     asked = max(1, math.ceil(padding * pack_scale * 1.45))
     vmapping, faces, uv, width, height = _charts(mesh, pack_scale, asked, texels_per_metre)
+    # Packing is a heuristic and costs a tenth of the charting: the charts packed once more without turning
+    # them to their axis, the smaller atlas kept (it was on 4 of the 6 meshes of bench/RESULTS.md's trial).
+    other = _repack(uv, faces, asked, to_axis=False)
+    if max(other[1], other[2]) < max(width, height):
+        uv, width, height = other
     for _ in range(MAX_REPACKS):
         scale = texture_per_pack_texel(max(width, height))
         if asked * scale >= padding - 1e-9:

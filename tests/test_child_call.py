@@ -1,0 +1,71 @@
+"""A stage function in a child process: the same answer as in this one, its failures and cancels reach the caller,
+and post-processing measures a large mesh's decimation error there."""
+
+from __future__ import annotations
+
+import pytest
+import trimesh
+
+from server import child_call, gameready
+from server.cache import StageCache
+from server.errors import Cancelled, ForgeError
+from server.gameready import PostSettings, postprocess
+from server.meshdata import MeshArrays
+from server.stages.decimate import decimate, surface_deviation
+
+
+@pytest.fixture(scope="module")
+def sphere_pair():
+    shape = trimesh.creation.icosphere(subdivisions=5)
+    high = MeshArrays(shape.vertices, shape.faces)
+    return high, decimate(high, 500)
+
+
+def test_the_child_measures_what_this_process_measures(sphere_pair):
+    high, low = sphere_pair
+    here = surface_deviation(high, low, samples=5000)
+    there = child_call.start("server.stages.decimate:surface_deviation", {"reference": high, "candidate": low},
+                             "measuring", samples=5000).result()
+    assert set(there) == {"max", "mean", "rms"}
+    # Every vertex is measured on both sides (the max); the face samples are drawn at random.
+    assert there["max"] == pytest.approx(here["max"], rel=0.05)
+    assert there["mean"] == pytest.approx(here["mean"], rel=0.05)
+    assert 0 < there["mean"] <= there["rms"] <= there["max"]
+
+
+def test_only_listed_functions_are_called():
+    with pytest.raises(ValueError, match="is not one of"):
+        child_call.start("os:system", {}, "a call")
+
+
+def test_the_childs_error_reaches_the_caller(sphere_pair):
+    high, low = sphere_pair
+    call = child_call.start("server.stages.decimate:surface_deviation", {"reference": high, "candidate": low},
+                            "measuring the error", samples=5)
+    with pytest.raises(ForgeError, match="measuring the error failed in its process .*samples"):
+        call.result()
+
+
+def test_a_cancel_kills_the_child(sphere_pair):
+    high, low = sphere_pair
+    call = child_call.start("server.stages.decimate:surface_deviation", {"reference": high, "candidate": low},
+                            "measuring", samples=5000)
+
+    def cancelled():
+        raise Cancelled("the job was cancelled")
+
+    with pytest.raises(Cancelled):
+        call.result(cancelled)
+    assert call._proc.returncode is not None and call._proc.returncode < 0
+
+
+def test_postprocess_measures_a_large_reference_in_a_child(tmp_path, monkeypatch, sphere_pair):
+    high, _ = sphere_pair
+    settings = PostSettings(target_triangles=400, texture_size=256, height_cm=None, collision=False)
+    here = postprocess(high, "sphere", settings, StageCache(tmp_path / "a"), lambda *_: None, lambda: None)
+    monkeypatch.setattr(gameready, "DEVIATION_APART_FACES", 1000)
+    apart = postprocess(high, "sphere", settings, StageCache(tmp_path / "b"), lambda *_: None, lambda: None)
+    assert here.report["deviation_in_own_process"] is False and apart.report["deviation_in_own_process"] is True
+    assert apart.deviation["max"] == pytest.approx(here.deviation["max"], rel=0.05)
+    assert apart.deviation["mean"] == pytest.approx(here.deviation["mean"], rel=0.05)
+    assert apart.deviation["reference_triangles"] == high.face_count
