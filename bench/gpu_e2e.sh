@@ -9,7 +9,7 @@
 #   bash bench/gpu_e2e.sh finish   # the next call on the same machine, carrying .gpu/embree (embreex for the tests):
 #                                  # waits for the wheels, lists their SHA-256 and CUDA code, custom_rasterizer,
 #                                  # the CUDA bake tests, bench/bake_gpu.py and bench/scale.py on the CUDA engine
-#   SITE_ARCHIVE=.gpu/site-lite.tar.xz bash bench/gpu_e2e.sh site; ROUNDS=2 bash bench/gpu_e2e.sh path
+#   SITE_ARCHIVE=.gpu/site-lite.tar.xz ROUNDS=2 bash bench/gpu_e2e.sh path
 #                                  # the GPU path alone, this tree against an earlier commit (see 'path' below)
 #   SUBSTITUTE=... bash bench/gpu_e2e.sh cumesh   # a call of its own, carrying dist/sources .gpu/eigen3.tar.gz:
 #                                  # cumesh, the longest build, for the stack's architectures on all the cores
@@ -50,14 +50,18 @@ fi
 source bench/gpu_site.sh
 
 case "$1" in
-site)   # carrying .gpu/site-lite.tar.xz (SITE_ARCHIVE) .gpu/syslib.tar.gz .gpu/eigen3.tar.gz .gpu/extra: unpacked above
-    clock "site unpacked: $(ls "$SITE" | wc -l) entries"
-    ;;
-path)   # the next call, carrying .gpu/embree .gpu/tri .gpu/nvwheel (a built nvdiffrast wheel) and .gpu/base (git archive
-        # of the commit to compare with): a new process's first CUDA bake, then the GPU path end to end on 1.5M
-        # triangles, .gpu/base and this tree alternating (ROUNDS rounds)
-    python3 -m pip install -q --no-deps --no-index --no-compile --target "$SITE" .gpu/embree/embreex-*.whl \
-        .gpu/nvwheel/nvdiffrast-*.whl .gpu/tri/trimesh-*.whl 2>&1 | grep -v WARNING
+path)   # one call, carrying the site (SITE_ARCHIVE=.gpu/site-lite.tar.xz .gpu/syslib.tar.gz .gpu/eigen3.tar.gz .gpu/extra),
+        # .gpu/tri, dist/sources (nvdiffrast, built here unless .gpu/nvwheel holds a built wheel) and .gpu/base
+        # (git archive of the commit to compare with, server/ and bench/): a new process's first CUDA bake, then the
+        # GPU path end to end on 1.5M triangles, .gpu/base and this tree alternating (ROUNDS rounds)
+    if ! ls .gpu/nvwheel/nvdiffrast-*.whl >/dev/null 2>&1; then
+        clock "nvdiffrast for the stack's architectures"
+        mkdir -p .gpu/nvwheel
+        WHEELS=$PWD/.gpu/nvwheel ONLY=nvdiffrast EIGEN_INCLUDE=$WORK/eigen3 MAX_JOBS=$(nproc) \
+            bash tools/build_space_wheels.sh 2>&1 | tail -5
+    fi
+    python3 -m pip install -q --no-deps --no-index --no-compile --target "$SITE" .gpu/nvwheel/nvdiffrast-*.whl \
+        .gpu/tri/trimesh-*.whl $(ls .gpu/embree/embreex-*.whl 2>/dev/null) 2>&1 | grep -v WARNING
     clock "bench/bake_gpu.py: 2048², three new processes"
     timeout 150 python3 bench/bake_gpu.py --sizes 2048 --repeats 3 --fresh 3 --no-cpu --json "$OUT/bake_gpu.json" \
         2>&1 | tail -12
