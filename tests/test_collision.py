@@ -225,3 +225,22 @@ def test_merging_leaves_few_enough_parts_alone_and_survives_flat_ones():
     assert len(merged) == 2
     # the flat square touching the first cube's top costs no volume to take in
     assert any(np.isclose(np.ptp(m[:, 2]), 1.0) and len(m) == 8 and m[:, 2].min() == 0 for m in merged)
+
+
+def test_a_proxy_that_comes_out_open_is_made_again_at_another_size(monkeypatch):
+    real_decimate, asked, runs = collision.decimate, [], []
+
+    def decimate(vertices, faces, target):
+        asked.append(target)
+        v, f = real_decimate(vertices, faces, target)
+        return (v, f[1:]) if len(asked) == 1 else (v, f)  # the first proxy has a hole
+
+    def run_coacd(vertices, faces, timeout_s, check, coarse=None, on_start=None, **params):
+        runs.append(params["preprocess_mode"])
+        return [(vertices, faces)]
+
+    monkeypatch.setattr(collision, "decimate", decimate)
+    monkeypatch.setattr(collision, "_run_coacd", run_coacd)
+    mesh = u_shape()
+    hulls = convex_collision(MeshArrays(mesh.vertices, mesh.faces), decimate_to=100)
+    assert asked[:2] == [100, 120] and runs == ["off"] and hulls[0].info["method"] == "coacd"

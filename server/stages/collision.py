@@ -43,6 +43,7 @@ SEARCH = {"resolution": 1000, "mcts_iterations": 20, "mcts_nodes": 8, "mcts_max_
 # 1.051 of the mesh's volume; bench/RESULTS.md).
 MERGE_IN_COACD = False
 NEIGHBOUR_SHARE = 0.01  # parts whose boxes come this share of the diagonal near each other are merge candidates
+PROXY_SHARES = (1.0, 1.2, 0.8, 1.5)  # proxy sizes tried (times decimate_to) until one comes out closed
 REFIT_REACH = 0.02  # hulls grow over mesh vertices at most this share of its diagonal outside them
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 
@@ -105,13 +106,19 @@ def convex_collision(mesh: MeshArrays, *, max_hulls: int = 16, max_hull_vertices
     welded.update_faces(welded.nondegenerate_faces())
     if len(welded.faces) == 0:
         raise InputError("mesh", f"{mesh.face_count} faces, all degenerate", "a mesh with non-degenerate faces")
-    vertices, faces = decimate(welded.vertices, welded.faces, decimate_to)
-    proxy = trimesh.Trimesh(vertices, faces, process=False)
     # CoACD remeshes any input it finds not manifold (its "auto" preprocess), self-intersections included,
     # which a proxy of thin or holed parts often has: on the benchmark's stool that made a 75k-triangle
     # voxel remesh of a 500-face proxy, 2.5 s instead of 0.4 s, and fatter hulls (the legs are about one
-    # voxel wide). A closed proxy is cut as it is; only an open one is remeshed.
-    preprocess = "off" if proxy.is_watertight and proxy.is_winding_consistent else "auto"
+    # voxel wide). A closed proxy is cut as it is; only when no proxy size gives one is it remeshed.
+    for share in PROXY_SHARES:
+        vertices, faces = decimate(welded.vertices, welded.faces, int(decimate_to * share))
+        proxy = trimesh.Trimesh(vertices, faces, process=False)
+        if proxy.is_watertight and proxy.is_winding_consistent:
+            preprocess = "off"
+            break
+    else:
+        vertices, faces = decimate(welded.vertices, welded.faces, decimate_to)
+        preprocess = "auto"
 
     reason = None
     try:
