@@ -24,38 +24,42 @@ def corner_angles(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return angles
 
 
-NORMAL_CHUNK = 262_144  # faces per thread in vertex_normals at least
+NORMAL_CHUNK = 262_144  # faces summed at once by vertex_normals
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray, workers: int | None = None) -> np.ndarray:
     """Unit vertex normals weighted by each corner's angle (what trimesh and Blender give), in threads.
 
-    numpy lets go of Python's lock in the per-face work, so chunks of faces run on several cores; each chunk's
-    sums are added into the vertices after. A vertex no face with area touches gets a zero normal.
+    numpy lets go of Python's lock in the per-face work, so chunks of faces run on several cores. Each chunk's
+    sums cover only the vertices it touches (a short range where the faces are stored in order, as meshes
+    from extraction and our files are), and are added in the chunks' order, so the result is the same on every
+    run and at most `workers` chunks are held at once. A vertex no face with area touches gets a zero normal.
     """
     vertices = np.asarray(vertices, np.float64)
     faces = np.asarray(faces, np.int64)
     workers = workers or min(4, os.cpu_count() or 1)
+    total = np.zeros((len(vertices), 3))
 
-    def chunk_sums(part: slice) -> np.ndarray:
-        tri = vertices[faces[part]]
+    def chunk_sums(start: int) -> tuple[int, np.ndarray]:
+        part = faces[start:start + NORMAL_CHUNK]
+        tri = vertices[part]
         unit = _unit(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]))
-        angles = corner_angles(vertices, faces[part])
-        index = faces[part].T.ravel()
-        sums = np.empty((len(vertices), 3))
+        angles = corner_angles(vertices, part)
+        index = part.T.ravel()
+        low = int(index.min())
+        span = int(index.max()) - low + 1
+        sums = np.empty((span, 3))
         for axis in range(3):
-            sums[:, axis] = np.bincount(index, weights=(angles * unit[:, axis:axis + 1]).T.ravel(),
-                                        minlength=len(vertices))
-        return sums
+            sums[:, axis] = np.bincount(index - low, weights=(angles * unit[:, axis:axis + 1]).T.ravel(),
+                                        minlength=span)
+        return low, sums
 
-    # One part per thread (each holds a sum over every vertex), none smaller than NORMAL_CHUNK.
-    count = max(1, min(workers, len(faces) // NORMAL_CHUNK))
-    bounds = np.linspace(0, len(faces), count + 1).astype(np.int64)
-    parts = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
-    if count == 1:
-        return _unit(chunk_sums(parts[0]))
-    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="o3f_normals") as pool:
-        return _unit(sum(pool.map(chunk_sums, parts)))
+    starts = list(range(0, len(faces), NORMAL_CHUNK))
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(starts)))) as pool:
+        for window in range(0, len(starts), workers):
+            for low, sums in pool.map(chunk_sums, starts[window:window + workers]):
+                total[low:low + len(sums)] += sums
+    return _unit(total)
 
 
 def vertex_tangents(vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray, uv: np.ndarray) -> np.ndarray:

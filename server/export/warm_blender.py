@@ -23,7 +23,6 @@ from .blender_serve import REPORT_MARKER
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_JOBS = 200  # a fresh process after this many jobs, so nothing Blender keeps between jobs can pile up
-START_TIMEOUT_S = 60.0
 
 
 class WarmBlender:
