@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import trimesh
 
-from .. import gpu
+from .. import gpu, pixel_cache
 from ..asset import ATTRIBUTES, HIGH_POLY, Asset, texture_file
 from ..bake.engine import BakeSettings, HighPoly, bake, resolve_engine
 from ..bake.sources import AttributeSource, FieldSource, source_from_trimesh
@@ -103,6 +103,7 @@ def run_bake(asset: Asset, settings: BakeSettings, engine: str, progress: Progre
             run["made_from"]["checklist"] = checklist_digest(lods, hulls, state, images)
             for name, png in encoded.items():
                 asset.write_bytes(texture_file(name), png.result())
+                pixel_cache.remember(png.result(), images[name])  # the export reads them back
                 run["outputs"][f"texture_{name}"] = texture_file(name)
         if quota is not None:
             quota.record("bake", asset.asset_id, run.get("gpu_charged_seconds", 0.0))

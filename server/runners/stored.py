@@ -8,6 +8,7 @@ import json
 import numpy as np
 import trimesh
 
+from .. import pixel_cache
 from ..asset import HIGH_POLY, HULLS, LODS, POSTPROCESS_STATE, Asset, texture_file
 from ..cache import FIELDS, meshes_from_file
 from ..errors import ForgeError
@@ -68,8 +69,6 @@ def lod0_digest(lods: list[MeshArrays]) -> str:
 
 
 def load_textures(asset: Asset) -> dict[str, np.ndarray]:
-    from PIL import Image
-
     textures = {}
     for name in (*TEXTURES, "opacity"):
         path = asset.folder / texture_file(name)
@@ -77,8 +76,7 @@ def load_textures(asset: Asset) -> dict[str, np.ndarray]:
             if name == "opacity":
                 continue
             raise ForgeError(f"asset {asset.asset_id} has no baked {name} map: run bake first")
-        with Image.open(path) as image:
-            array = np.asarray(image)
+        array = pixel_cache.read(path)
         textures[name] = array if name in ("base_color", "normal_gl") else array.astype(np.float32) / 255.0
     return textures
 
