@@ -264,3 +264,18 @@ def test_threaded_vertex_normals_equal_trimeshs_angle_weighted_ones(monkeypatch)
         assert angle.max() < 1e-4
     lonely = tangents.vertex_normals(np.vstack([shape.vertices, [[5.0, 5, 5]]]), shape.faces)
     assert np.all(lonely[-1] == 0)
+
+
+def test_rasterizing_in_chunks_on_threads_finds_the_same_texels(monkeypatch):
+    from server.bake import uvraster
+
+    shape = trimesh.creation.icosphere(subdivisions=4)
+    unwrapped = unwrap(MeshArrays(shape.vertices, shape.faces), texture_size=512)
+    monkeypatch.setattr(uvraster, "RASTER_THREADS", 1)
+    whole = uvraster.rasterize_uv(unwrapped.uv, unwrapped.faces, 512)
+    monkeypatch.setattr(uvraster, "RASTER_THREADS", 3)
+    monkeypatch.setattr(uvraster, "MIN_CHUNK", 1000)
+    chunked = uvraster.rasterize_uv(unwrapped.uv, unwrapped.faces, 512)
+    assert len(whole.face) > 50_000
+    for name in ("rows", "cols", "face", "bary"):
+        assert np.array_equal(getattr(whole, name), getattr(chunked, name))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 CHUNK_CANDIDATES = 4_000_000  # bounds memory: candidate texels tested at once
+MIN_CHUNK = 250_000  # candidate texels worth a thread of their own
+RASTER_THREADS = min(4, os.cpu_count() or 1)
 SPAN_SLACK = 1e-4  # texels: row spans are widened by this before the exact inside test
 
 
@@ -100,13 +104,19 @@ def rasterize_uv(uv: np.ndarray, faces: np.ndarray, size: int) -> UVCoverage:
     span_face = valid[span_face]
     widths = last - first + 1
 
-    rows_out, cols_out, face_out, bary_out = [], [], [], []
     cumulative = np.cumsum(widths)
-    start = 0
+    total = int(cumulative[-1]) if len(cumulative) else 0
+    # Chunks of candidate texels, enough for every thread (numpy lets go of Python's lock in the tests below).
+    chunk = min(CHUNK_CANDIDATES, max(MIN_CHUNK, -(-total // RASTER_THREADS)))
+    bounds, start = [], 0
     while start < len(widths):
-        # Take as many spans as fit in one chunk of candidate texels.
         base = cumulative[start - 1] if start else 0
-        stop = max(start + 1, int(np.searchsorted(cumulative, base + CHUNK_CANDIDATES, side="right")))
+        stop = max(start + 1, int(np.searchsorted(cumulative, base + chunk, side="right")))
+        bounds.append((start, stop))
+        start = stop
+
+    def inside_texels(bound: tuple[int, int]):
+        start, stop = bound
         n = widths[start:stop]
         span = np.repeat(np.arange(start, stop), n)
         x = first[span] + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
@@ -119,11 +129,14 @@ def rasterize_uv(uv: np.ndarray, faces: np.ndarray, size: int) -> UVCoverage:
         w2 = (pa[:, 0] - x) * (pb[:, 1] - y) - (pa[:, 1] - y) * (pb[:, 0] - x)
         weights = np.stack([w0, w1, w2], axis=1) / area[face, None]
         inside = (weights >= -1e-9).all(axis=1)
-        rows_out.append(y[inside])
-        cols_out.append(x[inside])
-        face_out.append(face[inside])
-        bary_out.append(weights[inside])
-        start = stop
+        return y[inside], x[inside], face[inside], weights[inside]
+
+    if len(bounds) > 1:
+        with ThreadPoolExecutor(max_workers=min(RASTER_THREADS, len(bounds))) as pool:
+            found = list(pool.map(inside_texels, bounds))  # in the chunks' order: the same result every run
+    else:
+        found = [inside_texels(bound) for bound in bounds]
+    rows_out, cols_out, face_out, bary_out = (list(column) for column in zip(*found)) if found else ([], [], [], [])
 
     rows = np.concatenate(rows_out) if rows_out else np.zeros(0, np.int64)
     cols = np.concatenate(cols_out) if cols_out else np.zeros(0, np.int64)
