@@ -119,8 +119,9 @@ def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: 
         (clean,) = stage("repair_cleanup", key, lambda: [_repair_and_clean(high, repair["ran"], checked)], 0.05)
     reference = clean
     if clean.face_count > decimate_stage.REDUCE_ABOVE:
-        (reference,) = stage("reduce", digest(key, "reduce", decimate_stage.REDUCED_FACES),
-                             lambda: [decimate_stage.reduce_early(clean)], 0.15)
+        reduced = decimate_stage.reduced_faces(clean.face_count)
+        (reference,) = stage("reduce", digest(key, "reduce", reduced),
+                             lambda: [decimate_stage.reduce_early(clean, reduced)], 0.15)
     key = digest(key, "decimate", settings.target_triangles)
     closed = True if (unchanged and reference is clean) else None
     (low,) = stage("decimate", key, lambda: [decimate_stage.decimate(reference, settings.target_triangles,
