@@ -55,9 +55,11 @@ def test_coacd_is_running_before_the_unwrap_takes_pythons_lock(tmp_path, monkeyp
     started, seen_by_unwrap = [], []
     real_popen, real_unwrap = collision.subprocess.Popen, gameready.uv_stage.unwrap
 
-    def popen(*args, **kwargs):
-        started.append(real_popen(*args, **kwargs))
-        return started[-1]
+    def popen(command, *args, **kwargs):
+        proc = real_popen(command, *args, **kwargs)
+        if "coacd" in " ".join(map(str, command)):  # other libraries may start processes of their own
+            started.append(proc)
+        return proc
 
     def unwrap(*args, **kwargs):
         seen_by_unwrap.append(len(started))
