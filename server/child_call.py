@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -19,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .child_env import REPO_ROOT, child_env
 from .errors import ForgeError
 from .meshdata import MeshArrays
 
 FUNCTIONS = ("server.stages.decimate:surface_deviation",)
 WAIT_S = 0.01
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class ChildCall:
@@ -66,11 +65,9 @@ def start(function: str, meshes: dict[str, MeshArrays], what: str, **options) ->
         arrays[f"{name}.vertices"], arrays[f"{name}.faces"] = mesh.vertices, mesh.faces
     np.savez(Path(folder.name) / "meshes.npz", **arrays)
     (Path(folder.name) / "call.json").write_text(json.dumps({"function": function, "options": options}))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     with open(Path(folder.name) / "errors.txt", "wb") as errors:
         proc = subprocess.Popen([sys.executable, "-m", "server.child_call", folder.name], cwd=str(REPO_ROOT),
-                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors)
+                                env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors)
     return ChildCall(proc, folder, what)
 
 

@@ -4,14 +4,14 @@ Blender process or one of its own: the job file in, one JSON report out, failure
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from ..child_env import REPO_ROOT, child_env
 from ..errors import ForgeError
-from .warm_blender import REPO_ROOT, WARM, stderr_tail
+from .warm_blender import WARM, stderr_tail
 
 
 def last_json_line(stdout: str) -> dict | None:
@@ -32,10 +32,8 @@ def run_blender_job(module: str, job: Path, what: str, timeout: float) -> dict:
 
 def run_in_own_process(module: str, job: Path, what: str, timeout: float) -> dict:
     """`python -m <module> <job>` with this interpreter; its last JSON line, which must say ok."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     try:
-        proc = subprocess.run([sys.executable, "-m", module, str(job)], cwd=str(REPO_ROOT), env=env,
+        proc = subprocess.run([sys.executable, "-m", module, str(job)], cwd=str(REPO_ROOT), env=child_env(),
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr

@@ -18,10 +18,10 @@ import threading
 import time
 from pathlib import Path
 
+from ..child_env import REPO_ROOT, child_env
 from ..errors import ForgeError
 from .blender_serve import REPORT_MARKER
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_JOBS = 200  # a fresh process after this many jobs, so nothing Blender keeps between jobs can pile up
 
 
@@ -90,11 +90,9 @@ class WarmBlender:
 
     def _spawn(self) -> None:
         self._stop()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         self._stderr = tempfile.TemporaryFile()
         self._proc = subprocess.Popen([sys.executable, "-m", "server.export.blender_serve"], cwd=str(REPO_ROOT),
-                                      env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      env=child_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=self._stderr, text=True, bufsize=1)
         self._lines, self._jobs, self._ready = queue.Queue(), 0, False
         threading.Thread(target=_read_lines, args=(self._proc.stdout, self._lines), name="o3f-blender-out",

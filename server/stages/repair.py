@@ -9,10 +9,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
+from ..child_env import child_env
 from ..errors import ForgeError, InputError
 from ..meshdata import MeshArrays
 
@@ -63,8 +63,7 @@ def _run_isolated(vertices: np.ndarray, faces: np.ndarray, largest_only: bool,
     """MeshFix in a child process, exchanging arrays through .npz files; ForgeError on timeout or crash."""
     # A separate interpreter (not multiprocessing) so a segfault or hang cannot take the server with it,
     # and so callers need no `if __name__ == "__main__"` guard, as multiprocessing's spawn would demand.
-    root = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    env = child_env()
     with tempfile.TemporaryDirectory(prefix="o3f_repair_") as folder:
         in_path, out_path = os.path.join(folder, "in.npz"), os.path.join(folder, "out.npz")
         np.savez(in_path, vertices=vertices, faces=faces, largest_only=largest_only)
