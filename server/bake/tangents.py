@@ -15,8 +15,12 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 def corner_angles(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """The interior angle at each corner of each triangle, shape (faces, 3)."""
-    tri = vertices[faces]
-    angles = np.empty(faces.shape)
+    return triangle_angles(vertices[faces])
+
+
+def triangle_angles(tri: np.ndarray) -> np.ndarray:
+    """corner_angles of triangles given by their corners (f, 3, 3)."""
+    angles = np.empty(tri.shape[:2])
     for corner in range(3):
         a = _unit(tri[:, (corner + 1) % 3] - tri[:, corner])
         b = _unit(tri[:, (corner + 2) % 3] - tri[:, corner])
@@ -44,7 +48,7 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray, workers: int | None 
         part = faces[start:start + NORMAL_CHUNK]
         tri = vertices[part]
         unit = _unit(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]))
-        angles = corner_angles(vertices, part)
+        angles = triangle_angles(tri)
         index = part.T.ravel()
         low = int(index.min())
         span = int(index.max()) - low + 1
