@@ -1,8 +1,9 @@
 """A stage function run in a child Python process, for work inside extensions that hold Python's lock (pymeshlab).
 
-A thread cannot run beside such a call, a child process can: `start` writes the meshes into a temporary .npz,
-starts `python -m server.child_call` on it and returns at once; `ChildCall.result` waits (looking at a cancel
-check meanwhile) and returns what the function returned, which must be JSON. Only FUNCTIONS can be called.
+A thread cannot run beside such a call, a child process can: `start` writes the meshes (and any plain arrays)
+into a temporary .npz, starts `python -m server.child_call` on it and returns at once; `ChildCall.result` waits
+(looking at a cancel check meanwhile) and returns what the function returned: JSON, or a dict of arrays. Only
+FUNCTIONS can be called.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .child_env import REPO_ROOT, child_env
 from .errors import ForgeError
 from .meshdata import MeshArrays
 
-FUNCTIONS = ("server.stages.decimate:surface_deviation",)
+FUNCTIONS = ("server.stages.decimate:surface_deviation", "server.stages.regions:reduce_region")
 WAIT_S = 0.01
 
 
@@ -39,11 +40,14 @@ class ChildCall:
                     check()
                 time.sleep(WAIT_S)
             folder = Path(self._folder.name)
-            answer = folder / "answer.json"
-            if self._proc.returncode != 0 or not answer.is_file():
+            answer, arrays = folder / "answer.json", folder / "answer.npz"
+            if self._proc.returncode != 0 or not (answer.is_file() or arrays.is_file()):
                 said = (folder / "errors.txt").read_text(errors="replace").strip().splitlines()
                 raise ForgeError(f"{self._what} failed in its process (exit {self._proc.returncode}): "
                                  f"{said[-1] if said else 'no message'}")
+            if arrays.is_file():
+                with np.load(arrays, allow_pickle=False) as data:
+                    return {key: data[key] for key in data.files}
             return json.loads(answer.read_text())
         finally:
             self.abandon()
@@ -55,15 +59,16 @@ class ChildCall:
         self._folder.cleanup()
 
 
-def start(function: str, meshes: dict[str, MeshArrays], what: str, **options) -> ChildCall:
-    """Call `function` (one of FUNCTIONS) with `meshes` (geometry only) and `options` as keyword arguments."""
+def start(function: str, meshes: dict[str, MeshArrays], what: str, arrays: dict[str, np.ndarray] | None = None,
+          **options) -> ChildCall:
+    """Call `function` (one of FUNCTIONS) with `meshes` (geometry only), `arrays` and `options` as keyword arguments."""
     if function not in FUNCTIONS:
         raise ValueError(f"{function!r} is not one of {FUNCTIONS}")
     folder = tempfile.TemporaryDirectory(prefix="o3f_call_")
-    arrays = {}
+    stored = {name: np.asarray(array) for name, array in (arrays or {}).items()}
     for name, mesh in meshes.items():
-        arrays[f"{name}.vertices"], arrays[f"{name}.faces"] = mesh.vertices, mesh.faces
-    np.savez(Path(folder.name) / "meshes.npz", **arrays)
+        stored[f"{name}.vertices"], stored[f"{name}.faces"] = mesh.vertices, mesh.faces
+    np.savez(Path(folder.name) / "meshes.npz", **stored)
     (Path(folder.name) / "call.json").write_text(json.dumps({"function": function, "options": options}))
     with open(Path(folder.name) / "errors.txt", "wb") as errors:
         proc = subprocess.Popen([sys.executable, "-m", "server.child_call", folder.name], cwd=str(REPO_ROOT),
@@ -76,13 +81,22 @@ def _main(folder: Path) -> int:
     if call["function"] not in FUNCTIONS:
         raise ValueError(f"{call['function']!r} is not one of {FUNCTIONS}")
     module, name = call["function"].split(":")
-    meshes = {}
+    arguments = {}
     with np.load(folder / "meshes.npz", allow_pickle=False) as data:
         for key in data.files:
+            if "." not in key:  # a plain array; a mesh is stored as "<name>.vertices" and "<name>.faces"
+                arguments[key] = data[key]
+                continue
             mesh_name = key.rsplit(".", 1)[0]
-            if mesh_name not in meshes:
-                meshes[mesh_name] = MeshArrays(data[f"{mesh_name}.vertices"], data[f"{mesh_name}.faces"])
-    answer = getattr(importlib.import_module(module), name)(**meshes, **call["options"])
+            if mesh_name not in arguments:
+                arguments[mesh_name] = MeshArrays(data[f"{mesh_name}.vertices"], data[f"{mesh_name}.faces"])
+    answer = getattr(importlib.import_module(module), name)(**arguments, **call["options"])
+    if isinstance(answer, dict) and answer and all(isinstance(value, np.ndarray) for value in answer.values()):
+        partial = folder / "answer.part.npz"
+        with open(partial, "wb") as stream:
+            np.savez(stream, **answer)
+        partial.replace(folder / "answer.npz")
+        return 0
     partial = folder / "answer.json.part"
     partial.write_text(json.dumps(answer))
     partial.replace(folder / "answer.json")

@@ -119,9 +119,9 @@ def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: 
         (clean,) = stage("repair_cleanup", key, lambda: [_repair_and_clean(high, repair["ran"], checked)], 0.05)
     reference = clean
     if clean.face_count > decimate_stage.REDUCE_ABOVE:
-        reduced = decimate_stage.reduced_faces(clean.face_count)
-        (reference,) = stage("reduce", digest(key, "reduce", reduced),
-                             lambda: [decimate_stage.reduce_early(clean, reduced)], 0.15)
+        plan = decimate_stage.reduction_plan(clean.face_count)
+        (reference,) = stage("reduce", digest(key, "reduce", plan.faces, plan.regions, plan.aggressiveness),
+                             lambda: [decimate_stage.reduce_early(clean, plan, check_cancelled)], 0.15)
     key = digest(key, "decimate", settings.target_triangles)
     closed = True if (unchanged and reference is clean) else None
     (low,) = stage("decimate", key, lambda: [decimate_stage.decimate(reference, settings.target_triangles,

@@ -3,6 +3,7 @@ and post-processing measures a large mesh's decimation error there."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import trimesh
 
@@ -12,6 +13,7 @@ from server.errors import Cancelled, ForgeError
 from server.gameready import PostSettings, postprocess
 from server.meshdata import MeshArrays
 from server.stages.decimate import decimate, surface_deviation
+from server.stages.regions import reduce_region
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +33,20 @@ def test_the_child_measures_what_this_process_measures(sphere_pair):
     assert there["max"] == pytest.approx(here["max"], rel=0.05)
     assert there["mean"] == pytest.approx(here["mean"], rel=0.05)
     assert 0 < there["mean"] <= there["rms"] <= there["max"]
+
+
+def test_arrays_go_to_the_child_and_come_back():
+    shape = trimesh.creation.icosphere(subdivisions=4)
+    cap = shape.submesh([shape.triangles_center[:, 2] > 0.2], append=True)  # open: its rim is the border
+    region = MeshArrays(cap.vertices, cap.faces)
+    border = np.unique(cap.edges[trimesh.grouping.group_rows(cap.edges_sorted, require_count=1)])
+    here = reduce_region(region, border, 300, [4])
+    there = child_call.start("server.stages.regions:reduce_region", {"region": region}, "reducing a region",
+                             arrays={"border": border}, faces=300, aggressiveness=[4]).result()
+    assert set(there) == {"vertices", "faces", "border_at"}
+    for name in there:
+        assert np.array_equal(there[name], here[name])  # the same deterministic passes, arrays back intact
+    assert np.array_equal(there["vertices"][there["border_at"]], region.vertices[border])
 
 
 def test_only_listed_functions_are_called():

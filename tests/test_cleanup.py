@@ -156,6 +156,19 @@ def test_surface_check_finds_what_the_pymeshlab_pass_would_fix():
     assert not holed["watertight"] and not holed["closed_manifold"]
 
 
+def test_the_check_does_not_depend_on_the_order_of_faces_and_vertices(monkeypatch):
+    from server.stages import cleanup as cleanup_module
+
+    mesh, _, _ = messy_sphere()
+    rng = np.random.default_rng(5)
+    faces, vertex_order = rng.permutation(mesh.faces), rng.permutation(len(mesh.vertices))
+    shuffled = surface_check(mesh.vertices[vertex_order], np.argsort(vertex_order)[faces])
+    assert shuffled == surface_check(mesh.vertices, mesh.faces)
+    # Rows that mix alike without being equal are settled by the exact sort: every row mixing to zero.
+    monkeypatch.setattr(cleanup_module, "_ROW_MIX", np.zeros(3, np.uint64))
+    assert surface_check(mesh.vertices, mesh.faces) == shuffled
+
+
 def test_the_pass_is_skipped_on_a_clean_mesh_with_the_same_result():
     outer = trimesh.creation.icosphere(subdivisions=3)
     cavity = trimesh.creation.icosphere(subdivisions=3, radius=0.5)

@@ -167,8 +167,23 @@ def test_a_huge_mesh_is_reduced_early_and_stays_closed():
 
     sphere = trimesh.creation.icosphere(subdivisions=6)  # 81920 triangles stand in for a huge mesh
     mesh = MeshArrays(sphere.vertices, sphere.faces)
-    reduced = decimate_module.reduce_early(mesh, 20000)
+    one_pass = decimate_module.Reduction(20000, 1, (decimate_module.REDUCE_AGGRESSIVENESS,))
+    reduced = decimate_module.reduce_early(mesh, one_pass)
     assert reduced.face_count <= 20000 and reduced.info["reduce_early"]["faces_before"] == mesh.face_count
+    assert reduced.info["reduce_early"]["method"] == "fast-simplification, one pass"
     assert trimesh.Trimesh(reduced.vertices, reduced.faces, process=False).is_watertight
     assert surface_deviation(mesh, reduced, samples=5000)["max"] < 0.01
-    assert decimate_module.reduce_early(mesh, 100000) is mesh  # nothing to reduce
+    assert decimate_module.reduce_early(mesh, decimate_module.Reduction(100000, 1, (4,))) is mesh  # nothing to do
+
+
+def test_the_reduction_is_careful_where_there_are_cores_for_it():
+    from server.stages import decimate as decimate_module
+
+    many = decimate_module.reduction_plan(1_500_000, cores=16)
+    assert many.regions == 15 and many.faces == decimate_module.REDUCED_FACES
+    assert many.aggressiveness == decimate_module.FAST_AGGRESSIVENESS
+    few = decimate_module.reduction_plan(1_500_000, cores=2)
+    assert few.regions == 2 and few.faces == decimate_module.REDUCED_FACES_FEW_CORES
+    assert few.aggressiveness == (decimate_module.REDUCE_AGGRESSIVENESS,)
+    assert decimate_module.reduction_plan(1_500_000, cores=1).regions == 1
+    assert decimate_module.reduction_plan(16_000_000, cores=16).faces == 1_000_000  # a sixteenth of the input

@@ -89,11 +89,35 @@ def _vertex_components(faces: np.ndarray, vertex_count: int) -> tuple[np.ndarray
     return labels, int(labels.max()) + 1 if len(labels) else 0
 
 
-def _two_faces_per_edge(faces: np.ndarray, vertex_count: int) -> bool:
-    a, b = faces.ravel(), faces[:, [1, 2, 0]].ravel()
-    keys = np.sort(np.minimum(a, b) * vertex_count + np.maximum(a, b))
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    return bool(len(faces)) and bool((np.diff(np.r_[starts, len(keys)]) == 2).all())
+def _zero_area_faces(vertices: np.ndarray, faces: np.ndarray) -> int:
+    """Triangles whose edge vectors' cross product is exactly zero (written out: np.cross copies its inputs)."""
+    a, b, c = (vertices[faces[:, k]] for k in range(3))
+    u, v = b - a, c - a
+    return int(((u[:, 1] * v[:, 2] == u[:, 2] * v[:, 1]) & (u[:, 2] * v[:, 0] == u[:, 0] * v[:, 2])
+                & (u[:, 0] * v[:, 1] == u[:, 1] * v[:, 0])).sum())
+
+
+_ROW_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], np.uint64)
+
+
+def _shared_positions(vertices: np.ndarray) -> int:
+    """How many vertices sit exactly where an earlier one does (vertices less distinct positions).
+
+    Sorted by one 64-bit mix of each row's bits (one sort instead of a three-key lexsort); where two different
+    rows happen to mix alike, the exact three-key sort decides.
+    """
+    if len(vertices) < 2:
+        return 0
+    rows = np.ascontiguousarray(vertices, np.float64) + 0.0  # -0.0 becomes 0.0, as == sees them
+    bits = rows.view(np.uint64)
+    mixed = (bits[:, 0] * _ROW_MIX[0]) ^ (bits[:, 1] * _ROW_MIX[1]) ^ (bits[:, 2] * _ROW_MIX[2])
+    order = np.argsort(mixed)
+    alike = mixed[order][1:] == mixed[order][:-1]
+    same = (rows[order][1:] == rows[order][:-1]).all(axis=1)
+    if (alike & ~same).any():
+        order = np.lexsort(rows.T[::-1])
+        same = (rows[order][1:] == rows[order][:-1]).all(axis=1)
+    return int(same.sum())
 
 
 def surface_check(vertices: np.ndarray, faces: np.ndarray) -> dict:
@@ -107,23 +131,25 @@ def surface_check(vertices: np.ndarray, faces: np.ndarray) -> dict:
     faces = np.asarray(faces, np.int64)
     count = len(vertices)
     tail, head = faces.ravel(), faces[:, [1, 2, 0]].ravel()  # half-edge of corner 3 i + k
-    keys = tail * count + head
-    order = np.argsort(keys, kind="stable")
+    # Half-edges sorted by their undirected edge: on a watertight mesh each edge's two are neighbours.
+    keys = np.minimum(tail, head) * count + np.maximum(tail, head)
+    order = np.argsort(keys)
     ordered = keys[order]
     del keys
-    twin = head * count + tail
-    at = np.minimum(np.searchsorted(ordered, twin), len(ordered) - 1)
-    closed_manifold = bool(len(faces)) and not (ordered[1:] == ordered[:-1]).any() \
-        and bool((ordered[at] == twin).all()) and not (tail == head).any()
-    del ordered, twin
+    first, second = order[0::2], order[1::2]
+    watertight = bool(len(faces)) and len(order) % 2 == 0 and bool((ordered[0::2] == ordered[1::2]).all()) \
+        and bool((ordered[2::2] != ordered[1:-1:2]).all())
+    del ordered
+    closed_manifold = watertight and bool((tail[first] == head[second]).all()) and not (tail == head).any()
     used = np.zeros(count, bool)
     used[tail] = True
     if closed_manifold:
         # Around a vertex, the corner after corner c is the one at the same vertex in the triangle across
         # c's outgoing edge; the fans are the cycles of that map, and a manifold vertex has exactly one.
-        across = order[at]
-        del order, at
-        following = (across - across % 3 + (across % 3 + 1) % 3).astype(np.int32)
+        across = np.empty(len(order), np.int64)
+        across[first], across[second] = second, first
+        del order, first, second
+        following = (across + np.array([1, 1, -2], np.int64)[across % 3]).astype(np.int32)
         del across
         corners = len(tail)
         ring = sparse.csr_matrix((np.ones(corners, np.int8), following, np.arange(corners + 1, dtype=np.int32)),
@@ -132,14 +158,10 @@ def surface_check(vertices: np.ndarray, faces: np.ndarray) -> dict:
         fans = csgraph.connected_components(ring, directed=False)[0]
         closed_manifold = fans == int(used.sum())
     else:
-        del order, at
-    corners = vertices[faces]
-    zero_area = int((np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]) == 0).all(axis=1).sum())
-    by_position = np.lexsort(vertices.T[::-1])
-    same = (vertices[by_position][1:] == vertices[by_position][:-1]).all(axis=1)
-    watertight = closed_manifold or _two_faces_per_edge(faces, count)
+        del order, first, second
+    zero_area = _zero_area_faces(vertices, faces)
     result = {"watertight": bool(watertight), "closed_manifold": bool(closed_manifold), "zero_area_faces": zero_area,
-              "shared_positions": int(same.sum()), "unreferenced_vertices": int(count - used.sum())}
+              "shared_positions": _shared_positions(vertices), "unreferenced_vertices": int(count - used.sum())}
     result["clean"] = result["closed_manifold"] and zero_area == 0 and result["shared_positions"] == 0
     return result
 

@@ -93,8 +93,9 @@ def convex_collision(mesh: MeshArrays, *, max_hulls: int = 16, max_hull_vertices
     cut off. If CoACD fails, times out or yields no usable hull, the result is the mesh's single convex
     hull. Every hull is rebuilt with qhull, so it is closed, convex and outward-wound; each hull's info
     holds {"method": "coacd" | "convex_hull_fallback", "reason": str | None, "seconds": float, "index": i,
-    "count": n, "refit_vertices": int}. Hulls carry no colours, UVs or normals. seed makes CoACD's search repeatable. `check` (a job's cancel check) is
-    called every WAIT_S while CoACD runs; when it raises, the subprocesses are killed and the exception goes on.
+    "count": n, "refit_vertices": int}. Hulls carry no colours, UVs or normals. seed makes CoACD's search
+    repeatable. `check` (a job's cancel check) is called every WAIT_S while CoACD runs; when it raises, the
+    subprocesses are killed and the exception goes on.
     `on_start` is called once CoACD's process runs (a caller in another thread may wait for that before it
     calls an extension that holds Python's lock, which would keep this thread from starting it).
     """

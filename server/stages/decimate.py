@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ForgeError, InputError
+from ..errors import Cancelled, ForgeError, InputError
 from ..meshdata import MeshArrays
 
 MIN_TARGET_FACES = 4
@@ -64,8 +66,8 @@ FAST_AGGRESSIVENESS = (2, 3, 5, 7)
 # takes the cheapest collapse every time) does the rest. Where the hand-over is best depends on the mesh:
 # thin parts came out best from 1.5x (fast-simplification keeps thin cylinders round), flat faces with
 # float32 noise from 3x (pymeshlab keeps flat regions flat). Both are made and the one nearer the input
-# (mean and 99.9th percentile at 20k of its vertices) is kept; on the benchmark's organic, hard-surface, thin and generated meshes the kept one had less
-# error than Blender's Decimate at the same triangle count (bench/RESULTS.md).
+# (mean and 99.9th percentile at 20k of its vertices) is kept; on the benchmark's organic, hard-surface, thin and
+# generated meshes the kept one had less error than Blender's Decimate at the same triangle count (bench/RESULTS.md).
 HAND_OVER_SHARES = (3.0, 1.5)
 CAREFUL_QUALITY = 0.1  # pymeshlab's qualitythr for the careful part
 ERROR_PROBES = 20_000  # input vertices the two candidates are measured at
@@ -164,44 +166,84 @@ def _nearest(points: np.ndarray, candidates: list) -> int:
     return int(np.argmin((figures / figures.min(axis=0)).sum(axis=1)))
 
 
-# Above this many triangles one quick pass first brings a closed mesh down to reduced_faces(): every later
-# step (the careful decimation, the error measurement) then works on a mesh of bounded size. From 1.5M organic
-# triangles to 500k, then to 10k: 2.45 s against 3.79 s, and as near the input (0.244 against 0.247 mm mean);
-# the hard-surface part 3.15 against 3.33 s, 0.0024 against 0.0025 mm (bench/RESULTS.md).
+# Above this many triangles a closed mesh is first brought down to a bounded size: every later step (the careful
+# decimation, the error measurement) then works on that. With REGIONS_FOR_CAREFUL cores or more the mesh is cut
+# into regions reduced side by side (regions.py) by careful passes, to REDUCED_FACES: on 16 regions, 1.5M organic,
+# hard-surface and generated triangles to 250k and then to 10k came out as near the input as one pass to 500k
+# (hard: nearer), and the careful decimation after it takes half the time. With fewer cores careful passes cost
+# more than they save, and one bolder pass per region goes to REDUCED_FACES_FEW_CORES, where it loses nothing
+# (bench/RESULTS.md).
 REDUCE_ABOVE = 1_000_000
-REDUCED_FACES = 500_000
-REDUCE_RATIO = 16  # one pass takes a mesh to no less than this share of it (16M -> 1M, as measured)
-# Its aggressiveness: on 4M organic triangles, 4 was as quick as 7 and, once folded pairs were dropped, left
-# the mesh closed and manifold where 5 to 7 left edges with four triangles.
+REDUCED_FACES = 250_000
+REDUCED_FACES_FEW_CORES = 500_000
+REGIONS_FOR_CAREFUL = 4
+REDUCE_RATIO = 16  # the reduction takes a mesh to no less than this share of it (16M -> 1M, as measured)
+# The bolder pass's aggressiveness: on 4M organic triangles, 4 was as quick as 7 and, once folded pairs were
+# dropped, left the mesh closed and manifold where 5 to 7 left edges with four triangles.
 REDUCE_AGGRESSIVENESS = 4
 
 
-def reduced_faces(face_count: int) -> int:
-    """What reduce_early brings a mesh of face_count triangles down to."""
-    return max(REDUCED_FACES, face_count // REDUCE_RATIO)
+@dataclass(frozen=True)
+class Reduction:
+    """How reduce_early brings a mesh down: to `faces` triangles, in `regions` regions, by passes at `aggressiveness`."""
+
+    faces: int
+    regions: int
+    aggressiveness: tuple[float, ...]
 
 
-def reduce_early(mesh: MeshArrays, faces: int = REDUCED_FACES) -> MeshArrays:
-    """One fast-simplification pass (REDUCE_AGGRESSIVENESS) of a huge closed mesh down to `faces`.
+def reduction_plan(face_count: int, cores: int | None = None) -> Reduction:
+    """The early reduction of a mesh of face_count triangles on this machine (or on `cores` cores)."""
+    from . import regions
 
-    At this ratio the pass moves the surface by a small fraction of what the final decimation does. The
-    input comes back unchanged when it has no more triangles, or when the pass did not leave it closed and
-    manifold (the careful decimation then starts from the input). Colours, UVs and normals are dropped.
+    count = regions.region_count(face_count, cores)
+    if count >= REGIONS_FOR_CAREFUL:
+        return Reduction(max(REDUCED_FACES, face_count // REDUCE_RATIO), count, FAST_AGGRESSIVENESS)
+    return Reduction(max(REDUCED_FACES_FEW_CORES, face_count // REDUCE_RATIO), count, (REDUCE_AGGRESSIVENESS,))
+
+
+def reduce_early(mesh: MeshArrays, plan: Reduction | None = None,
+                 check: Callable[[], None] | None = None) -> MeshArrays:
+    """A huge closed mesh brought down by fast-simplification as `plan` says (reduction_plan's when None).
+
+    With more than one region, the regions are reduced side by side in processes of their own (regions.py);
+    when that fails, or with one region, one pass over the whole mesh. At these ratios the reduction moves the
+    surface by a small fraction of what the final decimation does. The input comes back unchanged when it has
+    no more triangles, or when the result is not closed and manifold (the careful decimation then starts from
+    the input). Colours, UVs and normals are dropped. `check` is called while the regions' processes run (a
+    cancel raises from it).
     """
     import fast_simplification
 
+    from . import regions
+
     _check_mesh(mesh)
-    if mesh.face_count <= faces:
+    plan = plan or reduction_plan(mesh.face_count)
+    if mesh.face_count <= plan.faces:
         return mesh
     started = time.perf_counter()
-    vertices, reduced = fast_simplification.simplify(mesh.vertices, mesh.faces.astype(np.int32), target_count=faces,
-                                                     agg=REDUCE_AGGRESSIVENESS)
+    record = {"faces_before": mesh.face_count, "target_faces": plan.faces,
+              "aggressiveness": list(plan.aggressiveness)}
+    if plan.regions > 1:
+        try:
+            stitched, cut = regions.reduce_in_regions(mesh, plan.faces, plan.aggressiveness, plan.regions, check)
+        except Cancelled:
+            raise
+        except (ForgeError, ValueError) as exc:
+            record["regions_failed"] = str(exc)
+        else:
+            if _closed_manifold(stitched.faces):
+                record.update(faces_after=stitched.face_count, **cut, seconds=round(time.perf_counter() - started, 3),
+                              method=f"fast-simplification in {plan.regions} regions side by side, borders kept")
+                return MeshArrays(stitched.vertices, stitched.faces, info={**mesh.info, "reduce_early": record})
+            record["regions_failed"] = "the stitched regions were not closed and manifold"
+    vertices, reduced = fast_simplification.simplify(mesh.vertices, mesh.faces.astype(np.int32),
+                                                     target_count=plan.faces, agg=REDUCE_AGGRESSIVENESS)
     reduced = _without_folded_pairs(reduced)
     if not _closed_manifold(reduced):
         return mesh
-    record = {"faces_before": mesh.face_count, "faces_after": int(len(reduced)),
-              "method": f"fast-simplification, aggressiveness {REDUCE_AGGRESSIVENESS}",
-              "seconds": round(time.perf_counter() - started, 3)}
+    record.update(faces_after=int(len(reduced)), aggressiveness=[REDUCE_AGGRESSIVENESS],
+                  method="fast-simplification, one pass", seconds=round(time.perf_counter() - started, 3))
     return MeshArrays(vertices, np.asarray(reduced, np.int64), info={**mesh.info, "reduce_early": record})
 
 
