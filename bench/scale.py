@@ -164,6 +164,7 @@ def main() -> None:
             rows_by_size[made["faces"]] = rows
             results[made["faces"]] = {"rows": rows, "wall_s": wall, "peak_gb": result["peak_rss"] / 2**30,
                                       "report_timings": result["report"]["timings_s"],
+                                      "reduction": result["report"].get("reduction"),
                                       "bake_steps": result["bake"]["seconds"],
                                       "cuda_startup_s": result["cuda_startup_s"]}
             startup = result["cuda_startup_s"]

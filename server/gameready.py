@@ -19,6 +19,7 @@ from .stages import collision as collision_stage
 from .stages import decimate as decimate_stage
 from .stages import lod as lod_stage
 from .stages import placement as placement_stage
+from .stages import regions as regions_stage
 from .stages import repair as repair_stage
 from .stages import stability as stability_stage
 from .stages import symmetry as symmetry_stage
@@ -28,8 +29,11 @@ Progress = Callable[[float, str], None]
 DEVIATION_SAMPLES = 20000
 # From this many reference triangles the error measurement runs in a process of its own (about 0.2 s to start
 # it and hand it the meshes; 1.4 s of measuring at 1.3M triangles on the 2-core machine, 2.3 s at 1.5M on
-# the GPU machine's slower cores).
+# the GPU machine's slower cores). With cores to spare (DEVIATION_APART_CORES) from fewer: an early reduction's
+# 250k reference took 0.6 s to measure on the GPU machine, while the unwrap and the LODs took over a second.
 DEVIATION_APART_FACES = 1_000_000
+DEVIATION_APART_CORES = 4
+DEVIATION_APART_FACES_MANY_CORES = 200_000
 
 
 @dataclass
@@ -141,7 +145,8 @@ def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: 
     # The error measurement (pymeshlab, which holds Python's lock) of a large reference goes to a process of its
     # own, beside the unwrap and the LODs. LOD0 has the decimated mesh's surface: the unwrap only splits vertices.
     measuring = None
-    if reference.face_count >= DEVIATION_APART_FACES:
+    if reference.face_count >= DEVIATION_APART_FACES or (reference.face_count >= DEVIATION_APART_FACES_MANY_CORES
+                                                         and regions_stage.usable_cores() >= DEVIATION_APART_CORES):
         measuring = child_call.start("server.stages.decimate:surface_deviation", {"reference": reference,
                                      "candidate": low}, "measuring the decimation error", samples=DEVIATION_SAMPLES)
     try:
@@ -192,6 +197,8 @@ def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: 
               "repair": repair, "lod_triangles": [m.face_count for m in lods], "hulls": len(hulls),
               "deviation_m": deviation, "deviation_in_own_process": measuring is not None, "transform": transform,
               "stability": stability, "stable_pose": pose}
+    if "reduce_early" in reference.info:
+        report["reduction"] = reference.info["reduce_early"]
     return GameMesh(lods, hulls, transform, deviation, report)
 
 

@@ -85,3 +85,17 @@ def test_postprocess_measures_a_large_reference_in_a_child(tmp_path, monkeypatch
     assert apart.deviation["max"] == pytest.approx(here.deviation["max"], rel=0.05)
     assert apart.deviation["mean"] == pytest.approx(here.deviation["mean"], rel=0.05)
     assert apart.deviation["reference_triangles"] == high.face_count
+
+
+def test_with_cores_to_spare_a_smaller_reference_is_measured_apart(tmp_path, monkeypatch, sphere_pair):
+    from server.stages import regions
+
+    high, _ = sphere_pair
+    settings = PostSettings(target_triangles=400, texture_size=256, height_cm=None, collision=False)
+    monkeypatch.setattr(gameready, "DEVIATION_APART_FACES_MANY_CORES", 1000)
+    monkeypatch.setattr(regions, "usable_cores", lambda: 2)
+    few = postprocess(high, "sphere", settings, StageCache(tmp_path / "a"), lambda *_: None, lambda: None)
+    monkeypatch.setattr(regions, "usable_cores", lambda: 16)
+    many = postprocess(high, "sphere", settings, StageCache(tmp_path / "b"), lambda *_: None, lambda: None)
+    assert few.report["deviation_in_own_process"] is False and many.report["deviation_in_own_process"] is True
+    assert many.deviation["max"] == pytest.approx(few.deviation["max"], rel=0.05)

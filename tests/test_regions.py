@@ -11,7 +11,8 @@ from server.errors import Cancelled, ForgeError
 from server.meshdata import MeshArrays
 from server.stages import decimate as decimate_module
 from server.stages import regions
-from server.stages.decimate import _closed_manifold, surface_deviation
+from server.stages.decimate import surface_deviation
+from server.stages.faces import closed_manifold
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def test_the_regions_make_one_closed_mesh_as_near_as_one_pass(bumpy_torus):
     assert record["method"].startswith("fast-simplification in 4 regions") and record["regions"] == 4
     assert "regions_failed" not in record and record["shared_vertices"] > 0
     assert abs(reduced.face_count - 30_000) <= 0.05 * 30_000
-    assert _closed_manifold(reduced.faces)
+    assert closed_manifold(reduced.faces)
     torus = trimesh.Trimesh(reduced.vertices, reduced.faces, process=False)
     assert torus.is_watertight and torus.euler_number == 0  # still one ring: no hole closed, none opened
     one_pass = decimate_module.reduce_early(bumpy_torus, decimate_module.Reduction(30_000, 1, (4,)))
@@ -84,7 +85,7 @@ def test_a_failed_region_falls_back_to_one_pass(bumpy_torus, monkeypatch):
     reduced = decimate_module.reduce_early(bumpy_torus, decimate_module.Reduction(30_000, 4, (2, 3, 5, 7)))
     record = reduced.info["reduce_early"]
     assert record["method"] == "fast-simplification, one pass" and "out of memory" in record["regions_failed"]
-    assert _closed_manifold(reduced.faces) and reduced.face_count <= 30_000
+    assert closed_manifold(reduced.faces) and reduced.face_count <= 30_000
 
 
 def test_a_cancel_stops_every_regions_process(bumpy_torus, monkeypatch):
@@ -129,7 +130,7 @@ def test_post_processing_reduces_a_huge_mesh_in_regions(bumpy_torus, tmp_path, m
     monkeypatch.setattr(regions, "usable_cores", lambda: 4)
     settings = PostSettings(target_triangles=3000, texture_size=256, height_cm=None, collision=False)
     result = postprocess(bumpy_torus, "torus", settings, StageCache(tmp_path), lambda *_: None, lambda: None)
-    assert "reduce" in result.report["timings_s"]
+    assert "reduce" in result.report["timings_s"] and result.report["reduction"]["regions"] == 4
     assert result.deviation["reference_triangles"] == pytest.approx(40_000, rel=0.05)
     lod0 = result.lods[0]
     assert lod0.face_count <= 3000 * 1.05

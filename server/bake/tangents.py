@@ -29,6 +29,7 @@ def triangle_angles(tri: np.ndarray) -> np.ndarray:
 
 
 NORMAL_CHUNK = 262_144  # faces summed at once by vertex_normals
+NORMAL_WORKERS = 8  # at most this many chunks at once (1.5M triangles are six chunks)
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray, workers: int | None = None) -> np.ndarray:
@@ -41,7 +42,7 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray, workers: int | None 
     """
     vertices = np.asarray(vertices, np.float64)
     faces = np.asarray(faces, np.int64)
-    workers = workers or min(4, os.cpu_count() or 1)
+    workers = workers or min(NORMAL_WORKERS, os.cpu_count() or 1)
     total = np.zeros((len(vertices), 3))
 
     def chunk_sums(start: int) -> tuple[int, np.ndarray]:

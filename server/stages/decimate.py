@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import Cancelled, ForgeError, InputError
 from ..meshdata import MeshArrays
+from .faces import closed_manifold, without_folded_pairs
 
 MIN_TARGET_FACES = 4
 # The final decimation penalises collapses that would leave triangles of worse quality than this
@@ -73,17 +74,6 @@ CAREFUL_QUALITY = 0.1  # pymeshlab's qualitythr for the careful part
 ERROR_PROBES = 20_000  # input vertices the two candidates are measured at
 
 
-def _closed_manifold(faces: np.ndarray) -> bool:
-    """Every edge is shared by exactly two triangles (edges as one integer key each: a fast sort)."""
-    faces = np.asarray(faces, np.int64)
-    if not len(faces):
-        return False
-    a, b = faces.ravel(), faces[:, [1, 2, 0]].ravel()
-    keys = np.sort(np.minimum(a, b) * (int(faces.max()) + 1) + np.maximum(a, b))
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    return bool((np.diff(np.r_[starts, len(keys)]) == 2).all())
-
-
 def _fast_closed(mesh: MeshArrays, target: int, closed: bool | None = None) -> MeshArrays | None:
     """Quick passes, then a heap-ordered quadric collapse to the target, from each hand-over point.
 
@@ -93,7 +83,7 @@ def _fast_closed(mesh: MeshArrays, target: int, closed: bool | None = None) -> M
     """
     import fast_simplification
 
-    if not (closed if closed is not None else _closed_manifold(mesh.faces)):
+    if not (closed if closed is not None else closed_manifold(mesh.faces)):
         return None  # fast-simplification has no boundary protection: open meshes go to pymeshlab alone
     vertices, faces = mesh.vertices, mesh.faces.astype(np.int32)
     candidates = []
@@ -103,26 +93,14 @@ def _fast_closed(mesh: MeshArrays, target: int, closed: bool | None = None) -> M
             if len(faces) <= middle * 1.05:
                 break
             vertices, faces = fast_simplification.simplify(vertices, faces, target_count=middle, agg=aggressiveness)
-            faces = _without_folded_pairs(faces)
+            faces = without_folded_pairs(faces)
         finished = _careful_finish(vertices, faces, target)
-        if finished is not None and len(finished[1]) <= target * 1.05 and _closed_manifold(finished[1]):
+        if finished is not None and len(finished[1]) <= target * 1.05 and closed_manifold(finished[1]):
             candidates.append(finished)
     if not candidates:
         return None
     vertices, faces = candidates[_nearest(mesh.vertices, candidates) if len(candidates) > 1 else 0]
     return MeshArrays(vertices, np.asarray(faces, np.int64), info=mesh.info)
-
-
-def _without_folded_pairs(faces: np.ndarray) -> np.ndarray:
-    """Faces less any pair on the same three vertices: a pocket fast-simplification squeezed flat, back to back.
-
-    Each pair makes its three edges four-sided; without it the surface around is closed again.
-    """
-    ordered = np.sort(faces, axis=1).astype(np.int64)
-    top = int(ordered.max()) + 1 if len(ordered) else 1
-    keys = (ordered[:, 0] * top + ordered[:, 1]) * top + ordered[:, 2]
-    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    return faces[counts[inverse.reshape(-1)] == 1]
 
 
 def _careful_finish(vertices: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -185,7 +163,7 @@ REDUCE_AGGRESSIVENESS = 4
 
 @dataclass(frozen=True)
 class Reduction:
-    """How reduce_early brings a mesh down: to `faces` triangles, in `regions` regions, by passes at `aggressiveness`."""
+    """How reduce_early brings a mesh down: to `faces` triangles in `regions` regions, passes at `aggressiveness`."""
 
     faces: int
     regions: int
@@ -232,15 +210,15 @@ def reduce_early(mesh: MeshArrays, plan: Reduction | None = None,
         except (ForgeError, ValueError) as exc:
             record["regions_failed"] = str(exc)
         else:
-            if _closed_manifold(stitched.faces):
+            if closed_manifold(stitched.faces):
                 record.update(faces_after=stitched.face_count, **cut, seconds=round(time.perf_counter() - started, 3),
                               method=f"fast-simplification in {plan.regions} regions side by side, borders kept")
                 return MeshArrays(stitched.vertices, stitched.faces, info={**mesh.info, "reduce_early": record})
             record["regions_failed"] = "the stitched regions were not closed and manifold"
     vertices, reduced = fast_simplification.simplify(mesh.vertices, mesh.faces.astype(np.int32),
                                                      target_count=plan.faces, agg=REDUCE_AGGRESSIVENESS)
-    reduced = _without_folded_pairs(reduced)
-    if not _closed_manifold(reduced):
+    reduced = without_folded_pairs(reduced)
+    if not closed_manifold(reduced):
         return mesh
     record.update(faces_after=int(len(reduced)), aggressiveness=[REDUCE_AGGRESSIVENESS],
                   method="fast-simplification, one pass", seconds=round(time.perf_counter() - started, 3))

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import child_call
 from ..meshdata import MeshArrays
+from .faces import without_folded_pairs
 
 # Fewer triangles per region and starting its process costs more than the region's share of the pass saves.
 REGION_MIN_FACES = 100_000
@@ -70,15 +71,13 @@ def reduce_region(region: MeshArrays, border: np.ndarray, faces: int,
     """
     import fast_simplification
 
-    from .decimate import _without_folded_pairs
-
     vertices, reduced = region.vertices, region.faces.astype(np.int32)
     for level in aggressiveness:
         if len(reduced) <= faces * 1.05:
             break
         vertices, reduced = fast_simplification.simplify(vertices, reduced, target_count=int(faces), agg=float(level),
                                                          preserve_border=True)
-        reduced = _without_folded_pairs(reduced)
+        reduced = without_folded_pairs(reduced)
     border = np.asarray(border, np.int64)
     keys = np.concatenate([_row_keys(region.vertices[border]), _row_keys(vertices)])
     _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
