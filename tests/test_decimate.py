@@ -183,7 +183,7 @@ def test_the_reduction_is_careful_where_there_are_cores_for_it():
     assert many.regions == 15 and many.faces == decimate_module.REDUCED_FACES
     assert many.aggressiveness == decimate_module.FAST_AGGRESSIVENESS
     few = decimate_module.reduction_plan(1_500_000, cores=2)
-    assert few.regions == 2 and few.faces == decimate_module.REDUCED_FACES_FEW_CORES
+    assert few.regions == 1 and few.faces == decimate_module.REDUCED_FACES_FEW_CORES
     assert few.aggressiveness == (decimate_module.REDUCE_AGGRESSIVENESS,)
     assert decimate_module.reduction_plan(1_500_000, cores=1).regions == 1
     assert decimate_module.reduction_plan(16_000_000, cores=16).faces == 1_000_000  # a sixteenth of the input

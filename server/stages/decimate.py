@@ -145,16 +145,17 @@ def _nearest(points: np.ndarray, candidates: list) -> int:
 
 
 # Above this many triangles a closed mesh is first brought down to a bounded size: every later step (the careful
-# decimation, the error measurement) then works on that. With REGIONS_FOR_CAREFUL cores or more the mesh is cut
-# into regions reduced side by side (regions.py) by careful passes, to REDUCED_FACES: on 16 regions, 1.5M organic,
+# decimation, the error measurement) then works on that. With REGIONS_AT_LEAST cores or more the mesh is cut into
+# regions reduced side by side (regions.py) by careful passes, to REDUCED_FACES: on 16 regions, 1.5M organic,
 # hard-surface and generated triangles to 250k and then to 10k came out as near the input as one pass to 500k
-# (hard: nearer), and the careful decimation after it takes half the time. With fewer cores careful passes cost
-# more than they save, and one bolder pass per region goes to REDUCED_FACES_FEW_CORES, where it loses nothing
-# (bench/RESULTS.md).
+# (hard: nearer), and the careful decimation after it takes half the time. With fewer cores one bolder pass over
+# the whole mesh goes to REDUCED_FACES_FEW_CORES: on 2 cores two regions' processes cost more than they saved
+# (1.3M generated triangles: 0.96-1.03 s against 0.83-0.84 s), and careful passes more than the smaller hand-over
+# saves (bench/RESULTS.md).
 REDUCE_ABOVE = 1_000_000
 REDUCED_FACES = 250_000
 REDUCED_FACES_FEW_CORES = 500_000
-REGIONS_FOR_CAREFUL = 4
+REGIONS_AT_LEAST = 4
 REDUCE_RATIO = 16  # the reduction takes a mesh to no less than this share of it (16M -> 1M, as measured)
 # The bolder pass's aggressiveness: on 4M organic triangles, 4 was as quick as 7 and, once folded pairs were
 # dropped, left the mesh closed and manifold where 5 to 7 left edges with four triangles.
@@ -175,9 +176,9 @@ def reduction_plan(face_count: int, cores: int | None = None) -> Reduction:
     from . import regions
 
     count = regions.region_count(face_count, cores)
-    if count >= REGIONS_FOR_CAREFUL:
+    if count >= REGIONS_AT_LEAST:
         return Reduction(max(REDUCED_FACES, face_count // REDUCE_RATIO), count, FAST_AGGRESSIVENESS)
-    return Reduction(max(REDUCED_FACES_FEW_CORES, face_count // REDUCE_RATIO), count, (REDUCE_AGGRESSIVENESS,))
+    return Reduction(max(REDUCED_FACES_FEW_CORES, face_count // REDUCE_RATIO), 1, (REDUCE_AGGRESSIVENESS,))
 
 
 def reduce_early(mesh: MeshArrays, plan: Reduction | None = None,
