@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import sparse
@@ -89,12 +91,24 @@ def _vertex_components(faces: np.ndarray, vertex_count: int) -> tuple[np.ndarray
     return labels, int(labels.max()) + 1 if len(labels) else 0
 
 
+ZERO_AREA_CHUNK = 1 << 17  # triangles tested at once, on several threads (numpy lets go of Python's lock)
+
+
 def _zero_area_faces(vertices: np.ndarray, faces: np.ndarray) -> int:
     """Triangles whose edge vectors' cross product is exactly zero (written out: np.cross copies its inputs)."""
-    a, b, c = (vertices[faces[:, k]] for k in range(3))
-    u, v = b - a, c - a
-    return int(((u[:, 1] * v[:, 2] == u[:, 2] * v[:, 1]) & (u[:, 2] * v[:, 0] == u[:, 0] * v[:, 2])
-                & (u[:, 0] * v[:, 1] == u[:, 1] * v[:, 0])).sum())
+
+    def count(start: int) -> int:
+        part = faces[start:start + ZERO_AREA_CHUNK]
+        a, b, c = (vertices[part[:, k]] for k in range(3))
+        u, v = b - a, c - a
+        return int(((u[:, 1] * v[:, 2] == u[:, 2] * v[:, 1]) & (u[:, 2] * v[:, 0] == u[:, 0] * v[:, 2])
+                    & (u[:, 0] * v[:, 1] == u[:, 1] * v[:, 0])).sum())
+
+    starts = range(0, len(faces), ZERO_AREA_CHUNK)
+    if len(starts) < 2:
+        return sum(map(count, starts))
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="o3f_check") as pool:
+        return sum(pool.map(count, starts))
 
 
 _ROW_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], np.uint64)
@@ -112,11 +126,12 @@ def _shared_positions(vertices: np.ndarray) -> int:
     bits = rows.view(np.uint64)
     mixed = (bits[:, 0] * _ROW_MIX[0]) ^ (bits[:, 1] * _ROW_MIX[1]) ^ (bits[:, 2] * _ROW_MIX[2])
     order = np.argsort(mixed)
-    alike = mixed[order][1:] == mixed[order][:-1]
-    same = (rows[order][1:] == rows[order][:-1]).all(axis=1)
-    if (alike & ~same).any():
+    ordered = mixed[order]
+    alike = np.flatnonzero(ordered[1:] == ordered[:-1])  # only these neighbours can be the same row
+    same = (rows[order[alike]] == rows[order[alike + 1]]).all(axis=1)
+    if not same.all():
         order = np.lexsort(rows.T[::-1])
-        same = (rows[order][1:] == rows[order][:-1]).all(axis=1)
+        return int((rows[order][1:] == rows[order][:-1]).all(axis=1).sum())
     return int(same.sum())
 
 
