@@ -109,10 +109,19 @@ def chain(bpy, job: dict) -> dict:
     loop_normals = np.zeros(len(mesh.loops) * 3, np.float32)
     mesh.corner_normals.foreach_get("vector", loop_normals)
     names = ["decimate", "smart_uv", "normal_bake", "ao_bake", "fbx_export"]
-    return {"seconds": np.array([seconds[n] for n in names]), "steps": np.array(names), "fbx_bytes": np.array(fbx_bytes),
-            "vertices": vertices.reshape(-1, 3), "loop_faces": tris.reshape(-1, 3), "loop_vertex": loop_vertex,
-            "loop_uv": uv.reshape(-1, 2), "loop_normals": loop_normals.reshape(-1, 3),
-            "normal": _read_image(normal_image, size)[..., :3], "ao": _read_image(ao_image, size)[..., 0]}
+    out = {"seconds": np.array([seconds[n] for n in names]), "steps": np.array(names), "fbx_bytes": np.array(fbx_bytes),
+           "vertices": vertices.reshape(-1, 3), "loop_faces": tris.reshape(-1, 3), "loop_vertex": loop_vertex,
+           "loop_uv": uv.reshape(-1, 2), "loop_normals": loop_normals.reshape(-1, 3),
+           "normal": _read_image(normal_image, size)[..., :3], "ao": _read_image(ao_image, size)[..., 0]}
+    if "equal_margin" in job:  # not timed: Smart UV Project again, its islands as far apart as ours
+        bpy.ops.object.mode_set(mode="EDIT")
+        bpy.ops.mesh.select_all(action="SELECT")
+        bpy.ops.uv.smart_project(island_margin=float(job["equal_margin"]), margin_method="FRACTION")
+        bpy.ops.object.mode_set(mode="OBJECT")
+        equal = np.zeros(len(mesh.loops) * 2, np.float32)
+        low.data.uv_layers.active.data.foreach_get("uv", equal)
+        out["loop_uv_equal"] = equal.reshape(-1, 2)
+    return out
 
 
 def main(job_path: str, out_path: str) -> None:

@@ -36,14 +36,20 @@ sys.path.insert(0, str(ROOT))
 
 from bench import meshes as mesh_set  # noqa: E402
 from bench.blender_chain import run_blender_chain  # noqa: E402
-from bench.quality import collision_coverage, map_angles, surface_distances, texel_coverage  # noqa: E402
+from bench.quality import (  # noqa: E402
+    chart_gaps,
+    collision_coverage,
+    map_angles,
+    surface_distances,
+    texel_coverage,
+)
 from server.api import ForgeApi  # noqa: E402
 from server.bake.sources import sample_texture  # noqa: E402
 from server.bake.tangents import vertex_tangents  # noqa: E402
 from server.bake.uvraster import rasterize_uv  # noqa: E402
 from server.config import load_settings  # noqa: E402
-from server.runners.stored import load_game_mesh, read_high_poly  # noqa: E402
 from server.meshdata import MeshArrays  # noqa: E402
+from server.runners.stored import load_game_mesh, read_high_poly  # noqa: E402
 from tests.blender_bake import run_blender_job  # noqa: E402
 
 # Our stages beside Blender's steps; ours-only stages have no Blender counterpart in a manual chain.
@@ -170,7 +176,8 @@ def measure_mesh(api: ForgeApi, kind: str, args, scratch: Path) -> dict:
     print(f"[{kind}] quality of ours ...", flush=True)
     quality = {"ours": {"lod0_triangles": lod0.face_count, "distance": surface_distances(high, lod0, SAMPLES),
                         "normal_error_deg": normal_error(high_mesh, lod0, our_map),
-                        "texel_coverage": texel_coverage(lod0, args.size)}}
+                        "texel_coverage": texel_coverage(lod0, args.size),
+                        "chart_gaps": chart_gaps(lod0.uv, lod0.faces, args.size)}}
     quality["collision"] = collision_coverage(high_mesh, [unplaced(h, transform) for h in hulls])
     quality["repair"] = report.get("repair")
     result = {"kind": kind, "asset_id": asset_id, "high_poly_triangles": high.face_count, "ours": ours,
@@ -191,7 +198,8 @@ def measure_mesh(api: ForgeApi, kind: str, args, scratch: Path) -> dict:
     chain = run_blender_chain(scratch / "blender", high_vertices=high.vertices, high_faces=high.faces,
                               target=np.array(args.target), size=np.array(args.size),
                               ao_samples=np.array(args.ao_samples), ao_distance=np.array(ao_distance),
-                              cage=np.array(cage), margin=np.array(16), threads=np.array(args.threads))
+                              cage=np.array(cage), margin=np.array(16), threads=np.array(args.threads),
+                              equal_margin=np.array(quality["ours"]["chart_gaps"]["smallest"] / args.size))
     blender = {str(name): float(s) for name, s in zip(chain["steps"], chain["seconds"])}
     blender["total"] = float(chain["seconds"].sum())
     low = split_by_loops(chain["vertices"].astype(np.float64), chain["loop_faces"], chain["loop_vertex"],
@@ -201,10 +209,21 @@ def measure_mesh(api: ForgeApi, kind: str, args, scratch: Path) -> dict:
     print(f"[{kind}] quality of Blender's ...", flush=True)
     quality["blender"] = {"lod0_triangles": low.face_count, "distance": surface_distances(high, low, SAMPLES),
                           "normal_error_deg": normal_error(high_mesh, low, blender_map),
-                          "texel_coverage": texel_coverage(low, args.size)}
+                          "texel_coverage": texel_coverage(low, args.size),
+                          "chart_gaps": chart_gaps(low.uv, low.faces, args.size)}
+    # Smart UV Project once more with its islands as far apart as ours: packing density at equal padding.
+    equal = split_by_loops(chain["vertices"].astype(np.float64), chain["loop_faces"], chain["loop_vertex"],
+                           chain["loop_uv_equal"].astype(np.float64), chain["loop_normals"].astype(np.float64))
+    quality["blender"]["at_our_gap"] = {"texel_coverage": texel_coverage(equal, args.size),
+                                        "chart_gaps": chart_gaps(equal.uv, equal.faces, args.size)}
     result["blender"] = blender
     result["speedup"] = blender["total"] / ours["total"]
     return result
+
+
+def _gap(quality: dict) -> str:
+    smallest = quality.get("chart_gaps", {}).get("smallest")
+    return "-" if smallest is None else f"{smallest:.0f} texels"
 
 
 def print_tables(results: list[dict]) -> None:
@@ -229,7 +248,7 @@ def print_tables(results: list[dict]) -> None:
         print(f"| {name} | **whole chain** | {ours['total']:.1f} | {total} | {ratio} |")
 
     print("\n| mesh | side | LOD0 tris | distance mean (mm) | p99.9 (mm) | normal error (deg) | texels covered "
-          "| map vs Cycles mean / p99 (deg) |\n|---|---|---|---|---|---|---|---|")
+          "(smallest gap between charts) | map vs Cycles mean / p99 (deg) |\n|---|---|---|---|---|---|---|---|")
     for r in results:
         for side in ("ours", "blender"):
             q = r["quality"].get(side)
@@ -237,9 +256,11 @@ def print_tables(results: list[dict]) -> None:
                 continue
             angles = q.get("map_vs_cycles_deg")
             versus = f"{angles['mean']:.2f} / {angles['p99']:.2f}" if angles else "-"
+            packing = f"{q['texel_coverage'] * 100:.1f} % ({_gap(q)})"
+            if "at_our_gap" in q:  # Blender's Smart UV again, its islands as far apart as ours
+                packing += f"; {q['at_our_gap']['texel_coverage'] * 100:.1f} % ({_gap(q['at_our_gap'])})"
             print(f"| {r['kind']} | {side} | {q['lod0_triangles']} | {q['distance']['mean'] * 1000:.3f} | "
-                  f"{q['distance']['p999'] * 1000:.3f} | {q['normal_error_deg']:.2f} | "
-                  f"{q['texel_coverage'] * 100:.1f} % | {versus} |")
+                  f"{q['distance']['p999'] * 1000:.3f} | {q['normal_error_deg']:.2f} | {packing} | {versus} |")
 
     print("\n| mesh | hulls | max hull vertices | union / mesh volume | mesh volume inside | surface within 1 % "
           "| CoACD stage (s) |\n|---|---|---|---|---|---|---|")

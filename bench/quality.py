@@ -86,3 +86,39 @@ def collision_coverage(mesh: trimesh.Trimesh, hulls: list[MeshArrays], *, tolera
             "mesh_inside_union": float((in_union & in_mesh).mean() / max(in_mesh.mean(), 1e-12)),
             "surface_within_tol": float((distance <= tolerance).mean()), "tolerance_m": tolerance,
             "surface_gap_p99_m": float(np.percentile(distance, 99))}
+
+
+def chart_gaps(uv: np.ndarray, faces: np.ndarray, size: int) -> dict:
+    """Free texels between UV islands on a size² texture: the smallest gap and the 5th percentile of the gaps
+    along the islands' borders (islands: faces joined by shared UV positions).
+
+    Each empty texel takes the island of its nearest covered texel; where two neighbouring texels take different
+    islands the gap there is the free texels on the line between them (0 where two islands' texels touch).
+    """
+    from scipy import ndimage
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    keys = np.round(np.asarray(uv, np.float64) * 2**20).astype(np.int64)
+    _, corner_ids = np.unique(keys[faces.ravel()], axis=0, return_inverse=True)
+    corner_ids = corner_ids.reshape(-1, 3)
+    rows = np.repeat(np.arange(len(faces)), 3)
+    graph = coo_matrix((np.ones(len(rows)), (rows, corner_ids.ravel())),
+                       shape=(len(faces), int(corner_ids.max()) + 1)).tocsr()
+    # Faces sharing a UV position are in one island: components of the face-position graph.
+    count, labels = connected_components((graph @ graph.T).tocsr(), directed=False)
+    coverage = rasterize_uv(uv, faces, size)
+    island = np.full(size * size, -1, np.int64)
+    island[coverage.rows * size + coverage.cols] = labels[coverage.face]
+    island = island.reshape(size, size)
+    distance, (near_r, near_c) = ndimage.distance_transform_edt(island < 0, return_indices=True)
+    nearest = island[near_r, near_c]
+    gaps = []
+    for a, b, da, db in ((nearest[:, :-1], nearest[:, 1:], distance[:, :-1], distance[:, 1:]),
+                         (nearest[:-1], nearest[1:], distance[:-1], distance[1:])):
+        differ = a != b
+        gaps.append(da[differ] + db[differ])
+    gaps = np.concatenate(gaps)
+    if not len(gaps):
+        return {"islands": int(count), "smallest": None, "p5": None}
+    return {"islands": int(count), "smallest": float(gaps.min()), "p5": float(np.percentile(gaps, 5))}
