@@ -195,11 +195,12 @@ def measure_mesh(api: ForgeApi, kind: str, args, scratch: Path) -> dict:
     quality["ours"]["map_vs_cycles_deg"] = map_angles(our_map, reference["normal"] * 2 - 1, inner)
 
     print(f"[{kind}] Blender's chain ...", flush=True)
+    # Smart UV's FRACTION margin is kept around each island: half the gap between two of them.
     chain = run_blender_chain(scratch / "blender", high_vertices=high.vertices, high_faces=high.faces,
                               target=np.array(args.target), size=np.array(args.size),
                               ao_samples=np.array(args.ao_samples), ao_distance=np.array(ao_distance),
                               cage=np.array(cage), margin=np.array(16), threads=np.array(args.threads),
-                              equal_margin=np.array(quality["ours"]["chart_gaps"]["smallest"] / args.size))
+                              equal_margin=np.array(quality["ours"]["chart_gaps"]["smallest"] / 2 / args.size))
     blender = {str(name): float(s) for name, s in zip(chain["steps"], chain["seconds"])}
     blender["total"] = float(chain["seconds"].sum())
     low = split_by_loops(chain["vertices"].astype(np.float64), chain["loop_faces"], chain["loop_vertex"],
