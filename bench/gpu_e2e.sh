@@ -49,6 +49,13 @@ if [ "$1" = cumesh ]; then   # alone, on any machine: cumesh for the stack's arc
 fi
 source bench/gpu_site.sh
 
+first_bakes() {  # three new processes' first CUDA bakes at 2048²; FIRST_BAKE=0 leaves them out
+    [ "${FIRST_BAKE:-1}" = 1 ] || return 0
+    clock "bench/bake_gpu.py: 2048², three new processes"
+    timeout 150 python3 bench/bake_gpu.py --sizes 2048 --repeats 3 --fresh 3 --no-cpu --json "$OUT/bake_gpu.json" \
+        2>&1 | tail -12
+}
+
 case "$1" in
 path)   # one call, carrying the site (SITE_ARCHIVE=.gpu/site-lite.tar.xz .gpu/syslib.tar.gz .gpu/eigen3.tar.gz .gpu/extra),
         # .gpu/tri, dist/sources (nvdiffrast, built here unless .gpu/nvwheel holds a built wheel) and .gpu/base
@@ -63,11 +70,7 @@ path)   # one call, carrying the site (SITE_ARCHIVE=.gpu/site-lite.tar.xz .gpu/s
     fi
     python3 -m pip install -q --no-deps --no-index --no-compile --target "$SITE" .gpu/nvwheel/nvdiffrast-*.whl \
         .gpu/tri/trimesh-*.whl $(ls .gpu/embree/embreex-*.whl 2>/dev/null) 2>&1 | grep -v WARNING
-    if [ "${FIRST_BAKE:-1}" = 1 ]; then  # FIRST_BAKE=0 leaves out the new processes' first bakes
-        clock "bench/bake_gpu.py: 2048², three new processes"
-        timeout 150 python3 bench/bake_gpu.py --sizes 2048 --repeats 3 --fresh 3 --no-cpu --json "$OUT/bake_gpu.json" \
-            2>&1 | tail -12
-    fi
+    first_bakes
     for round in $(seq 1 "${ROUNDS:-2}"); do
         clock "round $round: .gpu/base"
         (cd .gpu/base && PYTHONPATH="$SITE:$PWD" timeout 200 python3 bench/scale.py --sizes 1500000 --engine cuda \
@@ -107,11 +110,7 @@ finish)
         --only custom_rasterizer
     clock "CUDA bake tests"
     timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_bake_cuda.py 2>&1 | tail -15
-    if [ "${FIRST_BAKE:-1}" = 1 ]; then  # FIRST_BAKE=0 leaves out the new processes' first bakes
-        clock "bench/bake_gpu.py: 2048², three new processes"
-        timeout 150 python3 bench/bake_gpu.py --sizes 2048 --repeats 3 --fresh 3 --no-cpu --json "$OUT/bake_gpu.json" \
-            2>&1 | tail -12
-    fi
+    first_bakes
     clock "bench/scale.py: 1.5M triangles, CUDA bake, UE5 export (GLB: no bpy here)"
     timeout 200 python3 bench/scale.py --sizes 1500000 --engine cuda --export --json "$OUT/scale_cuda.json"
     clock "finish done"

@@ -127,7 +127,8 @@ def postprocess(high: MeshArrays, high_key: str, settings: PostSettings, cache: 
         (reference,) = stage("reduce", digest(key, "reduce", plan.faces, plan.regions, plan.aggressiveness),
                              lambda: [decimate_stage.reduce_early(clean, plan, check_cancelled)], 0.15)
     key = digest(key, "decimate", settings.target_triangles)
-    closed = True if (unchanged and reference is clean) else None
+    # Known closed: an input the check found clean, or a reduction (reduce_early records only closed ones).
+    closed = True if (unchanged and reference is clean) or "reduce_early" in reference.info else None
     (low,) = stage("decimate", key, lambda: [decimate_stage.decimate(reference, settings.target_triangles,
                                                                      prefer_fast=True, closed=closed)], 0.25)
     key = digest(key, "symmetry", settings.symmetry)

@@ -128,8 +128,14 @@ def test_post_processing_reduces_a_huge_mesh_in_regions(bumpy_torus, tmp_path, m
     monkeypatch.setattr(decimate_module, "REDUCED_FACES", 40_000)
     monkeypatch.setattr(regions, "REGION_MIN_FACES", 20_000)
     monkeypatch.setattr(regions, "usable_cores", lambda: 4)
+    checked = []
+    real_check = decimate_module.closed_manifold
+    monkeypatch.setattr(decimate_module, "closed_manifold",
+                        lambda faces: checked.append(len(faces)) or real_check(faces))
     settings = PostSettings(target_triangles=3000, texture_size=256, height_cm=None, collision=False)
     result = postprocess(bumpy_torus, "torus", settings, StageCache(tmp_path), lambda *_: None, lambda: None)
+    reduced = result.report["reduction"]["faces_after"]
+    assert checked.count(reduced) == 1  # checked once by the reduction, not again by the decimation
     assert "reduce" in result.report["timings_s"] and result.report["reduction"]["regions"] == 4
     assert result.deviation["reference_triangles"] == pytest.approx(40_000, rel=0.05)
     lod0 = result.lods[0]

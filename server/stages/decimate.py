@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import Cancelled, ForgeError, InputError
 from ..meshdata import MeshArrays
+from . import regions
 from .faces import closed_manifold, without_folded_pairs
 
 MIN_TARGET_FACES = 4
@@ -173,8 +174,6 @@ class Reduction:
 
 def reduction_plan(face_count: int, cores: int | None = None) -> Reduction:
     """The early reduction of a mesh of face_count triangles on this machine (or on `cores` cores)."""
-    from . import regions
-
     count = regions.region_count(face_count, cores)
     if count >= REGIONS_AT_LEAST:
         return Reduction(max(REDUCED_FACES, face_count // REDUCE_RATIO), count, FAST_AGGRESSIVENESS)
@@ -193,8 +192,6 @@ def reduce_early(mesh: MeshArrays, plan: Reduction | None = None,
     cancel raises from it).
     """
     import fast_simplification
-
-    from . import regions
 
     _check_mesh(mesh)
     plan = plan or reduction_plan(mesh.face_count)
